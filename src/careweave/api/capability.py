@@ -1,0 +1,93 @@
+"""The CapabilityStatement, built from what the server really does.
+
+Resource types come from the validator's supported list and search parameters from the same
+registry the store indexes with, so the statement cannot claim a parameter that is not indexed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from careweave import __version__
+from careweave.fhir.search_parameters import SearchParameterRegistry
+from careweave.fhir.validation import SUPPORTED_RESOURCE_TYPES
+
+_INTERACTIONS = (
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+)
+_BUILTIN_PARAMETERS = (
+    ("_id", "token", "http://hl7.org/fhir/SearchParameter/Resource-id", "Logical id"),
+    (
+        "_lastUpdated",
+        "date",
+        "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+        "When the resource version last changed",
+    ),
+)
+
+
+def capability_statement(base: str, registry: SearchParameterRegistry) -> dict[str, Any]:
+    resources = []
+    for resource_type in SUPPORTED_RESOURCE_TYPES:
+        params = [
+            {"name": name, "definition": url, "type": kind, "documentation": doc}
+            for name, kind, url, doc in _BUILTIN_PARAMETERS
+        ]
+        params += [
+            {"name": p.code, "definition": p.url, "type": p.type, "documentation": p.description}
+            for p in sorted(registry.for_type(resource_type).values(), key=lambda p: p.code)
+        ]
+        reference_params = [
+            p for p in registry.for_type(resource_type).values() if p.type == "reference"
+        ]
+        resources.append(
+            {
+                "type": resource_type,
+                "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+                "interaction": [{"code": code} for code in _INTERACTIONS],
+                "versioning": "versioned-update",
+                "readHistory": True,
+                "updateCreate": True,
+                "conditionalCreate": True,
+                "conditionalUpdate": True,
+                "conditionalDelete": "single",
+                "referencePolicy": ["literal", "enforced", "local"],
+                "searchInclude": sorted(f"{resource_type}:{p.code}" for p in reference_params),
+                "searchRevInclude": sorted(
+                    f"{other}:{p.code}"
+                    for other in SUPPORTED_RESOURCE_TYPES
+                    for p in registry.for_type(other).values()
+                    if p.type == "reference" and resource_type in p.targets
+                ),
+                "searchParam": params,
+            }
+        )
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-23",
+        "publisher": "careweave",
+        "kind": "instance",
+        "software": {"name": "careweave", "version": __version__},
+        "implementation": {"description": "careweave FHIR R4 server", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources,
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
+            }
+        ],
+    }

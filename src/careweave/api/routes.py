@@ -1,0 +1,388 @@
+"""FHIR R4 REST interactions: thin handlers that read the request, call the store, and answer.
+
+Blocking database work runs in Starlette's thread pool so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from careweave.api.capability import capability_statement
+from careweave.api.requests import check_format, if_match, prefer, read_json_body
+from careweave.api.responses import FhirResponse, outcome_response, version_headers
+from careweave.fhir.errors import (
+    InvalidSearch,
+    Issue,
+    MalformedRequest,
+    UnknownResourceType,
+    UnsupportedMediaType,
+)
+from careweave.fhir.search_query import CURSOR_PARAMETER, Handling, SearchQuery, parse_search
+from careweave.fhir.search_values import SearchValueError, parse_fhir_date_range
+from careweave.fhir.validation import SUPPORTED_RESOURCE_TYPES
+from careweave.settings import Settings
+from careweave.store.bundles import process_bundle
+from careweave.store.repository import (
+    FhirStore,
+    HistoryPage,
+    StoredResource,
+    WriteResult,
+    format_instant,
+    parse_history_cursor,
+)
+from careweave.store.search import SearchPage
+
+router = APIRouter(prefix="/fhir/R4", dependencies=[Depends(check_format)])
+_TYPES = frozenset(SUPPORTED_RESOURCE_TYPES)
+_JSON_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def _store(request: Request) -> FhirStore:
+    store: FhirStore = request.app.state.store
+    return store
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def base_url(request: Request) -> str:
+    return f"{str(request.base_url).rstrip('/')}/fhir/R4"
+
+
+def _check_type(resource_type: str) -> str:
+    if resource_type not in _TYPES:
+        raise UnknownResourceType(
+            f"'{resource_type}' is not a resource type this server supports; see /fhir/R4/metadata"
+        )
+    return resource_type
+
+
+def _version(value: str) -> int:
+    if not value.isdigit():
+        raise MalformedRequest(f"A version id is a whole number, not '{value}'")
+    return int(value)
+
+
+@router.get("/metadata")
+async def metadata(request: Request) -> FhirResponse:
+    return FhirResponse(capability_statement(base_url(request), _store(request).registry))
+
+
+@router.post("", openapi_extra=_JSON_BODY)
+@router.post("/", include_in_schema=False)
+async def transaction_or_batch(request: Request) -> FhirResponse:
+    body = await read_json_body(request, _settings(request).max_body_bytes)
+    result = await run_in_threadpool(process_bundle, _store(request), body)
+    base = base_url(request)
+    for entry in result["entry"]:
+        if "fullUrl" in entry:
+            entry["fullUrl"] = f"{base}/{entry['fullUrl']}"
+    return FhirResponse(result)
+
+
+@router.get("/_history")
+async def system_history(request: Request) -> FhirResponse:
+    return await _history(request, None, None)
+
+
+@router.get("/{resource_type}")
+async def search_type(request: Request, resource_type: str) -> FhirResponse:
+    _check_type(resource_type)
+    return await _search(request, resource_type, list(request.query_params.multi_items()))
+
+
+@router.post("/{resource_type}/_search")
+async def search_post(request: Request, resource_type: str) -> FhirResponse:
+    _check_type(resource_type)
+    mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    params = list(request.query_params.multi_items())
+    if mime == "application/x-www-form-urlencoded":
+        body = (await request.body()).decode("utf-8", errors="replace")
+        params += parse_qsl(body, keep_blank_values=True)
+    elif mime:
+        raise UnsupportedMediaType(
+            "POST _search takes application/x-www-form-urlencoded parameters"
+        )
+    return await _search(request, resource_type, params)
+
+
+@router.get("/{resource_type}/_history")
+async def type_history(request: Request, resource_type: str) -> FhirResponse:
+    return await _history(request, _check_type(resource_type), None)
+
+
+@router.post("/{resource_type}", openapi_extra=_JSON_BODY)
+async def create(request: Request, resource_type: str) -> FhirResponse:
+    _check_type(resource_type)
+    body = await read_json_body(request, _settings(request).max_body_bytes)
+    result = await run_in_threadpool(
+        _store(request).create,
+        body,
+        resource_type=resource_type,
+        if_none_exist=request.headers.get("if-none-exist"),
+    )
+    return _write_response(request, result, 201 if result.created else 200)
+
+
+@router.put("/{resource_type}", openapi_extra=_JSON_BODY)
+async def conditional_update(request: Request, resource_type: str) -> FhirResponse:
+    _check_type(resource_type)
+    query = request.url.query
+    if not query:
+        raise MalformedRequest(
+            "PUT to a type needs a condition, e.g. Patient?identifier=system|value"
+        )
+    body = await read_json_body(request, _settings(request).max_body_bytes)
+    store = _store(request)
+
+    def run() -> WriteResult:
+        with store.transaction() as tx:
+            return tx.conditional_update(resource_type, query, body)
+
+    result = await run_in_threadpool(run)
+    return _write_response(request, result, 201 if result.created else 200)
+
+
+@router.delete("/{resource_type}")
+async def conditional_delete(request: Request, resource_type: str) -> FhirResponse:
+    """`DELETE Type?condition`: deletes the one match; several matches are a 412."""
+    _check_type(resource_type)
+    query = request.url.query
+    if not query:
+        raise MalformedRequest("DELETE on a type needs a condition, e.g. Flag?identifier=x|y")
+    store = _store(request)
+
+    def run() -> str | None:
+        with store.transaction() as tx:
+            return tx.conditional_delete(resource_type, query)
+
+    deleted = await run_in_threadpool(run)
+    message = f"{resource_type}/{deleted} is deleted" if deleted else "Nothing matched"
+    return outcome_response(200, [Issue("information", "informational", message)])
+
+
+@router.get("/{resource_type}/{resource_id}")
+async def read(request: Request, resource_type: str, resource_id: str) -> FhirResponse:
+    _check_type(resource_type)
+    stored = await run_in_threadpool(_store(request).read, resource_type, resource_id)
+    return _resource_response(request, stored)
+
+
+@router.put("/{resource_type}/{resource_id}", openapi_extra=_JSON_BODY)
+async def update(request: Request, resource_type: str, resource_id: str) -> FhirResponse:
+    _check_type(resource_type)
+    body = await read_json_body(request, _settings(request).max_body_bytes)
+    result = await run_in_threadpool(
+        _store(request).update, resource_type, resource_id, body, if_match=if_match(request)
+    )
+    return _write_response(request, result, 201 if result.created else 200)
+
+
+@router.delete("/{resource_type}/{resource_id}")
+async def delete(request: Request, resource_type: str, resource_id: str) -> FhirResponse:
+    _check_type(resource_type)
+    stored = await run_in_threadpool(
+        _store(request).delete, resource_type, resource_id, if_match=if_match(request)
+    )
+    headers = {"ETag": f'W/"{stored.version_id}"'} if stored else {}
+    return outcome_response(
+        200,
+        [Issue("information", "informational", f"{resource_type}/{resource_id} is deleted")],
+        headers,
+    )
+
+
+@router.get("/{resource_type}/{resource_id}/_history")
+async def instance_history(request: Request, resource_type: str, resource_id: str) -> FhirResponse:
+    return await _history(request, _check_type(resource_type), resource_id)
+
+
+@router.get("/{resource_type}/{resource_id}/_history/{version_id}")
+async def vread(
+    request: Request, resource_type: str, resource_id: str, version_id: str
+) -> FhirResponse:
+    _check_type(resource_type)
+    stored = await run_in_threadpool(
+        _store(request).vread, resource_type, resource_id, _version(version_id)
+    )
+    return _resource_response(request, stored)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _resource_response(request: Request, stored: StoredResource) -> FhirResponse:
+    return FhirResponse(raw=stored.content, headers=version_headers(stored, base_url(request)))
+
+
+def _write_response(request: Request, result: WriteResult, status: int) -> FhirResponse:
+    base = base_url(request)
+    stored = result.stored
+    headers = version_headers(stored, base)
+    headers["Location"] = headers.pop("Content-Location")
+    wanted = prefer(request, "return") or "representation"
+    if wanted == "minimal":
+        return FhirResponse(None, status_code=status, headers=headers)
+    if wanted == "OperationOutcome":
+        verb = "created" if result.created else ("updated" if result.changed else "already exists")
+        return FhirResponse(
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": "information",
+                        "code": "informational",
+                        "diagnostics": f"{stored.reference} {verb} (version {stored.version_id})",
+                    }
+                ],
+            },
+            status_code=status,
+            headers=headers,
+        )
+    return FhirResponse(raw=stored.content, status_code=status, headers=headers)
+
+
+async def _search(
+    request: Request, resource_type: str, params: list[tuple[str, str]]
+) -> FhirResponse:
+    settings = _settings(request)
+    store = _store(request)
+    handling: Handling = "strict" if prefer(request, "handling") == "strict" else "lenient"
+    query = parse_search(
+        resource_type,
+        params,
+        store.registry,
+        handling=handling,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
+    )
+    page = await run_in_threadpool(store.search, query)
+    return FhirResponse(searchset(base_url(request), query, page))
+
+
+def _page_link(base: str, query: SearchQuery, relation: str, cursor: str | None) -> dict[str, str]:
+    params = [(k, v) for k, v in query.echo if k != "_count"]
+    params.append(("_count", str(query.count)))
+    if cursor is not None:
+        params.append((CURSOR_PARAMETER, cursor))
+    return {"relation": relation, "url": f"{base}/{query.resource_type}?{urlencode(params)}"}
+
+
+def searchset(base: str, query: SearchQuery, page: SearchPage) -> dict[str, Any]:
+    links = [_page_link(base, query, "self", query.cursor)]
+    if page.matches or query.cursor is None:
+        links.append(_page_link(base, query, "first", None))
+    if page.previous_cursor:
+        links.append(_page_link(base, query, "previous", page.previous_cursor))
+    if page.next_cursor:
+        links.append(_page_link(base, query, "next", page.next_cursor))
+    entries: list[dict[str, Any]] = [
+        {
+            "fullUrl": f"{base}/{rt}/{rid}",
+            "resource": orjson.Fragment(content),
+            "search": {"mode": "match"},
+        }
+        for rt, rid, content in page.matches
+    ]
+    entries += [
+        {
+            "fullUrl": f"{base}/{rt}/{rid}",
+            "resource": orjson.Fragment(content),
+            "search": {"mode": "include"},
+        }
+        for rt, rid, content in page.included
+    ]
+    if query.ignored:
+        entries.append(
+            {
+                "resource": {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {
+                            "severity": "warning",
+                            "code": "not-supported",
+                            "diagnostics": f"Unknown search parameter '{name}' was ignored",
+                        }
+                        for name in query.ignored
+                    ],
+                },
+                "search": {"mode": "outcome"},
+            }
+        )
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if page.total is not None:
+        bundle["total"] = page.total
+    bundle["link"] = links
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+async def _history(
+    request: Request, resource_type: str | None, resource_id: str | None
+) -> FhirResponse:
+    settings = _settings(request)
+    params = request.query_params
+    count_text = params.get("_count", str(settings.default_page_size))
+    if not count_text.isdigit():
+        raise InvalidSearch(f"_count must be a whole number, not '{count_text}'")
+    count = min(int(count_text), settings.max_page_size)
+    since: datetime | None = None
+    if "_since" in params:
+        try:
+            since = parse_fhir_date_range(params["_since"]).start
+        except SearchValueError as exc:
+            raise InvalidSearch(f"_since: {exc}") from None
+    cursor = parse_history_cursor(params[CURSOR_PARAMETER]) if CURSOR_PARAMETER in params else None
+    page: HistoryPage = await run_in_threadpool(
+        _store(request).history,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        since=since,
+        count=max(count, 1),
+        cursor=cursor,
+    )
+    base = base_url(request)
+    path = "/".join(p for p in (base, resource_type, resource_id, "_history") if p)
+    echo = [(k, v) for k, v in params.multi_items() if k in {"_since"}]
+    paging = [*echo, ("_count", str(count))]
+    links = [{"relation": "self", "url": f"{path}?{urlencode(paging)}"}]
+    if page.next_cursor:
+        next_page = [*paging, (CURSOR_PARAMETER, page.next_cursor)]
+        links.append({"relation": "next", "url": f"{path}?{urlencode(next_page)}"})
+    entries = []
+    for version in page.versions:
+        entry: dict[str, Any] = {"fullUrl": f"{base}/{version.reference}"}
+        if version.content is not None:
+            entry["resource"] = orjson.Fragment(version.content)
+        entry["request"] = {
+            "method": version.method,
+            "url": version.resource_type if version.method == "POST" else version.reference,
+        }
+        if version.method == "DELETE":
+            status = "204 No Content"
+        else:
+            status = "201 Created" if version.version_id == 1 else "200 OK"
+        entry["response"] = {
+            "status": status,
+            "etag": f'W/"{version.version_id}"',
+            "lastModified": format_instant(version.last_updated),
+        }
+        entries.append(entry)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history", "link": links}
+    if entries:
+        bundle["entry"] = entries
+    return FhirResponse(bundle)

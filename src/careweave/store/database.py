@@ -1,0 +1,88 @@
+"""Engines for the two supported databases, each tuned the way it is safest to use.
+
+SQLite (the embedded default) allows one writer at a time: writes go through one engine whose
+transactions start with BEGIN IMMEDIATE behind a process-wide lock, so writers queue instead of
+failing with "database is locked", while reads use WAL snapshots on their own connections.
+PostgreSQL uses ordinary transactions on one pooled engine for both.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+@dataclass
+class Database:
+    """A reader engine and a writer engine over the same database."""
+
+    url: str
+    reader: Engine
+    writer: Engine
+    _write_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def dialect(self) -> str:
+        return self.writer.dialect.name
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.reader.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: commits when the block ends, rolls back if it raises."""
+        if self.dialect == "sqlite":
+            with self._write_lock, self.writer.begin() as conn:
+                yield conn
+        else:
+            with self.writer.begin() as conn:
+                yield conn
+
+    def dispose(self) -> None:
+        self.reader.dispose()
+        self.writer.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _begin_*)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.close()
+
+
+def _begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_deferred(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def open_database(url: str) -> Database:
+    """Open (not create) the database at `url`; migrations create its tables."""
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        if sa_url.database and sa_url.database != ":memory:":
+            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"check_same_thread": False}
+        writer = create_engine(sa_url, connect_args=connect_args, pool_size=1, max_overflow=0)
+        reader = create_engine(sa_url, connect_args=connect_args, pool_size=8, max_overflow=8)
+        for engine, begin in ((writer, _begin_immediate), (reader, _begin_deferred)):
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", begin)
+        return Database(url=url, reader=reader, writer=writer)
+    engine = create_engine(sa_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return Database(url=url, reader=engine, writer=engine)

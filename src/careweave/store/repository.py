@@ -1,0 +1,622 @@
+"""The versioned resource store: every create, update and delete is a new version.
+
+All writes happen inside a `StoreTransaction`: the resource row, its version row and its
+search-index rows are written on one database transaction, and referential integrity is checked
+when the transaction ends (so a transaction Bundle may refer forwards to its own entries). If
+anything raises, nothing of the transaction is kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from sqlalchemy import Connection, Row, and_, delete, false, insert, or_, select, tuple_, update
+
+from careweave.fhir.errors import (
+    Conflict,
+    DanglingReference,
+    Gone,
+    InvalidResource,
+    InvalidSearch,
+    NotFound,
+    RequestMismatch,
+    VersionConflict,
+)
+from careweave.fhir.index_values import IndexValues, extract_index_values, references_in
+from careweave.fhir.search_parameters import SearchParameterRegistry, default_registry
+from careweave.fhir.search_query import SearchQuery, parse_search
+from careweave.fhir.validation import validate_resource
+from careweave.store.database import Database
+from careweave.store.search import SearchPage, filter_condition
+from careweave.store.search import search as run_search
+from careweave.store.tables import (
+    INDEX_TABLES,
+    date_index,
+    number_index,
+    quantity_index,
+    reference_index,
+    resource,
+    resource_version,
+    string_index,
+    token_index,
+    uri_index,
+)
+
+_INTEGRITY_BATCH = 500
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    """One version of a resource as stored: `content` is its JSON text (None once deleted)."""
+
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    content: str | None
+    method: str = "PUT"
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.content is None:
+            raise ValueError(f"{self.resource_type}/{self.id} version {self.version_id} is deleted")
+        value: dict[str, Any] = orjson.loads(self.content)
+        return value
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource_type}/{self.id}"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did: `created` for 201 versus 200; `stored` is the version now current."""
+
+    stored: StoredResource
+    created: bool
+    changed: bool = True
+
+
+def format_instant(moment: datetime) -> str:
+    """FHIR `instant` text for a naive-UTC datetime, with microseconds and a Z."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class StoreTransaction:
+    """Reads and writes on one database transaction; see the module docstring."""
+
+    conn: Connection
+    registry: SearchParameterRegistry
+    _written: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
+    _deleted: set[tuple[str, str]] = field(default_factory=set)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def read(self, resource_type: str, resource_id: str) -> StoredResource:
+        return read_current(self.conn, resource_type, resource_id)
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        return run_search(self.conn, query)
+
+    def find_ids(self, resource_type: str, query_string: str, limit: int = 2) -> list[str]:
+        """Ids of current resources matching a search query string (for conditional writes)."""
+        pairs = parse_qsl(query_string, keep_blank_values=True)
+        if not pairs:
+            raise InvalidSearch(f"The condition '{query_string}' has no search parameters")
+        query = parse_search(resource_type, pairs, self.registry, handling="strict")
+        r = resource
+        rows = self.conn.execute(
+            select(r.c.id)
+            .where(
+                r.c.resource_type == resource_type,
+                r.c.deleted == false(),
+                *[filter_condition(resource_type, f, r) for f in query.filters],
+            )
+            .limit(limit)
+        ).all()
+        return [row[0] for row in rows]
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create(
+        self,
+        body: dict[str, Any],
+        *,
+        resource_type: str | None = None,
+        if_none_exist: str | None = None,
+        resource_id: str | None = None,
+    ) -> WriteResult:
+        """Create a resource with a new server-assigned id (`resource_id` is for bundles that
+        assign ids to `urn:uuid:` entries up front)."""
+        validate_resource(body, expected_type=resource_type)
+        rtype = body["resourceType"]
+        if if_none_exist:
+            existing = self.find_ids(rtype, if_none_exist)
+            if len(existing) > 1:
+                raise VersionConflict(
+                    f"If-None-Exist '{if_none_exist}' matches more than one {rtype}; "
+                    "make the condition more specific"
+                )
+            if existing:
+                return WriteResult(self.read(rtype, existing[0]), created=False, changed=False)
+        new_id = resource_id or str(uuid.uuid4())
+        return self._write_new(rtype, new_id, body, version_id=1, pk=None, method="POST")
+
+    def update(
+        self,
+        resource_type: str,
+        resource_id: str,
+        body: dict[str, Any],
+        *,
+        if_match: int | None = None,
+    ) -> WriteResult:
+        """Update (or create, with the client's id) a resource; `if_match` guards the version."""
+        if not isinstance(body, dict) or "id" not in body:
+            raise RequestMismatch(
+                "An update must carry the resource's id in the body, the same as in the URL",
+                expression=[f"{resource_type}.id"],
+            )
+        validate_resource(body, expected_type=resource_type, expected_id=resource_id)
+        current = self._lock_current(resource_type, resource_id)
+        if current is None:
+            if if_match is not None:
+                raise VersionConflict(
+                    f"{resource_type}/{resource_id} does not exist, so version {if_match} "
+                    "cannot be current"
+                )
+            return self._write_new(
+                resource_type, resource_id, body, version_id=1, pk=None, method="PUT"
+            )
+        pk, version_id, last_updated, deleted, content = current
+        if if_match is not None and if_match != version_id:
+            raise VersionConflict(
+                f"{resource_type}/{resource_id} is at version {version_id}, not {if_match}: "
+                "someone else changed it; read it again and reapply your change"
+            )
+        if not deleted and content is not None and _same_content(content, body):
+            unchanged = StoredResource(
+                resource_type, resource_id, version_id, last_updated, False, content
+            )
+            return WriteResult(unchanged, created=False, changed=False)
+        result = self._write_new(
+            resource_type,
+            resource_id,
+            body,
+            version_id=version_id + 1,
+            pk=pk,
+            method="PUT",
+            after=last_updated,
+        )
+        return WriteResult(result.stored, created=deleted)
+
+    def conditional_update(
+        self, resource_type: str, query_string: str, body: dict[str, Any]
+    ) -> WriteResult:
+        """`PUT Type?query`: none matches -> create; one -> update it; several -> 412."""
+        matches = self.find_ids(resource_type, query_string)
+        if len(matches) > 1:
+            raise VersionConflict(
+                f"The condition '{query_string}' matches more than one {resource_type}"
+            )
+        if not matches:
+            body_id = body.get("id") if isinstance(body, dict) else None
+            if body_id is not None:
+                return self.update(resource_type, str(body_id), body)
+            return self.create(body, resource_type=resource_type)
+        if isinstance(body, dict) and body.get("id") not in (None, matches[0]):
+            raise InvalidResource(
+                f"The body's id '{body.get('id')}' is not the id of the matching resource "
+                f"'{matches[0]}'",
+                expression=[f"{resource_type}.id"],
+            )
+        return self.update(resource_type, matches[0], {**body, "id": matches[0]})
+
+    def conditional_delete(self, resource_type: str, query_string: str) -> str | None:
+        """`DELETE Type?query`: deletes the one match and returns its id; several -> 412."""
+        matches = self.find_ids(resource_type, query_string)
+        if len(matches) > 1:
+            raise VersionConflict(
+                f"The condition '{query_string}' matches more than one {resource_type}; "
+                "nothing was deleted"
+            )
+        if not matches:
+            return None
+        self.delete(resource_type, matches[0])
+        return matches[0]
+
+    def delete(
+        self, resource_type: str, resource_id: str, *, if_match: int | None = None
+    ) -> StoredResource | None:
+        """Delete by writing a deleted version. Deleting what is already gone changes nothing."""
+        current = self._lock_current(resource_type, resource_id)
+        if current is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        pk, version_id, last_updated, deleted, _ = current
+        if if_match is not None and if_match != version_id:
+            raise VersionConflict(
+                f"{resource_type}/{resource_id} is at version {version_id}, not {if_match}"
+            )
+        if deleted:
+            return None
+        now = max(utc_now(), last_updated + timedelta(microseconds=1))
+        new_version = version_id + 1
+        self.conn.execute(
+            update(resource)
+            .where(resource.c.pk == pk)
+            .values(version_id=new_version, last_updated=now, deleted=True, content=None)
+        )
+        self.conn.execute(
+            insert(resource_version).values(
+                resource_pk=pk,
+                version_id=new_version,
+                resource_type=resource_type,
+                last_updated=now,
+                method="DELETE",
+                content=None,
+            )
+        )
+        _clear_index(self.conn, pk)
+        self._deleted.add((resource_type, resource_id))
+        self._written.pop((resource_type, resource_id), None)
+        return StoredResource(
+            resource_type, resource_id, new_version, now, True, None, method="DELETE"
+        )
+
+    # -- integrity ---------------------------------------------------------------------------
+
+    def check_integrity(self) -> None:
+        """Every reference written must resolve, and nothing may still refer to what was deleted.
+
+        Runs once at the end of the transaction, so entries may refer to each other in any order.
+        """
+        wanted = {
+            ref for refs in self._written.values() for ref in refs if ref not in self._written
+        }
+        missing = sorted(wanted - _existing(self.conn, wanted))
+        if missing:
+            sources = [
+                f"{src[0]}/{src[1]}"
+                for src, refs in self._written.items()
+                if any(ref in missing for ref in refs)
+            ]
+            shown = ", ".join(f"{t}/{i}" for t, i in missing[:5])
+            raise DanglingReference(
+                f"{', '.join(sources[:5])} refers to {shown}, which "
+                f"{'is' if len(missing) == 1 else 'are'} not in the store",
+            )
+        if self._deleted:
+            self._check_no_referrers()
+
+    def _check_no_referrers(self) -> None:
+        ref, r = reference_index, resource
+        targets = sorted(self._deleted)
+        for start in range(0, len(targets), _INTEGRITY_BATCH):
+            chunk = targets[start : start + _INTEGRITY_BATCH]
+            rows = self.conn.execute(
+                select(r.c.resource_type, r.c.id, ref.c.target_type, ref.c.target_id)
+                .join(r, r.c.pk == ref.c.resource_pk)
+                .where(
+                    tuple_(ref.c.target_type, ref.c.target_id).in_(chunk),
+                    r.c.deleted == false(),
+                )
+                .limit(6)
+            ).all()
+            referrers = [row for row in rows if (row[0], row[1]) != (row[2], row[3])]
+            if referrers:
+                names = ", ".join(f"{row[0]}/{row[1]}" for row in referrers[:5])
+                raise Conflict(
+                    f"{referrers[0][2]}/{referrers[0][3]} cannot be deleted: {names} still "
+                    "refer to it. Delete or update those first."
+                )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _lock_current(
+        self, resource_type: str, resource_id: str
+    ) -> tuple[int, int, datetime, bool, str | None] | None:
+        r = resource
+        row = self.conn.execute(
+            select(r.c.pk, r.c.version_id, r.c.last_updated, r.c.deleted, r.c.content)
+            .where(r.c.resource_type == resource_type, r.c.id == resource_id)
+            .with_for_update()
+        ).first()
+        return None if row is None else (row[0], row[1], row[2], row[3], row[4])
+
+    def _write_new(
+        self,
+        resource_type: str,
+        resource_id: str,
+        body: dict[str, Any],
+        *,
+        version_id: int,
+        pk: int | None,
+        method: str,
+        after: datetime | None = None,
+    ) -> WriteResult:
+        now = utc_now()
+        if after is not None and now <= after:
+            now = after + timedelta(microseconds=1)
+        meta = dict(body.get("meta") or {})
+        meta["versionId"] = str(version_id)
+        meta["lastUpdated"] = format_instant(now)
+        stored_body = {"resourceType": resource_type, "id": resource_id, **body}
+        stored_body["id"] = resource_id
+        stored_body["meta"] = meta
+        content = orjson.dumps(stored_body).decode()
+        if pk is None:
+            pk = self.conn.execute(
+                insert(resource)
+                .values(
+                    resource_type=resource_type,
+                    id=resource_id,
+                    version_id=version_id,
+                    last_updated=now,
+                    deleted=False,
+                    content=content,
+                )
+                .returning(resource.c.pk)
+            ).scalar_one()
+        else:
+            self.conn.execute(
+                update(resource)
+                .where(resource.c.pk == pk)
+                .values(version_id=version_id, last_updated=now, deleted=False, content=content)
+            )
+            _clear_index(self.conn, pk)
+        self.conn.execute(
+            insert(resource_version).values(
+                resource_pk=pk,
+                version_id=version_id,
+                resource_type=resource_type,
+                last_updated=now,
+                method=method,
+                content=content,
+            )
+        )
+        _write_index(self.conn, pk, resource_type, extract_index_values(stored_body, self.registry))
+        key = (resource_type, resource_id)
+        self._written[key] = [ref for ref in references_in(stored_body) if ref != key]
+        self._deleted.discard(key)
+        stored = StoredResource(
+            resource_type, resource_id, version_id, now, False, content, method=method
+        )
+        return WriteResult(stored, created=version_id == 1)
+
+
+def _same_content(stored: str, body: dict[str, Any]) -> bool:
+    """True when an update would change nothing but `meta.versionId`/`meta.lastUpdated`.
+
+    Such an update keeps the current version (as FHIR servers may), so re-loading the same data
+    is idempotent and history only records real changes.
+    """
+
+    def comparable(value: dict[str, Any]) -> dict[str, Any]:
+        meta = {
+            k: v
+            for k, v in (value.get("meta") or {}).items()
+            if k not in {"versionId", "lastUpdated"}
+        }
+        rest = {k: v for k, v in value.items() if k != "meta"}
+        return {**rest, "meta": meta} if meta else rest
+
+    current: dict[str, Any] = orjson.loads(stored)
+    return comparable(current) == comparable(body)
+
+
+def _existing(conn: Connection, refs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    ordered = sorted(refs)
+    r = resource
+    for start in range(0, len(ordered), _INTEGRITY_BATCH):
+        chunk = ordered[start : start + _INTEGRITY_BATCH]
+        rows = conn.execute(
+            select(r.c.resource_type, r.c.id).where(
+                tuple_(r.c.resource_type, r.c.id).in_(chunk), r.c.deleted == false()
+            )
+        ).all()
+        found.update((row[0], row[1]) for row in rows)
+    return found
+
+
+def _clear_index(conn: Connection, pk: int) -> None:
+    for table in INDEX_TABLES:
+        conn.execute(delete(table).where(table.c.resource_pk == pk))
+
+
+def _write_index(conn: Connection, pk: int, resource_type: str, values: IndexValues) -> None:
+    """Each index value's fields are named as its table's columns, so rows are its fields."""
+    common = {"resource_pk": pk, "resource_type": resource_type}
+    for table, rows in (
+        (token_index, values.tokens),
+        (string_index, values.strings),
+        (date_index, values.dates),
+        (reference_index, values.references),
+        (number_index, values.numbers),
+        (quantity_index, values.quantities),
+        (uri_index, values.uris),
+    ):
+        if rows:
+            conn.execute(insert(table), [{**common, **vars(v)} for v in rows])
+
+
+def _stored(row: Row[Any, Any, Any, Any], resource_type: str, resource_id: str) -> StoredResource:
+    return StoredResource(
+        resource_type, resource_id, row.version_id, row.last_updated, row.deleted, row.content
+    )
+
+
+def read_current(conn: Connection, resource_type: str, resource_id: str) -> StoredResource:
+    r = resource
+    row = conn.execute(
+        select(r.c.version_id, r.c.last_updated, r.c.deleted, r.c.content).where(
+            r.c.resource_type == resource_type, r.c.id == resource_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+    if row.deleted:
+        raise Gone(f"{resource_type}/{resource_id} was deleted (version {row.version_id})")
+    return _stored(row, resource_type, resource_id)
+
+
+def read_version(
+    conn: Connection, resource_type: str, resource_id: str, version_id: int
+) -> StoredResource:
+    r, v = resource, resource_version
+    row = conn.execute(
+        select(v.c.version_id, v.c.last_updated, v.c.method, v.c.content)
+        .join(r, r.c.pk == v.c.resource_pk)
+        .where(
+            r.c.resource_type == resource_type,
+            r.c.id == resource_id,
+            v.c.version_id == version_id,
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"{resource_type}/{resource_id} has no version {version_id}")
+    if row.method == "DELETE":
+        raise Gone(f"Version {version_id} of {resource_type}/{resource_id} is its deletion")
+    return StoredResource(
+        resource_type, resource_id, row.version_id, row.last_updated, False, row.content, row.method
+    )
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    versions: list[StoredResource]
+    next_cursor: str | None
+
+
+def read_history(
+    conn: Connection,
+    *,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    since: datetime | None = None,
+    count: int = 50,
+    cursor: tuple[datetime, int, int] | None = None,
+) -> HistoryPage:
+    """Versions newest first, keyset-paged on (last_updated, resource pk, version)."""
+    r, v = resource, resource_version
+    conditions = []
+    if resource_type is not None:
+        conditions.append(v.c.resource_type == resource_type)
+    if resource_id is not None:
+        conditions.append(r.c.id == resource_id)
+    if since is not None:
+        conditions.append(v.c.last_updated >= since)
+    if cursor is not None:
+        at, pk, version_id = cursor
+        conditions.append(
+            or_(
+                v.c.last_updated < at,
+                and_(v.c.last_updated == at, v.c.resource_pk < pk),
+                and_(v.c.last_updated == at, v.c.resource_pk == pk, v.c.version_id < version_id),
+            )
+        )
+    if resource_id is not None and resource_type is not None:
+        exists_row = conn.execute(
+            select(r.c.pk).where(r.c.resource_type == resource_type, r.c.id == resource_id)
+        ).first()
+        if exists_row is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+    rows = conn.execute(
+        select(
+            v.c.resource_type,
+            r.c.id,
+            v.c.version_id,
+            v.c.last_updated,
+            v.c.method,
+            v.c.content,
+            v.c.resource_pk,
+        )
+        .join(r, r.c.pk == v.c.resource_pk)
+        .where(*conditions)
+        .order_by(v.c.last_updated.desc(), v.c.resource_pk.desc(), v.c.version_id.desc())
+        .limit(count + 1)
+    ).all()
+    versions = [
+        StoredResource(row[0], row[1], row[2], row[3], row[4] == "DELETE", row[5], row[4])
+        for row in rows[:count]
+    ]
+    next_cursor = None
+    if len(rows) > count:
+        last = rows[count - 1]
+        next_cursor = f"{format_instant(last[3])}~{last[6]}~{last[2]}"
+    return HistoryPage(versions, next_cursor)
+
+
+def parse_history_cursor(cursor: str) -> tuple[datetime, int, int]:
+    try:
+        at, pk, version_id = cursor.split("~")
+        return datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ"), int(pk), int(version_id)
+    except ValueError:
+        raise InvalidSearch("The history paging cursor is not valid; start again") from None
+
+
+class FhirStore:
+    """Entry point for every transport: short reads, and write transactions."""
+
+    def __init__(self, database: Database, registry: SearchParameterRegistry | None = None) -> None:
+        self.database = database
+        self.registry = registry or default_registry()
+
+    @contextmanager
+    def transaction(self) -> Iterator[StoreTransaction]:
+        with self.database.write() as conn:
+            tx = StoreTransaction(conn, self.registry)
+            yield tx
+            tx.check_integrity()
+
+    def read(self, resource_type: str, resource_id: str) -> StoredResource:
+        with self.database.read() as conn:
+            return read_current(conn, resource_type, resource_id)
+
+    def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
+        with self.database.read() as conn:
+            return read_version(conn, resource_type, resource_id, version_id)
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        with self.database.read() as conn:
+            return run_search(conn, query)
+
+    def history(self, **kwargs: Any) -> HistoryPage:
+        with self.database.read() as conn:
+            return read_history(conn, **kwargs)
+
+    def create(self, body: dict[str, Any], **kwargs: Any) -> WriteResult:
+        with self.transaction() as tx:
+            return tx.create(body, **kwargs)
+
+    def update(
+        self, resource_type: str, resource_id: str, body: dict[str, Any], **kwargs: Any
+    ) -> WriteResult:
+        with self.transaction() as tx:
+            return tx.update(resource_type, resource_id, body, **kwargs)
+
+    def delete(self, resource_type: str, resource_id: str, **kwargs: Any) -> StoredResource | None:
+        with self.transaction() as tx:
+            return tx.delete(resource_type, resource_id, **kwargs)
+
+
+__all__: Sequence[str] = (
+    "FhirStore",
+    "HistoryPage",
+    "StoreTransaction",
+    "StoredResource",
+    "WriteResult",
+    "format_instant",
+    "parse_history_cursor",
+)

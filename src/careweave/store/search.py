@@ -1,0 +1,477 @@
+"""Answer a checked `SearchQuery` with SQL over the search-index tables.
+
+Each filter becomes an EXISTS over its index table (values ORed inside it, filters ANDed), so
+the same SQL runs on SQLite and PostgreSQL. Paging is keyset paging on the sort keys plus the
+row's primary key, never OFFSET: a `next` or `previous` cursor names a position in the ordering,
+so a page neither repeats nor skips a resource that kept matching while the client paged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.sql.elements import KeyedColumnElement
+
+from careweave.fhir.errors import InvalidSearch
+from careweave.fhir.search_query import Filter, Include, SearchQuery, SortKey
+from careweave.fhir.search_values import (
+    DATE_MIN,
+    DateRange,
+    DateSearch,
+    NumberSearch,
+    QuantitySearch,
+    ReferenceSearch,
+    TokenSearch,
+    escape_like,
+    normalise_string,
+)
+from careweave.store.tables import (
+    date_index,
+    number_index,
+    quantity_index,
+    reference_index,
+    resource,
+    string_index,
+    token_index,
+    uri_index,
+)
+
+_TABLE_BY_TYPE: dict[str, Table] = {
+    "token": token_index,
+    "string": string_index,
+    "date": date_index,
+    "reference": reference_index,
+    "number": number_index,
+    "quantity": quantity_index,
+    "uri": uri_index,
+}
+_SORT_COLUMN = {
+    "token": "code",
+    "string": "normalised",
+    "date": "start",
+    "reference": "target_id",
+    "number": "value",
+    "quantity": "value",
+    "uri": "uri",
+}
+_NUMBER_FLOOR = Decimal(-(10**25))
+_STRING_CEILING = "\U0010ffff"
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a search: matching resources' JSON text, included resources, paging cursors."""
+
+    matches: list[tuple[str, str, str]]
+    """(resource_type, id, JSON) of each match, in order."""
+    included: list[tuple[str, str, str]]
+    total: int | None
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+def search(conn: Connection, query: SearchQuery) -> SearchPage:
+    r = resource
+    where = [r.c.resource_type == query.resource_type, r.c.deleted == false()]
+    where += [filter_condition(query.resource_type, f, r) for f in query.filters]
+    total = None
+    if query.summary_count or query.total == "accurate":
+        total = conn.execute(select(func.count()).select_from(r).where(*where)).scalar_one()
+    if query.summary_count or query.count == 0:
+        return SearchPage([], [], total, None, None)
+
+    keys = [_sort_expression(query.resource_type, k) for k in query.sort]
+    keys.append((r.c.pk, False, "pk"))
+    forward = True
+    if query.cursor is not None:
+        direction, position = _decode_cursor(query.cursor, keys)
+        forward = direction == "next"
+        where.append(_beyond(keys, position, forward))
+    # Backward paging reads the ordering in reverse, then puts the page back in order.
+    order = [expr.desc() if desc == forward else expr.asc() for expr, desc, _ in keys]
+    columns = [r.c.pk, r.c.resource_type, r.c.id, r.c.content, *[e for e, _, _ in keys[:-1]]]
+    rows = conn.execute(
+        select(*columns).where(*where).order_by(*order).limit(query.count + 1)
+    ).all()
+    more = len(rows) > query.count
+    rows = list(rows[: query.count])
+    if not forward:
+        rows.reverse()
+
+    def position_of(row: Any) -> list[object]:
+        return [*row[4:], row[0]]
+
+    next_cursor = previous_cursor = None
+    if rows:
+        if (forward and more) or (not forward and query.cursor is not None):
+            next_cursor = _encode_cursor("next", position_of(rows[-1]))
+        if (not forward and more) or (forward and query.cursor is not None):
+            previous_cursor = _encode_cursor("previous", position_of(rows[0]))
+    matches = [(row[1], row[2], row[3]) for row in rows]
+    included = _included(conn, query, [row[0] for row in rows], matches)
+    if total is None and query.total == "estimate" and not more and query.cursor is None:
+        total = len(rows)
+    return SearchPage(matches, included, total, next_cursor, previous_cursor)
+
+
+def filter_condition(resource_type: str, f: Filter, r: Table) -> ColumnElement[bool]:
+    """The SQL condition for one filter on rows of `r` (a resource table or alias)."""
+    if f.name == "_id":
+        return r.c.id.in_([v.code for v in f.values if isinstance(v, TokenSearch) and v.code])
+    if f.name == "_lastUpdated":
+        return or_(
+            *[
+                _instant_condition(r.c.last_updated, v)
+                for v in f.values
+                if isinstance(v, DateSearch)
+            ]
+        ).self_group()
+    table = _TABLE_BY_TYPE[f.type]
+    base = [
+        table.c.resource_pk == r.c.pk,
+        table.c.resource_type == resource_type,
+        table.c.param == f.name,
+    ]
+    if f.modifier == "missing":
+        present = exists().where(*base)
+        return not_(present) if f.values[0] is True else present
+    if f.chained is not None:
+        return exists().where(*base, _chain_condition(f))
+    value_conditions = [_value_condition(f, table, v) for v in f.values]
+    if f.type == "reference" and f.target_type is not None:
+        base.append(table.c.target_type == f.target_type)
+    matching = exists().where(*base, or_(*value_conditions))
+    if f.modifier == "not":
+        return not_(matching)
+    return matching
+
+
+def _chain_condition(f: Filter) -> ColumnElement[bool]:
+    assert f.chained is not None and f.target_type is not None
+    target = resource.alias("chained")
+    inner = select(target.c.id).where(
+        target.c.resource_type == f.target_type,
+        target.c.deleted == false(),
+        filter_condition(f.target_type, f.chained, target),  # type: ignore[arg-type]
+    )
+    return and_(
+        reference_index.c.target_type == f.target_type, reference_index.c.target_id.in_(inner)
+    )
+
+
+def _value_condition(f: Filter, table: Table, value: object) -> ColumnElement[bool]:
+    c = table.c
+    if f.type == "string":
+        assert isinstance(value, str)
+        if f.modifier == "exact":
+            return c.exact == value
+        needle = normalise_string(value)
+        if f.modifier == "contains":
+            return c.normalised.like(f"%{escape_like(needle)}%", escape="\\")
+        return and_(c.normalised >= needle, c.normalised < needle + _STRING_CEILING)
+    if f.type == "token":
+        if f.modifier == "text":
+            assert isinstance(value, str)
+            return func.lower(c.text).like(f"%{escape_like(value.lower())}%", escape="\\")
+        assert isinstance(value, TokenSearch)
+        parts = []
+        if value.code is not None:
+            parts.append(c.code == value.code)
+        if value.system is not None:
+            parts.append(c.system == value.system)
+        elif value.system_specified:
+            parts.append(c.system.is_(None))
+        return and_(*parts) if parts else true()
+    if f.type == "date":
+        assert isinstance(value, DateSearch)
+        return date_condition(c.start, c.end, value)
+    if f.type == "number":
+        assert isinstance(value, NumberSearch)
+        return number_condition(c.value, value)
+    if f.type == "quantity":
+        assert isinstance(value, QuantitySearch)
+        parts = [number_condition(c.value, value.number)]
+        if value.system is not None:
+            parts.append(c.system == value.system)
+        if value.code is not None:
+            parts.append(
+                or_(c.code == value.code, c.unit == value.code)
+                if value.system is None
+                else c.code == value.code
+            )
+        return and_(*parts)
+    if f.type == "reference":
+        assert isinstance(value, ReferenceSearch)
+        parts = []
+        if value.id is not None:
+            parts.append(c.target_id == value.id)
+        if value.resource_type is not None:
+            parts.append(c.target_type == value.resource_type)
+        local = and_(*parts)
+        if value.url is not None:
+            return or_(c.url == value.url, local) if parts else c.url == value.url
+        return local
+    assert isinstance(value, str)
+    return c.uri == value
+
+
+def date_condition(
+    start: KeyedColumnElement[datetime] | ColumnElement[datetime],
+    end: KeyedColumnElement[datetime] | ColumnElement[datetime],
+    search_value: DateSearch,
+) -> ColumnElement[bool]:
+    """Compare stored ranges [start, end) with the search range, as R4 search.html defines."""
+    p = search_value.range
+    prefix = search_value.prefix
+    if prefix == "eq":
+        return and_(start >= p.start, end <= p.end)
+    if prefix == "ne":
+        return not_(and_(start >= p.start, end <= p.end))
+    if prefix == "gt":
+        return end > p.end
+    if prefix == "lt":
+        return start < p.start
+    if prefix == "ge":
+        return end > p.start
+    if prefix == "le":
+        return start < p.end
+    if prefix == "sa":
+        return start >= p.end
+    if prefix == "eb":
+        return end <= p.start
+    widened = _approximately(p)
+    return and_(start < widened.end, end > widened.start)
+
+
+def _instant_condition(
+    column: ColumnElement[datetime], search_value: DateSearch
+) -> ColumnElement[bool]:
+    """`_lastUpdated` is an instant: a point, not a range, so compare it with the search range."""
+    p = search_value.range
+    prefix = search_value.prefix
+    inside = and_(column >= p.start, column < p.end)
+    if prefix == "eq":
+        return inside
+    if prefix == "ne":
+        return not_(inside)
+    if prefix in {"gt", "sa"}:
+        return column >= p.end
+    if prefix in {"lt", "eb"}:
+        return column < p.start
+    if prefix == "ge":
+        return column >= p.start
+    if prefix == "le":
+        return column < p.end
+    widened = _approximately(p)
+    return and_(column >= widened.start, column < widened.end)
+
+
+def _approximately(p: DateRange) -> DateRange:
+    """`ap`: widen by 10% of the distance from now (at least a day), as the spec suggests."""
+    now = datetime.utcnow().replace(tzinfo=None)
+    gap = max(abs(now - p.start), abs(now - p.end)) / 10
+    gap = max(gap, timedelta(days=1))
+    start = p.start - gap if p.start - DATE_MIN > gap else DATE_MIN
+    try:
+        end = p.end + gap
+    except OverflowError:
+        end = p.end
+    return DateRange(start, end)
+
+
+def number_condition(column: ColumnElement[Decimal], value: NumberSearch) -> ColumnElement[bool]:
+    prefix = value.prefix
+    if prefix == "eq":
+        return and_(column >= value.low, column < value.high)
+    if prefix == "ne":
+        return not_(and_(column >= value.low, column < value.high))
+    if prefix in {"gt", "sa"}:
+        return column > value.value
+    if prefix in {"lt", "eb"}:
+        return column < value.value
+    if prefix == "ge":
+        return column >= value.value
+    if prefix == "le":
+        return column <= value.value
+    margin = abs(value.value) / 10
+    return and_(column >= value.value - margin, column <= value.value + margin)
+
+
+def _sort_expression(resource_type: str, key: SortKey) -> tuple[Any, bool, str]:
+    r = resource
+    if key.name == "_id":
+        return r.c.id, key.descending, "string"
+    if key.name == "_lastUpdated":
+        return r.c.last_updated, key.descending, "date"
+    table = _TABLE_BY_TYPE[key.type]
+    column = table.c[_SORT_COLUMN[key.type]]
+    aggregate = func.max(column) if key.descending else func.min(column)
+    floor: object
+    kind = key.type
+    if key.type == "date":
+        floor, kind = DATE_MIN, "date"
+    elif key.type in {"number", "quantity"}:
+        floor, kind = _NUMBER_FLOOR, "number"
+    else:
+        floor, kind = "", "string"
+    sub = (
+        select(aggregate)
+        .where(
+            table.c.resource_pk == r.c.pk,
+            table.c.resource_type == resource_type,
+            table.c.param == key.name,
+        )
+        .scalar_subquery()
+    )
+    return func.coalesce(sub, literal(floor, type_=column.type)), key.descending, kind
+
+
+def _beyond(
+    keys: Sequence[tuple[Any, bool, str]], position: Sequence[object], forward: bool
+) -> ColumnElement[bool]:
+    """Rows strictly after (forward) or before (backward) `position` in the sort order."""
+    alternatives = []
+    for i, (expr, desc, _) in enumerate(keys):
+        later = (expr < position[i]) if desc == forward else (expr > position[i])
+        equal_before = [keys[j][0] == position[j] for j in range(i)]
+        alternatives.append(and_(*equal_before, later))
+    return or_(*alternatives)
+
+
+def _encode_cursor(direction: str, position: Sequence[object]) -> str:
+    def encode(value: object) -> object:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return str(value)
+        return value
+
+    payload = orjson.dumps([direction, [encode(v) for v in position]])
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, keys: Sequence[tuple[Any, bool, str]]) -> tuple[str, list[object]]:
+    bad = InvalidSearch("The paging cursor (_cursor) does not belong to this search; start again")
+    try:
+        payload = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        direction, values = payload
+        if direction not in {"next", "previous"} or len(values) != len(keys):
+            raise bad
+        position: list[object] = []
+        for value, (_, _, kind) in zip(values, keys, strict=True):
+            if kind == "date":
+                position.append(datetime.fromisoformat(value))
+            elif kind == "number":
+                position.append(Decimal(value))
+            elif kind == "pk":
+                position.append(int(value))
+            else:
+                position.append(str(value))
+        return direction, position
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise bad from None
+
+
+def _included(
+    conn: Connection,
+    query: SearchQuery,
+    page_pks: list[int],
+    matches: list[tuple[str, str, str]],
+) -> list[tuple[str, str, str]]:
+    if not page_pks or not (query.includes or query.revincludes):
+        return []
+    seen = set(page_pks)
+    included: list[tuple[str, str, str]] = []
+    frontier = [(pk, rt, rid) for pk, (rt, rid, _) in zip(page_pks, matches, strict=True)]
+    rounds = 3 if any(i.iterate for i in query.includes + query.revincludes) else 1
+    for round_number in range(rounds):
+        found: list[tuple[int, str, str, str]] = []
+        for inc in query.includes:
+            if round_number and not inc.iterate:
+                continue
+            found += _forward_include(conn, inc, [f for f in frontier if f[1] == inc.source_type])
+        for inc in query.revincludes:
+            if round_number and not inc.iterate:
+                continue
+            found += _reverse_include(conn, inc, frontier)
+        frontier = []
+        for pk, rt, rid, content in found:
+            if pk not in seen:
+                seen.add(pk)
+                included.append((rt, rid, content))
+                frontier.append((pk, rt, rid))
+        if not frontier:
+            break
+    return included
+
+
+def _forward_include(
+    conn: Connection, inc: Include, sources: list[tuple[int, str, str]]
+) -> list[tuple[int, str, str, str]]:
+    if not sources:
+        return []
+    r, ref = resource, reference_index
+    conditions = [
+        ref.c.resource_pk.in_([pk for pk, _, _ in sources]),
+        ref.c.resource_type == inc.source_type,
+        ref.c.param == inc.param.code,
+        r.c.deleted == false(),
+    ]
+    if inc.target_type is not None:
+        conditions.append(ref.c.target_type == inc.target_type)
+    rows = conn.execute(
+        select(r.c.pk, r.c.resource_type, r.c.id, r.c.content)
+        .join(ref, and_(ref.c.target_type == r.c.resource_type, ref.c.target_id == r.c.id))
+        .where(*conditions)
+        .order_by(r.c.pk)
+    ).all()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def _reverse_include(
+    conn: Connection, inc: Include, targets: list[tuple[int, str, str]]
+) -> list[tuple[int, str, str, str]]:
+    wanted = [(rt, rid) for _, rt, rid in targets if inc.target_type in (None, rt)]
+    if not wanted:
+        return []
+    r, ref = resource, reference_index
+    by_type: dict[str, list[str]] = {}
+    for rt, rid in wanted:
+        by_type.setdefault(rt, []).append(rid)
+    target_match = or_(
+        *[and_(ref.c.target_type == rt, ref.c.target_id.in_(ids)) for rt, ids in by_type.items()]
+    )
+    rows = conn.execute(
+        select(r.c.pk, r.c.resource_type, r.c.id, r.c.content)
+        .join(ref, ref.c.resource_pk == r.c.pk)
+        .where(
+            ref.c.resource_type == inc.source_type,
+            ref.c.param == inc.param.code,
+            target_match,
+            r.c.deleted == false(),
+        )
+        .distinct()
+        .order_by(r.c.pk)
+    ).all()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]

@@ -1,0 +1,87 @@
+"""Fixtures that give every storage test a fresh database on SQLite AND on PostgreSQL.
+
+PostgreSQL comes from CAREWEAVE_TEST_POSTGRES_URL (default: the local server, database `test`).
+Each test gets its own schema there, dropped afterwards. Where no server is reachable the
+PostgreSQL half is skipped with the reason, except under CI, where it must be reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from careweave.api.app import create_app
+from careweave.settings import Settings
+from careweave.store.database import Database, open_database
+from careweave.store.repository import FhirStore
+from careweave.store.tables import metadata
+
+POSTGRES_URL = os.environ.get(
+    "CAREWEAVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+_postgres_problem: list[str] = []
+
+
+def _postgres_reachable() -> str | None:
+    """None when PostgreSQL answers, else why not (checked once per test session)."""
+    if not _postgres_problem:
+        try:
+            engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+            with engine.connect() as conn:
+                conn.execute(text("select 1"))
+            engine.dispose()
+            _postgres_problem.append("")
+        except Exception as exc:
+            _postgres_problem.append(f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}")
+    return _postgres_problem[0] or None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'careweave.sqlite3'}"
+        return
+    problem = _postgres_reachable()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI must test PostgreSQL)")
+        pytest.skip(problem)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = open_database(database_url)
+    metadata.create_all(db.writer)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def store(database: Database) -> FhirStore:
+    return FhirStore(database)
+
+
+@pytest.fixture
+def client(store: FhirStore, database_url: str) -> Iterator[TestClient]:
+    app = create_app(Settings(database_url=database_url, max_body_bytes=256 * 1024), store)
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
