@@ -50,6 +50,8 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
         upgrade(database)
     except Exception as exc:  # a database that cannot be reached is the usual cause
         raise _fail(f"could not migrate {database.writer.url!r}: {exc}") from None
+    finally:
+        database.dispose()
     console.print(f"Database is up to date: {database.writer.url!r}")
 
 

@@ -253,3 +253,30 @@ def test_conditional_delete(client: TestClient) -> None:
     assert one.status_code == 200
     assert client.get(f"{BASE}/Patient", params={"_summary": "count"}).json()["total"] == 1
     assert client.delete(f"{BASE}/Patient", params={"identifier": "nobody"}).status_code == 200
+
+
+def test_conditions_without_criteria_are_refused(client: TestClient) -> None:
+    pid = create(client, patient())["id"]
+    assert_outcome(
+        client.post(
+            f"{BASE}/Patient", json=patient(), headers={**FHIR_JSON, "If-None-Exist": "_count=1"}
+        ),
+        400,
+    )
+    assert_outcome(
+        client.put(
+            f"{BASE}/Patient?_sort=_id", json={**patient(family="X"), "id": pid}, headers=FHIR_JSON
+        ),
+        400,
+    )
+    assert_outcome(client.delete(f"{BASE}/Patient?_count=1"), 400)
+    assert client.get(f"{BASE}/Patient/{pid}").json()["meta"]["versionId"] == "1"
+
+
+def test_conditional_update_with_a_body_that_is_not_an_object(client: TestClient) -> None:
+    create(client, patient())
+    for body in (b"null", b"[]", b'"x"', b"1"):
+        response = client.put(
+            f"{BASE}/Patient?identifier={NHS}|9990000018", content=body, headers=FHIR_JSON
+        )
+        assert_outcome(response, 400)

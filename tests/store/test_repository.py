@@ -251,3 +251,10 @@ def test_update_that_changes_nothing_keeps_the_version(store: FhirStore) -> None
     assert [
         v.version_id for v in store.history(resource_type="Patient", resource_id=pid).versions
     ] == [2, 1]
+
+
+def test_in_memory_sqlite_is_refused_with_a_reason() -> None:
+    from careweave.store.database import open_database
+
+    with pytest.raises(ValueError, match="SQLite file"):
+        open_database("sqlite:///:memory:")

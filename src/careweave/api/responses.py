@@ -6,7 +6,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from careweave.fhir.errors import Issue
 from careweave.store.bundles import operation_outcome
@@ -15,7 +15,13 @@ from careweave.store.repository import StoredResource
 FHIR_JSON = "application/fhir+json"
 
 
-class FhirResponse(Response):
+class FhirResponse(JSONResponse):
+    """FHIR JSON, rendered with orjson; `raw` sends stored JSON text as it is.
+
+    A JSONResponse so that the OpenAPI description documents JSON bodies; its rendering is
+    replaced, since stored resources are already serialised.
+    """
+
     media_type = FHIR_JSON
 
     def __init__(
@@ -32,7 +38,7 @@ class FhirResponse(Response):
             body = b""
         else:
             body = orjson.dumps(content)
-        super().__init__(body, status_code=status_code, headers=headers)
+        Response.__init__(self, body, status_code=status_code, headers=headers)
         if content is None and raw is None and "content-type" in self.headers:
             del self.headers["content-type"]
 

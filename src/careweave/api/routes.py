@@ -6,16 +6,16 @@ Blocking database work runs in Starlette's thread pool so the event loop keeps s
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from careweave.api.capability import capability_statement
 from careweave.api.requests import check_format, if_match, prefer, read_json_body
-from careweave.api.responses import FhirResponse, outcome_response, version_headers
+from careweave.api.responses import FHIR_JSON, FhirResponse, outcome_response, version_headers
 from careweave.fhir.errors import (
     InvalidSearch,
     Issue,
@@ -38,14 +38,59 @@ from careweave.store.repository import (
 )
 from careweave.store.search import SearchPage
 
-router = APIRouter(prefix="/fhir/R4", dependencies=[Depends(check_format)])
+_RESOURCE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["resourceType"],
+    "properties": {"resourceType": {"type": "string"}},
+}
+_OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["resourceType", "issue"],
+    "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
+}
+
+
+def _documented(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {FHIR_JSON: {"schema": schema}}}
+
+
+router = APIRouter(
+    prefix="/fhir/R4",
+    dependencies=[Depends(check_format)],
+    default_response_class=FhirResponse,
+    responses={
+        200: _documented("A FHIR resource or Bundle", _RESOURCE_SCHEMA),
+        "4XX": _documented("An OperationOutcome saying what is wrong", _OUTCOME_SCHEMA),
+        "5XX": _documented("An OperationOutcome: the server failed", _OUTCOME_SCHEMA),
+    },
+)
 _TYPES = frozenset(SUPPORTED_RESOURCE_TYPES)
 _JSON_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+        "content": {FHIR_JSON: {"schema": _RESOURCE_SCHEMA}},
     }
 }
+_FORM_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}},
+    }
+}
+_CREATED: dict[int | str, dict[str, Any]] = {201: _documented("Created", _RESOURCE_SCHEMA)}
+ResourceType = Annotated[
+    str,
+    Path(
+        description="A supported resource type",
+        json_schema_extra={"enum": list(SUPPORTED_RESOURCE_TYPES)},
+    ),
+]
+ResourceId = Annotated[
+    str, Path(description="Logical id", json_schema_extra={"pattern": "^[A-Za-z0-9\\-\\.]{1,64}$"})
+]
+VersionId = Annotated[
+    str, Path(description="Version id", json_schema_extra={"pattern": "^[0-9]+$"})
+]
 
 
 def _store(request: Request) -> FhirStore:
@@ -62,7 +107,7 @@ def base_url(request: Request) -> str:
     return f"{str(request.base_url).rstrip('/')}/fhir/R4"
 
 
-def _check_type(resource_type: str) -> str:
+def _check_type(resource_type: ResourceType) -> str:
     if resource_type not in _TYPES:
         raise UnknownResourceType(
             f"'{resource_type}' is not a resource type this server supports; see /fhir/R4/metadata"
@@ -99,13 +144,13 @@ async def system_history(request: Request) -> FhirResponse:
 
 
 @router.get("/{resource_type}")
-async def search_type(request: Request, resource_type: str) -> FhirResponse:
+async def search_type(request: Request, resource_type: ResourceType) -> FhirResponse:
     _check_type(resource_type)
     return await _search(request, resource_type, list(request.query_params.multi_items()))
 
 
-@router.post("/{resource_type}/_search")
-async def search_post(request: Request, resource_type: str) -> FhirResponse:
+@router.post("/{resource_type}/_search", openapi_extra=_FORM_BODY)
+async def search_post(request: Request, resource_type: ResourceType) -> FhirResponse:
     _check_type(resource_type)
     mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
     params = list(request.query_params.multi_items())
@@ -120,12 +165,12 @@ async def search_post(request: Request, resource_type: str) -> FhirResponse:
 
 
 @router.get("/{resource_type}/_history")
-async def type_history(request: Request, resource_type: str) -> FhirResponse:
+async def type_history(request: Request, resource_type: ResourceType) -> FhirResponse:
     return await _history(request, _check_type(resource_type), None)
 
 
-@router.post("/{resource_type}", openapi_extra=_JSON_BODY)
-async def create(request: Request, resource_type: str) -> FhirResponse:
+@router.post("/{resource_type}", openapi_extra=_JSON_BODY, responses=_CREATED)
+async def create(request: Request, resource_type: ResourceType) -> FhirResponse:
     _check_type(resource_type)
     body = await read_json_body(request, _settings(request).max_body_bytes)
     result = await run_in_threadpool(
@@ -137,8 +182,8 @@ async def create(request: Request, resource_type: str) -> FhirResponse:
     return _write_response(request, result, 201 if result.created else 200)
 
 
-@router.put("/{resource_type}", openapi_extra=_JSON_BODY)
-async def conditional_update(request: Request, resource_type: str) -> FhirResponse:
+@router.put("/{resource_type}", openapi_extra=_JSON_BODY, responses=_CREATED)
+async def conditional_update(request: Request, resource_type: ResourceType) -> FhirResponse:
     _check_type(resource_type)
     query = request.url.query
     if not query:
@@ -157,7 +202,7 @@ async def conditional_update(request: Request, resource_type: str) -> FhirRespon
 
 
 @router.delete("/{resource_type}")
-async def conditional_delete(request: Request, resource_type: str) -> FhirResponse:
+async def conditional_delete(request: Request, resource_type: ResourceType) -> FhirResponse:
     """`DELETE Type?condition`: deletes the one match; several matches are a 412."""
     _check_type(resource_type)
     query = request.url.query
@@ -175,14 +220,18 @@ async def conditional_delete(request: Request, resource_type: str) -> FhirRespon
 
 
 @router.get("/{resource_type}/{resource_id}")
-async def read(request: Request, resource_type: str, resource_id: str) -> FhirResponse:
+async def read(
+    request: Request, resource_type: ResourceType, resource_id: ResourceId
+) -> FhirResponse:
     _check_type(resource_type)
     stored = await run_in_threadpool(_store(request).read, resource_type, resource_id)
     return _resource_response(request, stored)
 
 
-@router.put("/{resource_type}/{resource_id}", openapi_extra=_JSON_BODY)
-async def update(request: Request, resource_type: str, resource_id: str) -> FhirResponse:
+@router.put("/{resource_type}/{resource_id}", openapi_extra=_JSON_BODY, responses=_CREATED)
+async def update(
+    request: Request, resource_type: ResourceType, resource_id: ResourceId
+) -> FhirResponse:
     _check_type(resource_type)
     body = await read_json_body(request, _settings(request).max_body_bytes)
     result = await run_in_threadpool(
@@ -192,7 +241,9 @@ async def update(request: Request, resource_type: str, resource_id: str) -> Fhir
 
 
 @router.delete("/{resource_type}/{resource_id}")
-async def delete(request: Request, resource_type: str, resource_id: str) -> FhirResponse:
+async def delete(
+    request: Request, resource_type: ResourceType, resource_id: ResourceId
+) -> FhirResponse:
     _check_type(resource_type)
     stored = await run_in_threadpool(
         _store(request).delete, resource_type, resource_id, if_match=if_match(request)
@@ -206,13 +257,15 @@ async def delete(request: Request, resource_type: str, resource_id: str) -> Fhir
 
 
 @router.get("/{resource_type}/{resource_id}/_history")
-async def instance_history(request: Request, resource_type: str, resource_id: str) -> FhirResponse:
+async def instance_history(
+    request: Request, resource_type: ResourceType, resource_id: ResourceId
+) -> FhirResponse:
     return await _history(request, _check_type(resource_type), resource_id)
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{version_id}")
 async def vread(
-    request: Request, resource_type: str, resource_id: str, version_id: str
+    request: Request, resource_type: ResourceType, resource_id: ResourceId, version_id: VersionId
 ) -> FhirResponse:
     _check_type(resource_type)
     stored = await run_in_threadpool(

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,12 @@ def open_database(url: str) -> Database:
     """Open (not create) the database at `url`; migrations create its tables."""
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
-        if sa_url.database and sa_url.database != ":memory:":
-            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        if not sa_url.database or sa_url.database == ":memory:":
+            raise ValueError(
+                "careweave needs an SQLite file (readers and the writer share it), "
+                "not an in-memory database: use sqlite:///path/to/careweave.sqlite3"
+            )
+        Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"check_same_thread": False}
         writer = create_engine(sa_url, connect_args=connect_args, pool_size=1, max_overflow=0)
         reader = create_engine(sa_url, connect_args=connect_args, pool_size=8, max_overflow=8)
@@ -86,3 +91,43 @@ def open_database(url: str) -> Database:
         return Database(url=url, reader=reader, writer=writer)
     engine = create_engine(sa_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     return Database(url=url, reader=engine, writer=engine)
+
+
+class PointQuery:
+    """A fixed SELECT, compiled once per dialect, run on a raw DBAPI connection.
+
+    Point reads (read, vread) are the hottest path of a FHIR server. Through a SQLAlchemy
+    Connection each one also pays for connection events, BEGIN/ROLLBACK statements and result
+    wrapping, about ten times the cost of the indexed lookup itself; a single SELECT needs no
+    explicit transaction to see a consistent row. Values come back as the driver gives them
+    (SQLite: text timestamps and 0/1 booleans), so callers convert with `as_datetime`/`bool`.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+
+    def fetch_one(self, database: Database, **params: object) -> tuple[Any, ...] | None:
+        dialect = database.reader.dialect
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            sql = self.statement.compile(dialect=dialect)
+            compiled = (str(sql), tuple(sql.positiontup) if sql.positiontup else None)
+            self._compiled[dialect.name] = compiled
+        text, positions = compiled
+        raw = database.reader.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(text, tuple(params[p] for p in positions) if positions else params)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            raw.close()
+        return None if row is None else tuple(row)
+
+
+def as_datetime(value: Any) -> datetime:
+    """A timestamp column's value from either driver as a naive-UTC datetime."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)

@@ -17,7 +17,18 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from sqlalchemy import Connection, Row, and_, delete, false, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    false,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from careweave.fhir.errors import (
     Conflict,
@@ -25,6 +36,7 @@ from careweave.fhir.errors import (
     Gone,
     InvalidResource,
     InvalidSearch,
+    MalformedRequest,
     NotFound,
     RequestMismatch,
     VersionConflict,
@@ -33,7 +45,7 @@ from careweave.fhir.index_values import IndexValues, extract_index_values, refer
 from careweave.fhir.search_parameters import SearchParameterRegistry, default_registry
 from careweave.fhir.search_query import SearchQuery, parse_search
 from careweave.fhir.validation import validate_resource
-from careweave.store.database import Database
+from careweave.store.database import Database, PointQuery, as_datetime
 from careweave.store.search import SearchPage, filter_condition
 from careweave.store.search import search as run_search
 from careweave.store.tables import (
@@ -116,6 +128,11 @@ class StoreTransaction:
         if not pairs:
             raise InvalidSearch(f"The condition '{query_string}' has no search parameters")
         query = parse_search(resource_type, pairs, self.registry, handling="strict")
+        if not query.filters:
+            raise InvalidSearch(
+                f"The condition '{query_string}' has no search criteria, so it would match "
+                f"every {resource_type}; give at least one search parameter"
+            )
         r = resource
         rows = self.conn.execute(
             select(r.c.id)
@@ -205,6 +222,10 @@ class StoreTransaction:
         self, resource_type: str, query_string: str, body: dict[str, Any]
     ) -> WriteResult:
         """`PUT Type?query`: none matches -> create; one -> update it; several -> 412."""
+        if not isinstance(body, dict):
+            raise MalformedRequest(
+                f"A FHIR resource must be a JSON object, not {type(body).__name__}"
+            )
         matches = self.find_ids(resource_type, query_string)
         if len(matches) > 1:
             raise VersionConflict(
@@ -451,46 +472,64 @@ def _write_index(conn: Connection, pk: int, resource_type: str, values: IndexVal
             conn.execute(insert(table), [{**common, **vars(v)} for v in rows])
 
 
-def _stored(row: Row[Any, Any, Any, Any], resource_type: str, resource_id: str) -> StoredResource:
+_CURRENT = select(
+    resource.c.version_id, resource.c.last_updated, resource.c.deleted, resource.c.content
+).where(resource.c.resource_type == bindparam("rtype"), resource.c.id == bindparam("rid"))
+_VERSION = (
+    select(
+        resource_version.c.version_id,
+        resource_version.c.last_updated,
+        resource_version.c.method,
+        resource_version.c.content,
+    )
+    .join(resource, resource.c.pk == resource_version.c.resource_pk)
+    .where(
+        resource.c.resource_type == bindparam("rtype"),
+        resource.c.id == bindparam("rid"),
+        resource_version.c.version_id == bindparam("vid"),
+    )
+)
+_CURRENT_POINT = PointQuery(_CURRENT)
+_VERSION_POINT = PointQuery(_VERSION)
+
+
+def _current_from_row(
+    row: Sequence[Any] | None, resource_type: str, resource_id: str
+) -> StoredResource:
+    if row is None:
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+    version_id, last_updated, deleted, content = row
+    if deleted:
+        raise Gone(f"{resource_type}/{resource_id} was deleted (version {version_id})")
     return StoredResource(
-        resource_type, resource_id, row.version_id, row.last_updated, row.deleted, row.content
+        resource_type, resource_id, version_id, as_datetime(last_updated), False, content
+    )
+
+
+def _version_from_row(
+    row: Sequence[Any] | None, resource_type: str, resource_id: str, version_id: int
+) -> StoredResource:
+    if row is None:
+        raise NotFound(f"{resource_type}/{resource_id} has no version {version_id}")
+    _, last_updated, method, content = row
+    if method == "DELETE":
+        raise Gone(f"Version {version_id} of {resource_type}/{resource_id} is its deletion")
+    return StoredResource(
+        resource_type, resource_id, version_id, as_datetime(last_updated), False, content, method
     )
 
 
 def read_current(conn: Connection, resource_type: str, resource_id: str) -> StoredResource:
-    r = resource
-    row = conn.execute(
-        select(r.c.version_id, r.c.last_updated, r.c.deleted, r.c.content).where(
-            r.c.resource_type == resource_type, r.c.id == resource_id
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"{resource_type}/{resource_id} is not known")
-    if row.deleted:
-        raise Gone(f"{resource_type}/{resource_id} was deleted (version {row.version_id})")
-    return _stored(row, resource_type, resource_id)
+    row = conn.execute(_CURRENT, {"rtype": resource_type, "rid": resource_id}).first()
+    return _current_from_row(row, resource_type, resource_id)
 
 
 def read_version(
     conn: Connection, resource_type: str, resource_id: str, version_id: int
 ) -> StoredResource:
-    r, v = resource, resource_version
-    row = conn.execute(
-        select(v.c.version_id, v.c.last_updated, v.c.method, v.c.content)
-        .join(r, r.c.pk == v.c.resource_pk)
-        .where(
-            r.c.resource_type == resource_type,
-            r.c.id == resource_id,
-            v.c.version_id == version_id,
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"{resource_type}/{resource_id} has no version {version_id}")
-    if row.method == "DELETE":
-        raise Gone(f"Version {version_id} of {resource_type}/{resource_id} is its deletion")
-    return StoredResource(
-        resource_type, resource_id, row.version_id, row.last_updated, False, row.content, row.method
-    )
+    params = {"rtype": resource_type, "rid": resource_id, "vid": version_id}
+    row = conn.execute(_VERSION, params).first()
+    return _version_from_row(row, resource_type, resource_id, version_id)
 
 
 @dataclass(frozen=True)
@@ -581,12 +620,14 @@ class FhirStore:
             tx.check_integrity()
 
     def read(self, resource_type: str, resource_id: str) -> StoredResource:
-        with self.database.read() as conn:
-            return read_current(conn, resource_type, resource_id)
+        row = _CURRENT_POINT.fetch_one(self.database, rtype=resource_type, rid=resource_id)
+        return _current_from_row(row, resource_type, resource_id)
 
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
-        with self.database.read() as conn:
-            return read_version(conn, resource_type, resource_id, version_id)
+        row = _VERSION_POINT.fetch_one(
+            self.database, rtype=resource_type, rid=resource_id, vid=version_id
+        )
+        return _version_from_row(row, resource_type, resource_id, version_id)
 
     def search(self, query: SearchQuery) -> SearchPage:
         with self.database.read() as conn:
