@@ -1,12 +1,19 @@
 """How fast search-index rows are extracted from typical resources, on one core.
 
-Every write evaluates each search parameter's FHIRPath with fhirpathpy, so this bounds the
-store's write rate. The script prints a cold figure (building the registry, compiling the
-expressions a first resource needs, and indexing it) and then warm figures for an Observation
-and a Patient: throughput in resources per second and per-resource latency p50/p95/p99.
-Resource contents are sampled at run time from a seed that is printed, so a run can be repeated.
+Every write extracts index rows, so this bounds the store's write rate. Plain member navigation
+is walked over the JSON directly (`NavigationPath`) and everything else is evaluated with
+fhirpathpy; ``fast=False`` evaluates every expression with fhirpathpy. Both paths are measured
+on the same resources, alternating round by round so that other load on the machine falls on
+both alike, and the rows are checked to be identical before anything is timed.
 
-    .venv/bin/python bench/index_extraction.py [--resources 3000] [--seed N]
+The script prints a cold figure (building the registry, and indexing a first resource each
+way: fhirpathpy parses the expressions it needs on first use) and then, for an Observation, a
+Patient and a mix of all 29 supported types (the `careweave.examples` resources with fresh ids,
+in turn), throughput in resources per second and per-resource latency p50/p95/p99, from the
+median round. Resource contents are sampled at run time from a seed that is printed, so a run
+can be repeated.
+
+    .venv/bin/python bench/index_extraction.py [--resources 3000] [--rounds 3] [--seed N]
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from careweave.examples import all_examples
 from careweave.fhir.index_values import extract_index_values
 from careweave.fhir.search_parameters import SearchParameterRegistry
 
@@ -104,9 +112,42 @@ def patient(rng: random.Random, index: int) -> dict[str, Any]:
     }
 
 
+def mixed(rng: random.Random, index: int) -> dict[str, Any]:
+    """One of the 29 example resources, in turn, with a fresh id."""
+    examples = all_examples()
+    resource = examples[index % len(examples)]
+    resource["id"] = f"{resource['id']}-{index}-{rng.randrange(10**6)}"
+    return resource
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     index = min(len(sorted_values) - 1, round(fraction * (len(sorted_values) - 1)))
     return sorted_values[index]
+
+
+def timed_round(
+    resources: list[dict[str, Any]], registry: SearchParameterRegistry, *, fast: bool
+) -> tuple[float, list[float]]:
+    """Index every resource once: resources per second, and the sorted latencies."""
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for resource in resources:
+        before = time.perf_counter()
+        extract_index_values(resource, registry, fast=fast)
+        latencies.append(time.perf_counter() - before)
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return len(resources) / elapsed, latencies
+
+
+def report(name: str, path: str, rate: float, latencies: list[float]) -> None:
+    print(
+        f"{name:<12} {path:<11} {rate:8.0f} resources/s   "
+        f"p50 {percentile(latencies, 0.50) * 1e6:6.0f} us   "
+        f"p95 {percentile(latencies, 0.95) * 1e6:6.0f} us   "
+        f"p99 {percentile(latencies, 0.99) * 1e6:6.0f} us   "
+        f"mean {statistics.fmean(latencies) * 1e6:6.0f} us"
+    )
 
 
 def measure(
@@ -115,47 +156,55 @@ def measure(
     registry: SearchParameterRegistry,
     rng: random.Random,
     count: int,
+    rounds: int,
 ) -> None:
     resources = [make(rng, index) for index in range(count)]
-    for resource in resources[:50]:  # warm: compile every expression these resources reach
-        extract_index_values(resource, registry)
-    latencies: list[float] = []
-    started = time.perf_counter()
-    for resource in resources:
-        before = time.perf_counter()
-        extract_index_values(resource, registry)
-        latencies.append(time.perf_counter() - before)
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    print(
-        f"{name:<12} {count / elapsed:8.0f} resources/s   "
-        f"p50 {percentile(latencies, 0.50) * 1e6:6.0f} us   "
-        f"p95 {percentile(latencies, 0.95) * 1e6:6.0f} us   "
-        f"p99 {percentile(latencies, 0.99) * 1e6:6.0f} us   "
-        f"mean {statistics.fmean(latencies) * 1e6:6.0f} us"
-    )
+    for resource in resources:  # warm both paths, and check they agree
+        fast = extract_index_values(resource, registry)
+        reference = extract_index_values(resource, registry, fast=False)
+        if fast != reference:
+            raise SystemExit(f"{name} {resource['id']}: the two paths give different rows")
+    results: dict[bool, list[tuple[float, list[float]]]] = {True: [], False: []}
+    for _ in range(rounds):
+        for fast_path in (True, False):
+            results[fast_path].append(timed_round(resources, registry, fast=fast_path))
+    rates: dict[bool, float] = {}
+    for fast_path, label in ((True, "walk"), (False, "fhirpathpy")):
+        by_rate = sorted(results[fast_path], key=lambda result: result[0])
+        rate, latencies = by_rate[len(by_rate) // 2]
+        rates[fast_path] = rate
+        report(name, label, rate, latencies)
+    print(f"{name:<12} {'speed-up':<11} {rates[True] / rates[False]:8.1f} x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--resources", type=int, default=3000, help="resources per type")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per path")
     parser.add_argument("--seed", type=int, default=None, help="default: sampled at run time")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
-    print(f"seed {seed}, {args.resources} resources per type, one process, one thread")
+    print(
+        f"seed {seed}, {args.resources} resources per type, {args.rounds} rounds per path "
+        "(median shown), one process, one thread"
+    )
 
     started = time.perf_counter()
     registry = SearchParameterRegistry.load()
     loaded = time.perf_counter()
     extract_index_values(observation(rng, 0), registry)
     first = time.perf_counter()
+    extract_index_values(observation(rng, 0), registry, fast=False)
+    first_reference = time.perf_counter()
     print(
         f"cold: load registry {(loaded - started) * 1e3:.0f} ms (after import), "
-        f"first Observation (compiling its expressions) {(first - loaded) * 1e3:.0f} ms"
+        f"first Observation {(first - loaded) * 1e3:.1f} ms walking, "
+        f"{(first_reference - first) * 1e3:.0f} ms with fhirpathpy (parsing its expressions)"
     )
-    measure("Observation", observation, registry, rng, args.resources)
-    measure("Patient", patient, registry, rng, args.resources)
+    measure("Observation", observation, registry, rng, args.resources, args.rounds)
+    measure("Patient", patient, registry, rng, args.resources, args.rounds)
+    measure("29-type mix", mixed, registry, rng, args.resources, args.rounds)
 
 
 if __name__ == "__main__":

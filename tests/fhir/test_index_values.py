@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from careweave.examples import all_examples, example
+from careweave.fhir import index_values
 from careweave.fhir.index_values import (
     DateValue,
     IndexValues,
@@ -545,3 +546,28 @@ def test_references_in_never_crashes(resource: dict[str, Any]) -> None:
     for resource_type, resource_id in references_in({"resourceType": "Observation", **resource}):
         assert resource_type[0].isupper()
         assert resource_id
+
+
+_reference_text = st.one_of(
+    st.text(alphabet="PatienObsrv/_histoy0129-.|,$\\?#:%é ", max_size=80),
+    st.builds(
+        "{}/{}".format,
+        st.from_regex(r"[A-Za-z_]{0,66}", fullmatch=True),
+        st.text(alphabet="abcXYZ019-._/|,$\\#é", max_size=70),
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(literal=_reference_text)
+def test_plain_local_references_are_read_as_the_search_reader_reads_them(literal: str) -> None:
+    assert index_values._parse_reference("subject", literal) == index_values._read_reference(
+        "subject", literal
+    )
+
+
+def test_the_direct_reading_of_a_local_reference() -> None:
+    assert index_values._parse_reference("subject", "Patient/pat-1.2") == ReferenceValue(
+        "subject", "Patient", "pat-1.2", None
+    )
+    assert index_values._LOCAL_REFERENCE.fullmatch("Patient/" + "x" * 65) is None

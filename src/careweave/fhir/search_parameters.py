@@ -22,11 +22,26 @@ What a reader must know:
   advertises a search it cannot answer. ``_id`` and ``_lastUpdated`` are answered from the
   resource table's own columns, and ``_text``, ``_content``, ``_query``, ``_list``, ``_has``,
   ``_type`` and ``_filter`` have no definition-backed expression here, so none of them appears.
-* Evaluation is the slow part of every write, so nothing is evaluated that cannot yield: each
-  top-level union part is evaluated on its own and skipped when the JSON properties it
-  navigates through are absent (`presence_steps`), and parts shared by several parameters are
-  evaluated once per resource (`EvaluationMemo`). fhirpathpy stays the only evaluator; these
-  checks only decide when its answer is known to be empty.
+* Evaluation is the slow part of every write, so each top-level union part is evaluated on its
+  own and parts shared by several parameters are evaluated once per resource
+  (`EvaluationMemo`).
+* Almost every part is plain member navigation (``Patient.name.given``,
+  ``Observation.value.ofType(Quantity)``, ``Patient.telecom.where(system='phone')``). Those are
+  walked over the JSON by `NavigationPath`, which reproduces fhirpathpy's own rules (choice
+  elements by their JSON names in the model's order, ``_name`` primitive-extension data,
+  one-level list flattening, types from the R4 model fhirpathpy ships) at a small fraction of
+  its cost. fhirpathpy remains the reference: ``tests/fhir/test_fast_paths.py`` checks every
+  navigation against it on the examples and on generated resources, anything the navigation
+  does not model (``exists()``, ``and``, other functions) is evaluated by fhirpathpy, and a
+  navigation that meets a shape only fhirpathpy's rules settle (an object carrying
+  ``resourceType``, say) hands that resource to fhirpathpy.
+* The one kept part that is more than navigation, ``Patient.deceased.exists() and
+  Patient.deceased != false``, is evaluated by fhirpathpy, except that when none of the
+  properties it reads is present (`root_inputs`, worked out from fhirpathpy's parse) it gets
+  the answer fhirpathpy gave, once, for a resource without them. Parts fhirpathpy evaluates
+  are skipped when the JSON properties they navigate through are absent (`presence_steps`).
+  Passing ``fast=False`` turns the walk and that shortcut off, so fhirpathpy evaluates every
+  part; the tests and the benchmark use it to compare the two.
 """
 
 from __future__ import annotations
@@ -41,6 +56,7 @@ from types import MappingProxyType
 from typing import Any
 
 import fhirpathpy
+from fhirpathpy import parser as fhirpath_parser
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models as fhirpath_models
 
@@ -52,14 +68,17 @@ __all__ = [
     "SUPPORTED_RESOURCE_TYPES",
     "EvaluationMemo",
     "EvaluationPart",
+    "NavigationPath",
     "SearchParameter",
     "SearchParameterRegistry",
     "Typed",
     "UnsupportedExpressionError",
     "default_registry",
     "expression_for_type",
+    "navigation_path",
     "presence_steps",
     "reference_target_type",
+    "root_inputs",
     "split_union",
 ]
 
@@ -103,6 +122,18 @@ _STEP = re.compile(
     re.VERBOSE,
 )
 _PATH_TYPES: Mapping[str, str] = _MODEL["path2Type"]
+_DEFINED_ELSEWHERE: Mapping[str, str] = _MODEL["pathsDefinedElsewhere"]
+_TYPE_PARENTS: Mapping[str, str] = _MODEL["type2Parent"]
+_NAVIGATION_HEAD = re.compile(r"(\(*)([A-Z][A-Za-z]+)")
+_NAVIGATION_STEP = re.compile(
+    r"""
+      \.(?P<member>[a-z][A-Za-z0-9]*)(?![A-Za-z0-9(])
+    | \.ofType\((?P<of_type>[A-Za-z]+)\)
+    | \.where\(\s*(?P<where_member>[a-z][A-Za-z0-9]*)\s*=\s*'(?P<literal>[^'"\\]*)'\s*\)
+    | (?P<close>\))
+    """,
+    re.VERBOSE,
+)
 _REFERENCE_TYPE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[^/]+)?$")
 
 
@@ -197,6 +228,13 @@ def _evaluable_form(expression: str, resource_type: str) -> tuple[str, str | Non
     return result, filters.pop() if filters else None
 
 
+CompiledPath = Callable[..., list[Any]]
+Typed = tuple[str | None, Any]
+"""A value an expression selected, with its FHIR type name (None for backbone elements)."""
+EvaluationMemo = dict[str, list[Typed]]
+"""Results of union parts already evaluated on one resource, keyed by the part's FHIRPath."""
+
+
 Presence = tuple[frozenset[str], ...]
 """JSON property names, step by step, of which one per step must exist for a path to yield."""
 
@@ -257,7 +295,11 @@ def presence_steps(part: str, resource_type: str) -> Presence | None:
 
 
 def _present(resource: Mapping[str, Any], steps: Presence) -> bool:
-    """Whether some value exists at the end of `steps` (lists are walked element by element)."""
+    """Whether some value exists at the end of `steps` (lists are walked element by element).
+
+    A property's ``_`` twin counts too: fhirpathpy yields primitive-extension data beside the
+    values, so a part over ``birthDate`` is not empty when only ``_birthDate`` is there.
+    """
     current: list[Any] = [resource]
     for keys in steps:
         found: list[Any] = []
@@ -265,15 +307,282 @@ def _present(resource: Mapping[str, Any], steps: Presence) -> bool:
             if not isinstance(node, Mapping):
                 continue
             for key in keys:
-                value = node.get(key)
-                if isinstance(value, list):
-                    found.extend(value)
-                elif value is not None:
-                    found.append(value)
+                for value in (node.get(key), node.get("_" + key)):
+                    if isinstance(value, list):
+                        found.extend(value)
+                    elif value is not None:
+                        found.append(value)
         if not found:
             return False
         current = found
     return True
+
+
+Node = tuple[str, Any]
+"""A value met while walking a resource, with the type path fhirpathpy would give it."""
+
+
+class _UndecidedError(Exception):
+    """A navigation met a shape whose result only fhirpathpy's own rules settle."""
+
+
+def _is_object(value: Any) -> bool:
+    """Whether fhirpathpy would treat `value` as an object: any Mapping (plain dicts first)."""
+    kind = type(value)
+    return kind is dict or (kind is not str and isinstance(value, Mapping))
+
+
+def _gather(found: list[Node], path: str, value: Any) -> None:
+    """Add `value` (a JSON value or a list of them) as nodes of type `path`, as fhirpathpy does.
+
+    A list is flattened one level and keeps its nulls: fhirpathpy drops those only at the end,
+    and a ``where`` counts them. An object carrying ``resourceType`` would take that as its type
+    in fhirpathpy, which no path here foresees, so that resource goes to fhirpathpy.
+    """
+    if isinstance(value, list):
+        for item in value:
+            kind = type(item)
+            if (
+                kind is dict or (kind is not str and isinstance(item, Mapping))
+            ) and "resourceType" in item:
+                raise _UndecidedError
+            found.append((path, item))
+    elif value is not None:
+        if _is_object(value) and "resourceType" in value:
+            raise _UndecidedError
+        found.append((path, value))
+
+
+def _member_routes(path: str, key: str) -> tuple[tuple[str, str, str], ...]:
+    """How fhirpathpy reads member `key` of an element of type `path`.
+
+    Each route is (JSON property, its ``_`` primitive-extension property, the child's type
+    path); a choice element has one route per type in the model's order, of which fhirpathpy
+    takes the first whose property or ``_`` property is present. The type path goes through
+    the same tables as fhirpathpy's: ``pathsDefinedElsewhere`` for re-used backbone elements,
+    ``choiceTypePaths``, then ``path2Type``.
+    """
+    child = _DEFINED_ELSEWHERE.get(f"{path}.{key}", f"{path}.{key}")
+    choices = _CHOICE_TYPES.get(child)
+    if choices:
+        return tuple(
+            (key + choice, f"_{key}{choice}", _PATH_TYPES.get(child + choice, child + choice))
+            for choice in choices
+        )
+    return ((key, f"_{key}", _PATH_TYPES.get(child, child)),)
+
+
+class _Member:
+    """A member step (``.name``): each node's property value, then its ``_name`` extension data."""
+
+    __slots__ = ("by_length", "routes")
+
+    def __init__(self, routes: Mapping[str, tuple[tuple[str, str, str], ...]], key: str) -> None:
+        self.routes = routes
+        self.by_length = key == "length"
+
+    def apply(self, nodes: list[Node]) -> list[Node]:
+        found: list[Node] = []
+        for path, data in nodes:
+            if not _is_object(data):
+                if self.by_length:
+                    raise _UndecidedError  # fhirpathpy reads .length of a non-object as len()
+                continue
+            routes = self.routes.get(path)
+            if routes is None:
+                raise _UndecidedError
+            for key, extension_key, child in routes:
+                value = data.get(key)
+                extension = data.get(extension_key)
+                if value is not None or extension is not None:
+                    if value is not None:
+                        _gather(found, child, value)
+                    if extension is not None:
+                        _gather(found, child, extension)
+                    break
+        return found
+
+
+class _OfType:
+    """An ``ofType(T)`` step: keeps the nodes whose type path is one of `accepted`."""
+
+    __slots__ = ("accepted",)
+
+    def __init__(self, accepted: frozenset[str]) -> None:
+        self.accepted = accepted
+
+    def apply(self, nodes: list[Node]) -> list[Node]:
+        return [node for node in nodes if node[0] in self.accepted]
+
+
+class _WhereEquals:
+    """A ``where(member = 'literal')`` step, with fhirpathpy's equality.
+
+    fhirpathpy's ``=`` is true only when the member yields exactly one item equal to the
+    literal, and it counts ``_member`` extension data as an item: a ContactPoint whose
+    ``system`` carries an extension is not kept by ``where(system='phone')``.
+    """
+
+    __slots__ = ("literal", "routes")
+
+    def __init__(self, routes: Mapping[str, tuple[str, str]], literal: str) -> None:
+        self.routes = routes
+        self.literal = literal
+
+    def apply(self, nodes: list[Node]) -> list[Node]:
+        kept: list[Node] = []
+        for node in nodes:
+            path, data = node
+            if not _is_object(data):
+                continue
+            keys = self.routes.get(path)
+            if keys is None:
+                raise _UndecidedError
+            found: list[Node] = []
+            _gather(found, path, data.get(keys[0]))
+            _gather(found, path, data.get(keys[1]))
+            if len(found) == 1 and found[0][1] == self.literal:
+                kept.append(node)
+        return kept
+
+
+_Step = _Member | _OfType | _WhereEquals
+
+
+def _descends_from(type_name: str, ancestor: str) -> bool:
+    """fhirpathpy's type test when its model is set: walk ``type2Parent`` (or ``path2Type``)."""
+    seen: set[str] = set()
+    current: str | None = type_name
+    while current and current not in seen:
+        if current == ancestor:
+            return True
+        seen.add(current)
+        current = _TYPE_PARENTS.get(current) or _PATH_TYPES.get(current)
+    return False
+
+
+def _accepted_types(paths: frozenset[str], wanted: str) -> frozenset[str] | None:
+    """The type paths ``ofType(wanted)`` keeps, or None when fhirpathpy's answer is not fixed.
+
+    fhirpathpy judges a node whose type path is not a type name by its value, and compares
+    type names exactly or through the type hierarchy depending on whether an ``is``/``as`` has
+    run in the process before (it keeps the model in a class attribute). Navigation is used
+    only where neither matters.
+    """
+    accepted: set[str] = set()
+    for path in paths:
+        if "." in path:
+            return None
+        exact = path == wanted
+        if exact != _descends_from(path, wanted):
+            return None
+        if exact:
+            accepted.add(path)
+    return frozenset(accepted)
+
+
+@dataclass(frozen=True)
+class NavigationPath:
+    """A union part that is plain member navigation, evaluated over the JSON without fhirpathpy.
+
+    Qualifying parts are the resource type followed by member steps, ``ofType(T)``,
+    ``where(member = 'literal')`` and grouping parentheses (``navigation_path`` decides).
+    `steps` is the reading of the expression, ``("member", name)``, ``("ofType", T)`` or
+    ``("where", member, literal)``, kept so the tests can compare it with fhirpathpy's own parse.
+    `properties` are the JSON property names each of those steps reads (a choice element's
+    typed names and every ``_`` extension name included; none for ``ofType``): if none of the
+    first step's is on the resource, the part yields nothing.
+    """
+
+    resource_type: str
+    steps: tuple[tuple[str, ...], ...]
+    properties: tuple[frozenset[str], ...]
+    _plan: tuple[_Step, ...] = field(repr=False, compare=False)
+
+    def evaluate(self, resource: Mapping[str, Any]) -> list[Typed] | None:
+        """The typed results fhirpathpy would give, or None when fhirpathpy must decide."""
+        if not _is_object(resource) or resource.get("resourceType") != self.resource_type:
+            return None
+        nodes: list[Node] = [(self.resource_type, resource)]
+        try:
+            for step in self._plan:
+                nodes = step.apply(nodes)
+                if not nodes:
+                    return []
+        except _UndecidedError:
+            return None
+        # A result reports its type path when that names a type (backbone elements have
+        # none), and fhirpathpy leaves out nulls and bare {"extension": [...]} objects.
+        return [
+            (None if "." in path else path, value)
+            for path, value in nodes
+            if value is not None
+            and not (isinstance(value, dict) and len(value) == 1 and "extension" in value)
+        ]
+
+
+def navigation_path(part: str, resource_type: str) -> NavigationPath | None:
+    """Read a union part as a `NavigationPath`, or None when it is anything more.
+
+    The types each step can meet are worked out here, from the same R4 model tables fhirpathpy
+    uses, so evaluation is dictionary look-ups. A part is refused when a step would behave in
+    a way the navigation does not reproduce: ``extension`` (fhirpathpy types it specially), a
+    ``where`` on a choice or Quantity member, or an ``ofType`` whose answer would depend on the
+    value or on fhirpathpy's global state (see `_accepted_types`).
+    """
+    head = _NAVIGATION_HEAD.match(part)
+    if head is None or head.group(2) != resource_type:
+        return None
+    open_groups = len(head.group(1))
+    paths = frozenset({resource_type})
+    steps: list[tuple[str, ...]] = []
+    properties: list[frozenset[str]] = []
+    plan: list[_Step] = []
+    position = head.end()
+    while position < len(part):
+        token = _NAVIGATION_STEP.match(part, position)
+        if token is None:
+            return None
+        position = token.end()
+        if token.group("close"):
+            open_groups -= 1
+            if open_groups < 0:
+                return None
+        elif (key := token.group("member")) is not None:
+            if key == "extension":
+                return None
+            routes = {path: _member_routes(path, key) for path in sorted(paths)}
+            plan.append(_Member(MappingProxyType(routes), key))
+            steps.append(("member", key))
+            properties.append(
+                frozenset(name for route in routes.values() for step in route for name in step[:2])
+            )
+            paths = frozenset(child for route in routes.values() for _, _, child in route)
+        elif (wanted := token.group("of_type")) is not None:
+            accepted = _accepted_types(paths, wanted)
+            if accepted is None:
+                return None
+            plan.append(_OfType(accepted))
+            steps.append(("ofType", wanted))
+            properties.append(frozenset())
+            paths = accepted
+        else:
+            key, literal = token.group("where_member"), token.group("literal")
+            keys: dict[str, tuple[str, str]] = {}
+            for path in sorted(paths):
+                routes_here = _member_routes(path, key)
+                name, extension_name, child = routes_here[0]
+                if key in ("extension", "length") or len(routes_here) != 1 or name != key:
+                    return None
+                if child in ("Quantity", "System.Quantity"):
+                    return None  # fhirpathpy compares a Quantity as a UCUM quantity
+                keys[path] = (name, extension_name)
+            plan.append(_WhereEquals(MappingProxyType(keys), literal))
+            steps.append(("where", key, literal))
+            properties.append(frozenset(name for pair in keys.values() for name in pair))
+    if open_groups != 0:
+        return None
+    return NavigationPath(resource_type, tuple(steps), tuple(properties), tuple(plan))
 
 
 def reference_target_type(reference: Mapping[str, Any], resource: Mapping[str, Any]) -> str | None:
@@ -313,23 +622,160 @@ def _node_type(node: Any) -> str | None:
     return None
 
 
-CompiledPath = Callable[..., list[Any]]
-Typed = tuple[str | None, Any]
-EvaluationMemo = dict[str, list[Any]]
-"""Results of union parts already evaluated on one resource, keyed by the part's FHIRPath."""
+def _typed(nodes: Iterable[Any]) -> list[Typed]:
+    """fhirpathpy's results as (FHIR type, value) pairs, nulls left out."""
+    typed: list[Typed] = []
+    for node in nodes:
+        value = node.data if isinstance(node, ResourceNode) else node
+        if value is not None:
+            typed.append((_node_type(node), value))
+    return typed
+
+
+_parse_fhirpath: Callable[[str], dict[str, Any]] = fhirpath_parser.parse
+"""fhirpathpy's parser (untyped in the library): an expression as its parse tree."""
+_INPUT_ONLY_FUNCTIONS = frozenset({"exists", "empty", "not", "count", "first", "last"})
+"""Functions whose answer depends on nothing but their input collection."""
+_COMBINING_EXPRESSIONS = frozenset(
+    {
+        "AndExpression",
+        "OrExpression",
+        "XorExpression",
+        "ImpliesExpression",
+        "EqualityExpression",
+        "InequalityExpression",
+    }
+)
+_LITERALS = frozenset({"BooleanLiteral", "StringLiteral", "NumberLiteral"})
+
+
+def root_inputs(expression: str, resource_type: str) -> frozenset[str] | None:
+    """The resource properties `expression` can read, when fhirpathpy's parse shows them all.
+
+    That is so when every path in it starts at the resource type followed by a member
+    (``Patient.deceased...``) and the rest is members, argument-free functions that look only
+    at their input (`_INPUT_ONLY_FUNCTIONS`), literals and logical or comparison operators. The
+    answer then depends only on those properties (with a choice element's typed names and the
+    ``_`` extension names), so when none is present it is fhirpathpy's answer for the bare
+    resource. None when anything else appears: ``$this``, ``%resource``, a bare member, a
+    function with arguments or one that looks further (``children()``, ``resolve()``...).
+    """
+    names: set[str] = set()
+
+    def chain(node: Mapping[str, Any]) -> bool:
+        links: list[Mapping[str, Any]] = []
+        while node["type"] == "InvocationExpression":
+            head, link = node["children"]
+            links.append(link)
+            node = head
+        links.reverse()
+        if node["type"] != "TermExpression":
+            return False
+        (term,) = node["children"]
+        if term["type"] == "LiteralTerm" and not links:
+            return all(child["type"] in _LITERALS for child in term["children"])
+        if term["type"] != "InvocationTerm" or not links:
+            return False
+        (member,) = term["children"]
+        if member["type"] != "MemberInvocation" or member["children"][0]["text"] != resource_type:
+            return False
+        first, *rest = links
+        key = first["children"][0]["text"] if first["type"] == "MemberInvocation" else ""
+        if not re.fullmatch(r"[a-z][A-Za-z0-9]*", key):
+            return False
+        names.update(name for route in _member_routes(resource_type, key) for name in route[:2])
+        for link in rest:
+            if link["type"] == "MemberInvocation":
+                continue
+            if link["type"] != "FunctionInvocation":
+                return False
+            (function,) = link["children"]
+            if [child["type"] for child in function["children"]] != ["Identifier"]:
+                return False
+            if function["children"][0]["text"] not in _INPUT_ONLY_FUNCTIONS:
+                return False
+        return True
+
+    def known(node: Mapping[str, Any]) -> bool:
+        if node["type"] in _COMBINING_EXPRESSIONS:
+            return all(known(child) for child in node["children"])
+        return chain(node)
+
+    tree = _parse_fhirpath(expression)
+    (root,) = tree["children"]
+    return frozenset(names) if known(root) else None
 
 
 @dataclass(frozen=True)
 class EvaluationPart:
     """One top-level union part of an expression, evaluated on its own.
 
-    Evaluating the parts separately lets each be skipped when the properties it starts from are
-    absent (`presence`), and lets parameters that share a part (``Observation.subject`` for both
-    ``subject`` and ``patient``) evaluate it once per resource.
+    Evaluating the parts separately lets plain navigation skip fhirpathpy (`navigation`), lets
+    the other parts be skipped when the properties they start from are absent (`presence`), and
+    lets parameters that share a part (``Observation.subject`` for both ``subject`` and
+    ``patient``) evaluate it once per resource.
     """
 
     expression: str
-    presence: Presence | None
+    resource_type: str
+    presence: Presence | None = field(init=False, compare=False)
+    navigation: NavigationPath | None = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "presence", presence_steps(self.expression, self.resource_type))
+        object.__setattr__(self, "navigation", navigation_path(self.expression, self.resource_type))
+
+    @functools.cached_property
+    def compiled(self) -> CompiledPath:
+        """fhirpathpy's compiled form, parsed on first use: most parts never need it."""
+        return fhirpathpy.compile(self.expression, model=_MODEL, options={"returnRawData": True})
+
+    @functools.cached_property
+    def _inputs(self) -> frozenset[str] | None:
+        """`root_inputs` of a part fhirpathpy evaluates; worked out on first use."""
+        return root_inputs(self.expression, self.resource_type)
+
+    @functools.cached_property
+    def _answer_without_inputs(self) -> list[Typed]:
+        """fhirpathpy's answer for a resource holding none of `_inputs`, asked once."""
+        return _typed(self.compiled({"resourceType": self.resource_type}))
+
+    def evaluate(self, resource: Mapping[str, Any], *, fast: bool = True) -> list[Typed]:
+        """The part's values with their FHIR types, in fhirpathpy's order, nulls left out.
+
+        With `fast` (the default) a navigation part is walked directly, and a part whose inputs
+        are all absent gets fhirpathpy's answer for a resource without them (`root_inputs`);
+        otherwise, or when the walk meets a shape it leaves to fhirpathpy, fhirpathpy evaluates
+        the part on `resource`.
+        """
+        if fast:
+            if self.navigation is not None:
+                typed = self.navigation.evaluate(resource)
+                if typed is not None:
+                    return typed
+            else:
+                inputs = self._inputs
+                if (
+                    inputs is not None
+                    and resource.get("resourceType") == self.resource_type
+                    and not any(name in resource for name in inputs)
+                ):
+                    return list(self._answer_without_inputs)
+        if self.presence is not None and not _present(resource, self.presence):
+            return []
+        return _typed(self.compiled(resource))
+
+
+def _root_properties(parts: Iterable[EvaluationPart]) -> frozenset[str] | None:
+    """The resource's own properties the parts can read, when every part is navigation
+    starting with a member step; None when that is not known."""
+    names: set[str] = set()
+    for part in parts:
+        navigation = part.navigation
+        if navigation is None or not navigation.steps or navigation.steps[0][0] != "member":
+            return None
+        names |= navigation.properties[0]
+    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -339,7 +785,10 @@ class SearchParameter:
     `expression` is the official FHIRPath for `resource_type` alone. The derived fields say how
     it is evaluated: `evaluated_expression` is the form fhirpathpy can run (``resolve()``
     filters taken out, ``Resource.`` replaced by the type), `reference_filter` is the type that
-    ``where(resolve() is T)`` keeps, and `parts` are its union parts with their presence checks.
+    ``where(resolve() is T)`` keeps, and `parts` are its union parts with their presence checks
+    and, for plain navigation, the `NavigationPath` that evaluates them without fhirpathpy.
+    `root_properties`, when every part is navigation, are the resource properties it reads:
+    with none of them present the parameter has no values, so the indexer need not ask.
     """
 
     code: str
@@ -352,65 +801,56 @@ class SearchParameter:
     evaluated_expression: str = field(init=False, compare=False, repr=False)
     reference_filter: str | None = field(init=False, compare=False, repr=False)
     parts: tuple[EvaluationPart, ...] = field(init=False, compare=False, repr=False)
+    root_properties: frozenset[str] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         evaluated, reference_filter = _evaluable_form(self.expression, self.resource_type)
-        parts = tuple(
-            EvaluationPart(part, presence_steps(part, self.resource_type))
-            for part in split_union(evaluated)
-        )
+        parts = tuple(EvaluationPart(part, self.resource_type) for part in split_union(evaluated))
         object.__setattr__(self, "evaluated_expression", evaluated)
         object.__setattr__(self, "reference_filter", reference_filter)
         object.__setattr__(self, "parts", parts)
-
-    @functools.cached_property
-    def _compiled(self) -> tuple[CompiledPath, ...]:
-        """Parse once, on first use: parsing every parameter up front would slow start-up."""
-        return tuple(
-            fhirpathpy.compile(part.expression, model=_MODEL, options={"returnRawData": True})
-            for part in self.parts
-        )
+        object.__setattr__(self, "root_properties", _root_properties(parts))
 
     def compile(self) -> None:
-        """Parse the expression now, raising if fhirpathpy cannot; used by the tests."""
-        _ = self._compiled
+        """Parse every part with fhirpathpy now, raising if it cannot; used by the tests."""
+        for part in self.parts:
+            _ = part.compiled
 
     def evaluate_typed(
-        self, resource: Mapping[str, Any], memo: EvaluationMemo | None = None
+        self,
+        resource: Mapping[str, Any],
+        memo: EvaluationMemo | None = None,
+        *,
+        fast: bool = True,
     ) -> list[Typed]:
-        """Evaluate against `resource`, giving each value with the FHIR type fhirpathpy inferred.
+        """Evaluate against `resource`, giving each value with the FHIR type fhirpathpy infers.
 
         The type (``Coding``, ``Period``, ``canonical``, ``Age``, ...) tells the indexer how to
         read a value; it is None for backbone elements or when no type is known. Pass the same
-        `memo` for every parameter of one resource to share parts between parameters.
+        `memo` for every parameter of one resource to share parts between parameters (and the
+        same `fast` with it). ``fast=False`` evaluates every part with fhirpathpy.
         """
         results: list[Typed] = []
-        for part, compiled in zip(self.parts, self._compiled, strict=True):
-            if part.presence is not None and not _present(resource, part.presence):
-                continue
-            nodes = memo.get(part.expression) if memo is not None else None
-            if nodes is None:
-                nodes = compiled(resource)
+        for part in self.parts:
+            typed = memo.get(part.expression) if memo is not None else None
+            if typed is None:
+                typed = part.evaluate(resource, fast=fast)
                 if memo is not None:
-                    memo[part.expression] = nodes
-            for node in nodes:
-                value = node.data if isinstance(node, ResourceNode) else node
-                if value is None:
-                    continue
+                    memo[part.expression] = typed
+            for kind, value in typed:
                 if self.reference_filter is not None and (
                     not isinstance(value, Mapping)
                     or reference_target_type(value, resource) != self.reference_filter
                 ):
                     continue
-                typed = (_node_type(node), value)
-                if len(self.parts) > 1 and typed in results:
+                if len(self.parts) > 1 and (kind, value) in results:
                     continue  # a FHIRPath union holds each value once
-                results.append(typed)
+                results.append((kind, value))
         return results
 
-    def evaluate(self, resource: Mapping[str, Any]) -> list[Any]:
+    def evaluate(self, resource: Mapping[str, Any], *, fast: bool = True) -> list[Any]:
         """The values the expression selects from `resource`, as plain JSON-shaped data."""
-        return [value for _, value in self.evaluate_typed(resource)]
+        return [value for _, value in self.evaluate_typed(resource, fast=fast)]
 
 
 class SearchParameterRegistry:
