@@ -35,7 +35,7 @@ DatabaseUrl = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)  # paths stay whole
     return typer.Exit(code=1)
 
 
