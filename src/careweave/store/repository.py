@@ -49,7 +49,7 @@ from careweave.fhir.search_parameters import SearchParameterRegistry, default_re
 from careweave.fhir.search_query import SearchQuery, parse_search
 from careweave.fhir.validation import validate_resource
 from careweave.store.database import Database, PointQuery, as_datetime
-from careweave.store.search import SearchPage, filter_condition
+from careweave.store.search import SearchPage, match_conditions
 from careweave.store.search import search as run_search
 from careweave.store.tables import (
     INDEX_TABLES,
@@ -197,9 +197,7 @@ class StoreTransaction:
         rows = self.conn.execute(
             select(r.c.id)
             .where(
-                r.c.resource_type == resource_type,
-                r.c.deleted == false(),
-                *[filter_condition(resource_type, f, r) for f in query.filters],
+                *match_conditions(resource_type, query.filters, r),
             )
             .limit(limit)
         ).all()

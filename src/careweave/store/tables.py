@@ -74,7 +74,8 @@ def _index_table(name: str, *columns: Column[object], lookup: tuple[str, ...]) -
         Column("resource_type", String(64), nullable=False),
         Column("param", String(64), nullable=False),
         *columns,
-        Index(None, "resource_type", "param", *lookup),
+        # resource_pk last makes the lookup index covering: a search reads no table rows.
+        Index(None, "resource_type", "param", *lookup, "resource_pk"),
     )
 
 
