@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from careweave import __version__
+from careweave.api.requests import FormatCheck
 from careweave.api.responses import FhirResponse, outcome_response
 from careweave.api.routes import router
 from careweave.fhir.errors import FhirError, Issue
@@ -33,6 +34,7 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store or FhirStore(open_database(settings.database_url))
     app.include_router(router)
+    app.add_middleware(FormatCheck, prefix=router.prefix)
 
     @app.exception_handler(FhirError)
     async def fhir_error(_request: Request, exc: FhirError) -> Response:

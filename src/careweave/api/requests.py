@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from careweave.api.responses import outcome_response
 from careweave.fhir.errors import FhirError, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from careweave.store.bundles import parse_if_match
 
@@ -19,18 +22,38 @@ class NotAcceptable(FhirError):  # noqa: N818
     code = "not-supported"
 
 
-def check_format(request: Request) -> None:
-    """careweave speaks FHIR JSON only: say so plainly when asked for XML or Turtle."""
-    requested = request.query_params.get("_format")
+def format_problem(query: Mapping[str, str], accept: str | None) -> str | None:
+    """Why a request's `_format` or Accept cannot be met (careweave speaks FHIR JSON only)."""
+    requested = query.get("_format")
     if requested is not None and requested not in FORMAT_ALIASES:
-        raise NotAcceptable(f"_format={requested} is not supported; this server speaks FHIR JSON")
-    accept = request.headers.get("accept")
+        return f"_format={requested} is not supported; this server speaks FHIR JSON"
     if requested is None and accept:
         kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
         if not any(k in JSON_TYPES or k in {"*/*", "application/*", ""} for k in kinds):
-            raise NotAcceptable(
-                f"Accept: {accept} cannot be met; this server answers application/fhir+json"
-            )
+            return f"Accept: {accept} cannot be met; this server answers application/fhir+json"
+    return None
+
+
+class FormatCheck:
+    """ASGI middleware answering 406 before routing when a FHIR request wants other than JSON.
+
+    Plain ASGI rather than a FastAPI dependency: it runs on every request, and a dependency
+    costs more than the point read it guards.
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            request = Request(scope)
+            problem = format_problem(request.query_params, request.headers.get("accept"))
+            if problem is not None:
+                response = outcome_response(NotAcceptable.status, NotAcceptable(problem).issues)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def read_json_body(request: Request, max_bytes: int) -> Any:

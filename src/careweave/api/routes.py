@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from careweave.api.capability import capability_statement
-from careweave.api.requests import check_format, if_match, prefer, read_json_body
+from careweave.api.requests import if_match, prefer, read_json_body
 from careweave.api.responses import FHIR_JSON, FhirResponse, outcome_response, version_headers
 from careweave.fhir.errors import (
     InvalidSearch,
@@ -56,7 +56,6 @@ def _documented(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 router = APIRouter(
     prefix="/fhir/R4",
-    dependencies=[Depends(check_format)],
     default_response_class=FhirResponse,
     responses={
         200: _documented("A FHIR resource or Bundle", _RESOURCE_SCHEMA),
@@ -224,7 +223,8 @@ async def read(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
 ) -> FhirResponse:
     _check_type(resource_type)
-    stored = await run_in_threadpool(_store(request).read, resource_type, resource_id)
+    # A point read is one indexed lookup, cheaper than a hop to the thread pool and back.
+    stored = _store(request).read(resource_type, resource_id)
     return _resource_response(request, stored)
 
 
@@ -268,9 +268,7 @@ async def vread(
     request: Request, resource_type: ResourceType, resource_id: ResourceId, version_id: VersionId
 ) -> FhirResponse:
     _check_type(resource_type)
-    stored = await run_in_threadpool(
-        _store(request).vread, resource_type, resource_id, _version(version_id)
-    )
+    stored = _store(request).vread(resource_type, resource_id, _version(version_id))
     return _resource_response(request, stored)
 
 
