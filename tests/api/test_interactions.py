@@ -280,3 +280,9 @@ def test_conditional_update_with_a_body_that_is_not_an_object(client: TestClient
             f"{BASE}/Patient?identifier={NHS}|9990000018", content=body, headers=FHIR_JSON
         )
         assert_outcome(response, 400)
+
+
+def test_vread_of_a_version_beyond_any_stored_is_not_found(client: TestClient) -> None:
+    pid = create(client, patient())["id"]
+    for version in ("0", "2147483648", "99999999999999999999"):
+        assert_outcome(client.get(f"{BASE}/Patient/{pid}/_history/{version}"), 404, "not-found")

@@ -589,7 +589,7 @@ def _version_from_row(
     row: Sequence[Any] | None, resource_type: str, resource_id: str, version_id: int
 ) -> StoredResource:
     if row is None:
-        raise NotFound(f"{resource_type}/{resource_id} has no version {version_id}")
+        raise _no_such_version(resource_type, resource_id, version_id)
     _, last_updated, method, content = row
     if method == "DELETE":
         raise Gone(f"Version {version_id} of {resource_type}/{resource_id} is its deletion")
@@ -603,9 +603,18 @@ def read_current(conn: Connection, resource_type: str, resource_id: str) -> Stor
     return _current_from_row(row, resource_type, resource_id)
 
 
+_LARGEST_VERSION = 2**31 - 1
+
+
+def _no_such_version(resource_type: str, resource_id: str, version_id: int) -> NotFound:
+    return NotFound(f"{resource_type}/{resource_id} has no version {version_id}")
+
+
 def read_version(
     conn: Connection, resource_type: str, resource_id: str, version_id: int
 ) -> StoredResource:
+    if not 0 < version_id <= _LARGEST_VERSION:  # beyond the column's range: cannot exist
+        raise _no_such_version(resource_type, resource_id, version_id)
     params = {"rtype": resource_type, "rid": resource_id, "vid": version_id}
     row = conn.execute(_VERSION, params).first()
     return _version_from_row(row, resource_type, resource_id, version_id)
@@ -704,6 +713,8 @@ class FhirStore:
         return _current_from_row(row, resource_type, resource_id)
 
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
+        if not 0 < version_id <= _LARGEST_VERSION:  # beyond the column's range: cannot exist
+            raise _no_such_version(resource_type, resource_id, version_id)
         row = _VERSION_POINT.fetch_one(
             self.database, rtype=resource_type, rid=resource_id, vid=version_id
         )
