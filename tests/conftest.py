@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -21,6 +22,11 @@ from careweave.settings import Settings
 from careweave.store.database import Database, open_database
 from careweave.store.repository import FhirStore
 from careweave.store.tables import metadata
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    # CI replays the same generated examples every run; local runs keep exploring new ones.
+    settings.load_profile("ci")
 
 POSTGRES_URL = os.environ.get(
     "CAREWEAVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
