@@ -9,7 +9,7 @@ PostgreSQL uses ordinary transactions on one pooled engine for both.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,8 +60,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
+
+
+def _cache_pages(kibibytes: int) -> Callable[[Any, Any], None]:
+    def set_cache(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA cache_size=-{kibibytes}")
+
+    return set_cache
 
 
 def _begin_immediate(conn: Connection) -> None:
@@ -88,6 +94,10 @@ def open_database(url: str) -> Database:
         for engine, begin in ((writer, _begin_immediate), (reader, _begin_deferred)):
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", begin)
+        # Page cache per connection: generous for the one writer (index pages of bulk loads),
+        # modest for the up to 16 readers, whose caches would otherwise add up to gigabytes.
+        event.listen(writer, "connect", _cache_pages(65536))
+        event.listen(reader, "connect", _cache_pages(8192))
         return Database(url=url, reader=reader, writer=writer)
     engine = create_engine(sa_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     return Database(url=url, reader=engine, writer=engine)
