@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Table,
     and_,
@@ -29,7 +30,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     update,
 )
 
@@ -387,7 +387,7 @@ class StoreTransaction:
                 select(r.c.resource_type, r.c.id, ref.c.target_type, ref.c.target_id)
                 .join(r, r.c.pk == ref.c.resource_pk)
                 .where(
-                    tuple_(ref.c.target_type, ref.c.target_id).in_(chunk),
+                    _pairs_in(ref.c.target_type, ref.c.target_id, chunk),
                     r.c.deleted == false(),
                 )
                 .limit(6)
@@ -531,6 +531,20 @@ def _same_content(stored: str, body: dict[str, Any]) -> bool:
     return comparable(current) == comparable(body)
 
 
+def _pairs_in(
+    type_column: Any, id_column: Any, pairs: list[tuple[str, str]]
+) -> ColumnElement[bool]:
+    """(type, id) IN pairs, written per type so SQLite uses the (type, id) index.
+
+    SQLite answers a row-value IN (VALUES ...) with a scan of the whole table, which made every
+    write's integrity check cost a full pass over the store.
+    """
+    by_type: dict[str, list[str]] = {}
+    for resource_type, resource_id in pairs:
+        by_type.setdefault(resource_type, []).append(resource_id)
+    return or_(*[and_(type_column == t, id_column.in_(ids)) for t, ids in by_type.items()])
+
+
 def _existing(conn: Connection, refs: set[tuple[str, str]]) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     ordered = sorted(refs)
@@ -539,7 +553,7 @@ def _existing(conn: Connection, refs: set[tuple[str, str]]) -> set[tuple[str, st
         chunk = ordered[start : start + _INTEGRITY_BATCH]
         rows = conn.execute(
             select(r.c.resource_type, r.c.id).where(
-                tuple_(r.c.resource_type, r.c.id).in_(chunk), r.c.deleted == false()
+                _pairs_in(r.c.resource_type, r.c.id, chunk), r.c.deleted == false()
             )
         ).all()
         found.update((row[0], row[1]) for row in rows)

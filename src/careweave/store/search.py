@@ -197,7 +197,10 @@ def filter_condition(
     def having(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
         if driving:
             return r.c.pk.in_(select(table.c.resource_pk).where(*base, *conditions))
-        return exists().where(table.c.resource_pk == r.c.pk, *base, *conditions)
+        # No resource_type here (the row's resource fixes it): that leaves the databases only
+        # the (resource_pk, param) index, a handful of rows, instead of a range scan over
+        # every row of the parameter for each candidate.
+        return exists().where(table.c.resource_pk == r.c.pk, table.c.param == f.name, *conditions)
 
     if f.modifier == "missing":
         present = having()

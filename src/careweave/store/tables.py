@@ -70,12 +70,14 @@ def _index_table(name: str, *columns: Column[object], lookup: tuple[str, ...]) -
     return Table(
         name,
         metadata,
-        Column("resource_pk", ForeignKey("resource.pk"), nullable=False, index=True),
+        Column("resource_pk", ForeignKey("resource.pk"), nullable=False),
         Column("resource_type", String(64), nullable=False),
         Column("param", String(64), nullable=False),
         *columns,
         # resource_pk last makes the lookup index covering: a search reads no table rows.
         Index(None, "resource_type", "param", *lookup, "resource_pk"),
+        # For checking one candidate's values, and for rewriting a resource's rows.
+        Index(None, "resource_pk", "param"),
     )
 
 
