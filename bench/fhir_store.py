@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import itertools
 import os
 import platform
@@ -741,11 +742,45 @@ def _stop_on_sigterm(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@contextlib.contextmanager
+def one_benchmark_at_a_time() -> Iterator[None]:
+    """Two benchmarks on one machine measure each other: wait for any other run to finish."""
+    path = Path(tempfile.gettempdir()) / "careweave-bench.lock"
+    with path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            print(
+                f"another benchmark holds {path} ({lock.read().strip() or 'unknown pid'}); "
+                "waiting for it to finish ...",
+                flush=True,
+            )
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     signal.signal(signal.SIGINT, _stop_on_sigterm)
+    with one_benchmark_at_a_time():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    if load[0] > 0.5 * (os.cpu_count() or 1):
+        print("  the machine is busy: other jobs will lower these figures (see oth CPU)")
     print(f"generating {args.resources:,} resources (seed {args.seed}) ...", flush=True)
     t0 = time.perf_counter()
     population = generate(args.resources, args.seed, args.bundle_size)
@@ -785,6 +820,7 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "python": sys.version.split()[0],
             "note": "the load generator runs on the same machine as the server and database",
+            "load_average_at_start": load,
         },
         "source": {"measured": snapshot.described_as, "src_sha256": snapshot.sha256},
         "population": dataclasses.asdict(population.composition),

@@ -5,6 +5,7 @@ Blocking database work runs in Starlette's thread pool so the event loop keeps s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -223,8 +224,7 @@ async def read(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
 ) -> FhirResponse:
     _check_type(resource_type)
-    # A point read is one indexed lookup, cheaper than a hop to the thread pool and back.
-    stored = _store(request).read(resource_type, resource_id)
+    stored = await _point_read(request, _store(request).read, resource_type, resource_id)
     return _resource_response(request, stored)
 
 
@@ -268,11 +268,22 @@ async def vread(
     request: Request, resource_type: ResourceType, resource_id: ResourceId, version_id: VersionId
 ) -> FhirResponse:
     _check_type(resource_type)
-    stored = _store(request).vread(resource_type, resource_id, _version(version_id))
+    version = _version(version_id)
+    stored = await _point_read(request, _store(request).vread, resource_type, resource_id, version)
     return _resource_response(request, stored)
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+async def _point_read(
+    request: Request, read: Callable[..., StoredResource], *args: object
+) -> StoredResource:
+    """On SQLite a point read is one local lookup, cheaper than a hop to the thread pool and
+    back, so it runs on the event loop; on PostgreSQL it waits on the network, so it does not."""
+    if _store(request).database.local:
+        return read(*args)
+    return await run_in_threadpool(read, *args)
 
 
 def _resource_response(request: Request, stored: StoredResource) -> FhirResponse:
