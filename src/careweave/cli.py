@@ -153,6 +153,13 @@ def load_resources(settings: Settings, resources: list[dict[str, Any]], label: s
                 raise FhirError(f"resource {position + 1} of {label} has no resourceType and id")
             tx.update(rtype, rid, body)
             progress.advance(task)
+    if store.database.dialect == "postgresql":
+        # Fresh planner statistics after a bulk load: without them PostgreSQL may sort a whole
+        # table for a search that an index answers in a millisecond (autovacuum may be off,
+        # or not yet have run).
+        with store.database.write() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    store.database.dispose()
     return len(resources)
 
 
