@@ -231,3 +231,9 @@ def test_post_search(people: TestClient) -> None:
 def test_deleted_resources_are_not_found(people: TestClient) -> None:
     people.delete(f"{BASE}/Observation/o4")
     assert ids(people, "Observation", {"subject": "Patient/p2"}) == []
+
+
+def test_approximately_near_the_ends_of_time(people: TestClient) -> None:
+    # Widening 'ap' ranges must stop at the representable ends of time, not fail.
+    assert ids(people, "Patient", {"birthdate": "ap9999-12-31"}) == []
+    assert ids(people, "Patient", {"birthdate": "ap0001-01-01"}) == []

@@ -12,7 +12,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +36,7 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 from careweave.fhir.errors import InvalidSearch
 from careweave.fhir.search_query import Filter, Include, SearchQuery, SortKey
 from careweave.fhir.search_values import (
+    DATE_MAX,
     DATE_MIN,
     DateRange,
     DateSearch,
@@ -335,14 +336,11 @@ def _instant_condition(
 
 def _approximately(p: DateRange) -> DateRange:
     """`ap`: widen by 10% of the distance from now (at least a day), as the spec suggests."""
-    now = datetime.utcnow().replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     gap = max(abs(now - p.start), abs(now - p.end)) / 10
     gap = max(gap, timedelta(days=1))
     start = p.start - gap if p.start - DATE_MIN > gap else DATE_MIN
-    try:
-        end = p.end + gap
-    except OverflowError:
-        end = p.end
+    end = p.end + gap if DATE_MAX - p.end > gap else DATE_MAX
     return DateRange(start, end)
 
 
