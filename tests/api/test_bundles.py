@@ -182,3 +182,13 @@ def test_bundle_must_be_transaction_or_batch(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert response.json()["issue"][0]["expression"] == ["Bundle.type"]
+
+
+def test_entries_with_impossible_ids_are_refused_per_entry(client: TestClient) -> None:
+    response = post_bundle(
+        client,
+        "batch",
+        [{"request": {"method": "GET", "url": "Patient/a\u0000b"}}, patient_entry()],
+    )
+    assert response.status_code == 200
+    assert [e["response"]["status"][:3] for e in response.json()["entry"]] == ["422", "201"]

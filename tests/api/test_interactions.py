@@ -286,3 +286,22 @@ def test_vread_of_a_version_beyond_any_stored_is_not_found(client: TestClient) -
     pid = create(client, patient())["id"]
     for version in ("0", "2147483648", "99999999999999999999"):
         assert_outcome(client.get(f"{BASE}/Patient/{pid}/_history/{version}"), 404, "not-found")
+
+
+def test_nul_characters_are_refused_the_same_on_both_databases(client: TestClient) -> None:
+    body = patient()
+    body["name"][0]["family"] = "Thomp\u0000son"
+    assert_outcome(client.post(f"{BASE}/Patient", json=body, headers=FHIR_JSON), 422)
+    assert nothing_written(client)
+    assert_outcome(client.get(f"{BASE}/Patient", params={"family": "a\u0000b"}), 400)
+    literal = patient()
+    literal["name"][0]["family"] = "back\\u0000slash"  # the six characters, not a NUL
+    assert client.post(f"{BASE}/Patient", json=literal, headers=FHIR_JSON).status_code == 201
+
+
+def test_ids_fhir_cannot_have_are_not_found(client: TestClient) -> None:
+    for bad in ("a%00b", "x" * 65, "a b"):
+        assert_outcome(client.get(f"{BASE}/Patient/{bad}"), 404, "not-found")
+        assert_outcome(client.get(f"{BASE}/Patient/{bad}/_history"), 404)
+        assert_outcome(client.get(f"{BASE}/Patient/{bad}/_history/1"), 404)
+        assert_outcome(client.delete(f"{BASE}/Patient/{bad}"), 404)

@@ -5,6 +5,7 @@ Blocking database work runs in Starlette's thread pool so the event loop keeps s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from careweave.fhir.errors import (
     InvalidSearch,
     Issue,
     MalformedRequest,
+    NotFound,
     UnknownResourceType,
     UnsupportedMediaType,
 )
@@ -113,6 +115,15 @@ def _check_type(resource_type: ResourceType) -> str:
             f"'{resource_type}' is not a resource type this server supports; see /fhir/R4/metadata"
         )
     return resource_type
+
+
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def _check_id(resource_type: str, resource_id: str) -> None:
+    """An id FHIR cannot have names no resource: say so before asking the database."""
+    if not _ID.fullmatch(resource_id):
+        raise NotFound(f"{resource_type}/{resource_id!r} is not known (not a valid FHIR id)")
 
 
 def _version(value: str) -> int:
@@ -224,6 +235,7 @@ async def read(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
 ) -> FhirResponse:
     _check_type(resource_type)
+    _check_id(resource_type, resource_id)
     stored = await _point_read(request, _store(request).read, resource_type, resource_id)
     return _resource_response(request, stored)
 
@@ -245,6 +257,7 @@ async def delete(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
 ) -> FhirResponse:
     _check_type(resource_type)
+    _check_id(resource_type, resource_id)
     stored = await run_in_threadpool(
         _store(request).delete, resource_type, resource_id, if_match=if_match(request)
     )
@@ -260,7 +273,8 @@ async def delete(
 async def instance_history(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
 ) -> FhirResponse:
-    return await _history(request, _check_type(resource_type), resource_id)
+    _check_id(_check_type(resource_type), resource_id)
+    return await _history(request, resource_type, resource_id)
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{version_id}")
@@ -268,6 +282,7 @@ async def vread(
     request: Request, resource_type: ResourceType, resource_id: ResourceId, version_id: VersionId
 ) -> FhirResponse:
     _check_type(resource_type)
+    _check_id(resource_type, resource_id)
     version = _version(version_id)
     stored = await _point_read(request, _store(request).vread, resource_type, resource_id, version)
     return _resource_response(request, stored)

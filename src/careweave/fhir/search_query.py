@@ -106,6 +106,8 @@ def parse_search(
 ) -> SearchQuery:
     query = SearchQuery(resource_type=resource_type, count=default_count)
     for raw_name, raw_value in params:
+        if "\x00" in raw_name or "\x00" in raw_value:
+            raise InvalidSearch(f"The search parameter {raw_name!r} contains a NUL character")
         name, _, modifier = raw_name.partition(":")
         if raw_name == CURSOR_PARAMETER:
             query.cursor = raw_value

@@ -9,6 +9,7 @@ A batch runs each entry on its own transaction and reports each entry's outcome.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from careweave.store.repository import (
     read_version,
 )
 
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
 
@@ -159,6 +161,15 @@ def _entry_request(index: int, raw: object) -> EntryRequest:
             expression=[f"{where}.request.url"],
         )
     resource_id = parts[1] if len(parts) > 1 else None
+    if resource_id is not None and not _ID.fullmatch(resource_id):
+        raise InvalidResource(
+            f"{where}.request.url '{url}' does not hold a valid FHIR id",
+            expression=[f"{where}.request.url"],
+        )
+    if query and "\x00" in query:
+        raise InvalidResource(
+            f"{where}.request.url contains a NUL character", expression=[f"{where}.request.url"]
+        )
     version_id = None
     if len(parts) == 4 and parts[2] == "_history" and parts[3].isdigit():
         version_id = int(parts[3])

@@ -434,6 +434,13 @@ class StoreTransaction:
         stored_body["id"] = resource_id
         stored_body["meta"] = meta
         content = orjson.dumps(stored_body).decode()
+        if "\\u0000" in content and _holds_nul(stored_body):
+            # FHIR strings may not hold control characters, and PostgreSQL text cannot hold
+            # NUL: refuse it the same way on both databases.
+            raise InvalidResource(
+                f"The {resource_type} contains a NUL (\\u0000) character, which FHIR strings "
+                "may not hold"
+            )
         if pk is None:
             pk = self._allocate_pk()
             self._buffer(
@@ -491,6 +498,16 @@ class StoreTransaction:
             resource_type, resource_id, version_id, now, False, content, method=method
         )
         return WriteResult(stored, created=version_id == 1)
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
