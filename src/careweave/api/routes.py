@@ -5,7 +5,6 @@ Blocking database work runs in Starlette's thread pool so the event loop keeps s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -26,9 +25,9 @@ from careweave.fhir.errors import (
     UnknownResourceType,
     UnsupportedMediaType,
 )
+from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES, is_fhir_id
 from careweave.fhir.search_query import CURSOR_PARAMETER, Handling, SearchQuery, parse_search
 from careweave.fhir.search_values import SearchValueError, parse_fhir_date_range
-from careweave.fhir.validation import SUPPORTED_RESOURCE_TYPES
 from careweave.settings import Settings
 from careweave.store.bundles import process_bundle
 from careweave.store.repository import (
@@ -117,12 +116,9 @@ def _check_type(resource_type: ResourceType) -> str:
     return resource_type
 
 
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-
-
 def _check_id(resource_type: str, resource_id: str) -> None:
     """An id FHIR cannot have names no resource: say so before asking the database."""
-    if not _ID.fullmatch(resource_id):
+    if not is_fhir_id(resource_id):
         raise NotFound(f"{resource_type}/{resource_id!r} is not known (not a valid FHIR id)")
 
 

@@ -1,4 +1,14 @@
-"""The resource types careweave stores, validates, indexes and serves: one list for all."""
+"""The resource types careweave stores, validates, indexes and serves, and what an id may be."""
+
+import re
+
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+"""A resource's logical id (FHIR R4 `id` datatype): 1-64 of A-Z a-z 0-9 - and ."""
+
+
+def is_fhir_id(value: str) -> bool:
+    return FHIR_ID.fullmatch(value) is not None
+
 
 SUPPORTED_RESOURCE_TYPES: tuple[str, ...] = (
     "AllergyIntolerance",

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 
+from careweave.fhir.resource_types import is_fhir_id
+
 __all__ = [
     "DATE_MAX",
     "DATE_MIN",
@@ -476,7 +478,6 @@ def parse_token_search(value: str) -> TokenSearch:
     return TokenSearch(system=system, code=code, system_specified=True)
 
 
-_ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}", re.ASCII)
 _TYPE_RE = re.compile(r"[A-Z][A-Za-z]{0,63}", re.ASCII)
 _ABSOLUTE_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:.+", re.ASCII)
 
@@ -501,11 +502,7 @@ def parse_reference_search(value: str) -> ReferenceSearch:
     if _ABSOLUTE_RE.fullmatch(text):
         segments = _strip_history(text.rstrip("/").split("/"))
         url = "/".join(segments)
-        if (
-            len(segments) >= 2
-            and _TYPE_RE.fullmatch(segments[-2])
-            and _ID_RE.fullmatch(segments[-1])
-        ):
+        if len(segments) >= 2 and _TYPE_RE.fullmatch(segments[-2]) and is_fhir_id(segments[-1]):
             return ReferenceSearch(resource_type=segments[-2], id=segments[-1], url=url)
         return ReferenceSearch(resource_type=None, id=None, url=url)
 
@@ -518,7 +515,7 @@ def parse_reference_search(value: str) -> ReferenceSearch:
             raise SearchValueError(f"{value!r}: {resource_type!r} is not a resource type name")
     else:
         raise SearchValueError(f"{value!r} is not a reference: expected id, Type/id or a URL")
-    if not _ID_RE.fullmatch(resource_id):
+    if not is_fhir_id(resource_id):
         raise SearchValueError(
             f"{value!r}: {resource_id!r} is not a FHIR id (1-64 of A-Z a-z 0-9 - .)"
         )

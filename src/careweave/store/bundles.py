@@ -9,7 +9,6 @@ A batch runs each entry on its own transaction and reports each entry's outcome.
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from careweave.fhir.errors import (
     MalformedRequest,
     NotFound,
 )
-from careweave.fhir.validation import SUPPORTED_RESOURCE_TYPES
+from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES, is_fhir_id
 from careweave.store.repository import (
     FhirStore,
     StoredResource,
@@ -32,7 +31,6 @@ from careweave.store.repository import (
     read_version,
 )
 
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
 
@@ -161,7 +159,7 @@ def _entry_request(index: int, raw: object) -> EntryRequest:
             expression=[f"{where}.request.url"],
         )
     resource_id = parts[1] if len(parts) > 1 else None
-    if resource_id is not None and not _ID.fullmatch(resource_id):
+    if resource_id is not None and not is_fhir_id(resource_id):
         raise InvalidResource(
             f"{where}.request.url '{url}' does not hold a valid FHIR id",
             expression=[f"{where}.request.url"],
