@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from email.utils import format_datetime
 from typing import Any
 
@@ -53,8 +54,6 @@ def outcome_response(
 
 
 def version_headers(stored: StoredResource, base: str) -> dict[str, str]:
-    from datetime import UTC
-
     return {
         "ETag": f'W/"{stored.version_id}"',
         "Last-Modified": format_datetime(stored.last_updated.replace(tzinfo=UTC), usegmt=True),

@@ -307,9 +307,7 @@ def _run(tx: StoreTransaction, r: EntryRequest, aliases: dict[str, str]) -> dict
         stored = read_version(tx.conn, r.resource_type, r.resource_id, r.version_id)
     else:
         stored = tx.read(r.resource_type, r.resource_id)
-    entry = _write_entry(stored, 200)
-    entry["resource"] = stored.as_dict()
-    return entry
+    return _write_entry(stored, 200)
 
 
 def _write_entry(stored: StoredResource, status: int) -> dict[str, Any]:

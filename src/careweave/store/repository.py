@@ -641,11 +641,16 @@ def _no_such_version(resource_type: str, resource_id: str, version_id: int) -> N
     return NotFound(f"{resource_type}/{resource_id} has no version {version_id}")
 
 
+def _check_version_range(resource_type: str, resource_id: str, version_id: int) -> None:
+    """A version beyond the column's range cannot exist (and PostgreSQL would refuse to look)."""
+    if not 0 < version_id <= _LARGEST_VERSION:
+        raise _no_such_version(resource_type, resource_id, version_id)
+
+
 def read_version(
     conn: Connection, resource_type: str, resource_id: str, version_id: int
 ) -> StoredResource:
-    if not 0 < version_id <= _LARGEST_VERSION:  # beyond the column's range: cannot exist
-        raise _no_such_version(resource_type, resource_id, version_id)
+    _check_version_range(resource_type, resource_id, version_id)
     params = {"rtype": resource_type, "rid": resource_id, "vid": version_id}
     row = conn.execute(_VERSION, params).first()
     return _version_from_row(row, resource_type, resource_id, version_id)
@@ -744,8 +749,7 @@ class FhirStore:
         return _current_from_row(row, resource_type, resource_id)
 
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
-        if not 0 < version_id <= _LARGEST_VERSION:  # beyond the column's range: cannot exist
-            raise _no_such_version(resource_type, resource_id, version_id)
+        _check_version_range(resource_type, resource_id, version_id)
         row = _VERSION_POINT.fetch_one(
             self.database, rtype=resource_type, rid=resource_id, vid=version_id
         )

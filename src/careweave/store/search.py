@@ -372,7 +372,6 @@ def _sort_expression(resource_type: str, key: SortKey) -> tuple[Any, bool, str]:
     column = table.c[_SORT_COLUMN[key.type]]
     aggregate = func.max(column) if key.descending else func.min(column)
     floor: object
-    kind = key.type
     if key.type == "date":
         floor, kind = DATE_MIN, "date"
     elif key.type in {"number", "quantity"}:
