@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from careweave.fhir.errors import InvalidResource, Issue, MalformedRequest, RequestMismatch
 from careweave.fhir.nhs_number import NHS_NUMBER_SYSTEM
-from careweave.fhir.validation import SUPPORTED_RESOURCE_TYPES, _elements, validate_resource
+from careweave.fhir.validation import (
+    SUPPORTED_RESOURCE_TYPES,
+    _elements,
+    findings,
+    library_issues,
+    validate_resource,
+)
 
 PATIENT_REF = {"reference": "Patient/p1"}
 CONCEPT = {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}], "text": "BP"}
@@ -469,6 +475,239 @@ def test_each_failure_is_reported_at_its_path(
     issues = problems(resource_of(resource_type) | extra)
     assert [(issue.expression, issue.code) for issue in issues] == [((path,), code)]
     assert all(issue.severity == "error" and issue.diagnostics for issue in issues)
+
+
+EXTENSION_URL = "https://fhir.careweave.example/StructureDefinition/note"
+
+
+def with_extension_value(key: str, value: object) -> dict[str, Any]:
+    return resource_of("Patient") | {"extension": [{"url": EXTENSION_URL, key: value}]}
+
+
+# Checks that the library's pydantic models made before validation stopped running them.
+@pytest.mark.parametrize(
+    ("resource", "path", "code"),
+    [
+        # an array where one value belongs, one value where an array belongs
+        (resource_of("Patient") | {"name": "Bob"}, "Patient.name", "invalid"),
+        (resource_of("Patient") | {"active": [True]}, "Patient.active", "invalid"),
+        (
+            resource_of("Patient") | {"maritalStatus": [{"text": "x"}]},
+            "Patient.maritalStatus",
+            "invalid",
+        ),
+        (resource_of("Patient") | {"_active": [{"id": "a"}]}, "Patient.active", "invalid"),
+        (
+            resource_of("Patient") | {"name": [{"given": ["Ann"], "_given": {"id": "a"}}]},
+            "Patient.name[0].given",
+            "invalid",
+        ),
+        (
+            resource_of("Patient") | {"contained": {"resourceType": "Location", "name": "x"}},
+            "Patient.contained",
+            "invalid",
+        ),
+        # a primitive where an object belongs
+        (resource_of("Patient") | {"maritalStatus": "x"}, "Patient.maritalStatus", "structure"),
+        (resource_of("Observation") | {"code": "x"}, "Observation.code", "structure"),
+        (resource_of("Patient") | {"_active": "x"}, "Patient.active", "structure"),
+        (resource_of("Patient") | {"contained": ["x"]}, "Patient.contained[0]", "structure"),
+        # an object where a primitive belongs
+        (resource_of("Patient") | {"gender": {"code": "female"}}, "Patient.gender", "structure"),
+        (with_extension_value("valueUrl", 5), "Patient.extension[0].valueUrl", "structure"),
+        # integers in range
+        (
+            resource_of("Patient") | {"multipleBirthInteger": 2**31},
+            "Patient.multipleBirthInteger",
+            "value",
+        ),
+        (
+            resource_of("Patient") | {"multipleBirthInteger": -(2**31) - 1},
+            "Patient.multipleBirthInteger",
+            "value",
+        ),
+        (resource_of("Patient") | {"telecom": [{"rank": 0}]}, "Patient.telecom[0].rank", "value"),
+        (
+            with_extension_value("valueUnsignedInt", -1),
+            "Patient.extension[0].valueUnsignedInt",
+            "value",
+        ),
+        # decimals, codes, ids, strings, URIs
+        (
+            resource_of("Observation") | {"valueQuantity": {"value": float("nan")}},
+            "Observation.valueQuantity.value",
+            "value",
+        ),
+        (resource_of("Patient") | {"language": "en  GB"}, "Patient.language", "value"),
+        (resource_of("Patient") | {"language": "en "}, "Patient.language", "value"),
+        (resource_of("Patient") | {"id": "abc\n"}, "Patient.id", "value"),
+        (
+            resource_of("Patient") | {"name": [{"family": "\u00a0"}]},
+            "Patient.name[0].family",
+            "value",
+        ),
+        (
+            resource_of("Patient") | {"name": [{"family": "Sm\ud800ith"}]},
+            "Patient.name[0].family",
+            "value",
+        ),
+        (
+            with_extension_value("valueOid", "urn:oid:1.02"),
+            "Patient.extension[0].valueOid",
+            "value",
+        ),
+        (
+            resource_of("Patient") | {"implicitRules": "http://example.org/my rules"},
+            "Patient.implicitRules",
+            "value",
+        ),
+        # uuid: version 4, and as FHIR writes it
+        (
+            with_extension_value("valueUuid", "urn:uuid:c757873d-ec9a-1326-a141-556f43239520"),
+            "Patient.extension[0].valueUuid",
+            "value",
+        ),
+        (
+            with_extension_value("valueUuid", "c757873d-ec9a-4326-a141-556f43239520"),
+            "Patient.extension[0].valueUuid",
+            "value",
+        ),
+        (
+            with_extension_value("valueUuid", "urn:uuid:C757873D-EC9A-4326-A141-556F43239520"),
+            "Patient.extension[0].valueUuid",
+            "value",
+        ),
+        # base64 outside ASCII, times and instants
+        (
+            with_extension_value("valueBase64Binary", "\u00e9t\u00e9"),
+            "Patient.extension[0].valueBase64Binary",
+            "value",
+        ),
+        (with_extension_value("valueTime", "10:00"), "Patient.extension[0].valueTime", "value"),
+        (with_extension_value("valueTime", "24:00:00"), "Patient.extension[0].valueTime", "value"),
+        (
+            with_extension_value("valueInstant", "2024-03-05T10:00:00"),
+            "Patient.extension[0].valueInstant",
+            "value",
+        ),
+        (
+            resource_of("Patient") | {"deceasedDateTime": "2023-02-29T10:00:00Z"},
+            "Patient.deceasedDateTime",
+            "value",
+        ),
+        # an _element stands in for a required value only when it carries extensions
+        (
+            {k: v for k, v in resource_of("Observation").items() if k != "status"}
+            | {"_status": {"id": "s1"}},
+            "Observation.status",
+            "required",
+        ),
+        # and never for a required choice
+        (
+            resource_of("Questionnaire")
+            | {
+                "item": [
+                    {
+                        "linkId": "2",
+                        "type": "boolean",
+                        "enableWhen": [
+                            {
+                                "question": "1",
+                                "operator": "exists",
+                                "_answerBoolean": {
+                                    "extension": [{"url": EXTENSION_URL, "valueString": "x"}]
+                                },
+                            }
+                        ],
+                    }
+                ]
+            },
+            "Questionnaire.item[0].enableWhen[0].answer[x]",
+            "required",
+        ),
+        # a contained resource of no concrete type
+        (
+            resource_of("Patient") | {"contained": [{"resourceType": "Resource", "id": "r"}]},
+            "Patient.contained[0]",
+            "not-supported",
+        ),
+    ],
+)
+def test_what_the_library_used_to_catch_is_reported_at_its_path(
+    resource: dict[str, Any], path: str, code: str
+) -> None:
+    issues = problems(resource)
+    assert [(issue.expression, issue.code) for issue in issues] == [((path,), code)]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("valueDate", "0001-01-01"),
+        ("valueDate", "2000-02-29"),
+        ("valueDateTime", "2016-12-31T23:59:60Z"),  # a leap second
+        ("valueDateTime", "2024-03-05T10:00:00.123456789+14:00"),
+        ("valueInstant", "2024-03-05T10:00:00-00:00"),
+        ("valueTime", "23:59:60.5"),
+        ("valueString", "   "),  # the library's string pattern allows whitespace alone
+        ("valueString", "Anne\u00a0Marie"),
+        ("valueDecimal", 1e-7),
+        ("valueDecimal", 10**30),
+        ("valueInteger", -(2**31)),
+        ("valuePositiveInt", 2**31 - 1),
+        ("valueUuid", "urn:uuid:c757873d-ec9a-4326-a141-556f43239520"),
+        ("valueOid", "urn:oid:2.16.840.1.113883"),
+        ("valueBase64Binary", "aGVs bG8="),
+        ("valueCode", "a b"),
+        ("valueId", "A.b-9"),
+        ("valueCanonical", "https://example.org/Questionnaire/q|1.0"),
+    ],
+)
+def test_corner_values_of_each_type_are_valid(key: str, value: object) -> None:
+    resource = with_extension_value(key, value)
+    assert validate_resource(resource) is resource
+    assert library_issues(resource) == []
+
+
+def test_messages_say_what_the_value_should_be() -> None:
+    def diagnostics(resource: dict[str, Any]) -> str:
+        (issue,) = problems(resource)
+        return issue.diagnostics
+
+    assert diagnostics(resource_of("Patient") | {"name": "Bob"}) == (
+        "Expected an array for name, got 'Bob'"
+    )
+    assert diagnostics(resource_of("Patient") | {"active": [True]}) == (
+        "Expected a single value for active, not an array"
+    )
+    assert diagnostics(resource_of("Patient") | {"maritalStatus": "x"}) == (
+        "Expected a JSON object (CodeableConcept), got 'x'"
+    )
+    assert diagnostics(resource_of("Patient") | {"language": "en  GB"}) == (
+        "'en  GB' is not a valid FHIR code"
+    )
+    assert diagnostics(resource_of("Patient") | {"telecom": [{"rank": 0}]}) == (
+        "0 is out of range for a FHIR positiveInt (1 to 2147483647)"
+    )
+    assert diagnostics(
+        with_extension_value("valueUuid", "urn:uuid:c757873d-ec9a-1326-a141-556f43239520")
+    ) == ("'urn:uuid:c757873d-ec9a-1326-a141-556f43239520' is not a version 4 UUID")
+    observation = {k: v for k, v in resource_of("Observation").items() if k != "status"}
+    assert diagnostics(observation | {"_status": {"id": "s1"}}) == "status is required"
+
+
+def test_the_library_oracle_reports_what_pydantic_reports() -> None:
+    assert library_issues(resource_of("Patient")) == []
+    (issue,) = library_issues(resource_of("Patient") | {"birthDate": "2023-02-29"})
+    assert issue.expression == ("Patient.birthDate",)
+    (crash,) = library_issues(with_extension_value("valueUrl", 5))
+    assert crash.code == "exception"  # the library raises AttributeError here, and rejects
+
+
+def test_findings_mark_our_own_rules() -> None:
+    resource = resource_of("Patient") | {"active": "yes", "birthDate": "2023-02-29"}
+    marked = {finding.issue.expression: finding.beyond_library for finding in findings(resource)}
+    assert marked == {("Patient.active",): True, ("Patient.birthDate",): False}
 
 
 def test_diagnostics_name_the_bad_value() -> None:

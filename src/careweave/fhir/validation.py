@@ -1,6 +1,6 @@
-"""Structural validation of FHIR R4 resources received as JSON.
+"""Validation of FHIR R4 resources received as JSON, by the rules of `fhir.resources`.
 
-We validate with the `fhir.resources` models (version 8.3.0) from its ``R4B`` sub-package,
+The schema comes from the `fhir.resources` models (version 8.3.0) in its ``R4B`` sub-package,
 the closest it ships to R4: its top-level models are R5. For every resource type in
 `SUPPORTED_RESOURCE_TYPES` the R4B models have exactly the R4 (4.0.1) element names and types
 (tests/fhir/test_validation.py checks this against the R4 model shipped with fhirpathpy). The
@@ -11,26 +11,50 @@ resource types R4 lacks (e.g. SubscriptionStatus), which could only appear in ``
 Validation is a check only: `validate_resource` returns the client's dict unchanged, because we
 store the JSON we were sent rather than a re-serialisation that could drop or reorder content.
 
-The library leaves gaps that matter for a record people rely on, so a second pass over the
-JSON (`_StructureCheck`, driven by the same model classes) reports:
+**One pass, no pydantic at run time.** The library validates by building pydantic models
+(``model_validate``), which costs about nine times as much as walking the JSON, and every
+write (API, Bundle entry, bulk import line) would pay it. So `_StructureCheck` walks the JSON
+once, driven by the models' field metadata: element names, one value or an array, the type of
+each element, required elements, choice groups (``value[x]``) and enumerated codes. Primitive
+values are checked by `careweave.fhir.primitives`, which builds its checks from the library's
+own type metadata (its regular expressions, integer bounds and date patterns), so the schema
+still has one source. It reports every problem at once, one issue per path (the library stops
+at the first failing validator of a model, so its required and choice checks only run once all
+else is right), covering everything the library rejects:
 
-* primitives of the wrong JSON type: the pydantic models coerce ``"active": "yes"`` or ``1`` to
-  true, ``"valueInteger": "5"`` to 5 and ``"value": "5.4"`` to a decimal;
-* ``null`` values, empty objects and empty arrays (FHIR forbids empty elements; the library
-  accepts ``"name": []``, ``"name": [{}]`` and ``"active": null``), and empty strings in
-  element types whose pattern the library does not enforce (``uri``, ``url`` ...);
-* required elements and choice types (``value[x]``): the library checks these only in an
-  "after" validator that never runs once any other element failed, so a resource would be
-  reported one problem at a time;
-* codes outside a required binding whose value set the model lists in full (``gender``), ids
-  longer than 64 characters, invalid base64, mismatched ``given``/``_given`` arrays, extensions
-  with both or neither of a value and nested extensions (ext-1), nested ``contained`` (dom-2);
-* ``contained`` resources without a known ``resourceType``, on which the library raises
-  `KeyError`/`TypeError` rather than a validation error (so in that case it is not called).
+* unknown elements; an array where one value belongs and one value where an array belongs; a
+  JSON object where a primitive belongs and anything else where an object belongs;
+* primitive values that do not match their FHIR type (the library's patterns for ``code``,
+  ``id``, ``oid``, ``string`` ..., the 32-bit range of ``integer`` and the bounds of
+  ``positiveInt``/``unsignedInt``, ``decimal``, dates and times that are not in the FHIR form
+  or name a day that does not exist, version 4 ``uuid``, text that is not valid Unicode);
+* ``_element`` primitive extensions that are not objects, or arrays of them that are not;
+* missing required elements (a required primitive may be given by an ``_element`` with
+  extensions alone) and choice groups with more than one value or none where one is required;
+* ``null`` inside an array of complex elements; contained resources whose ``resourceType``
+  is not a concrete FHIR resource type.
+
+It also reports what the library lets through but FHIR R4 forbids (our pass is stricter by
+design): primitives of the wrong JSON type that pydantic would coerce (``"active": "yes"``,
+``"valueInteger": "5"``, ``"value": "5.4"``); ``null`` values, empty objects, arrays and
+strings; keys the library tolerates (``fhir_comments``, ``resourceType`` inside an element,
+Python field names such as ``active__ext``); codes outside a required binding whose value set
+the model lists in full (``gender``); ids longer than 64 characters; base64 that is not
+strictly base64; whitespace in ``uri``/``url``/``canonical``/``oid``; ``uuid`` values not
+written ``urn:uuid:`` in lower case; mismatched ``given``/``_given`` arrays; extensions with
+both or neither of a value and nested extensions (ext-1); nested ``contained`` (dom-2); an
+extension alone standing in for a second value of a choice; and the UK Core NHS number
+check digit.
 
 Not checked: narrative XHTML content, invariants other than ext-1 and dom-2, terminology
 bindings that are not enumerated in the models, and profiles (UK Core) beyond the NHS number
 check-digit rule.
+
+The library itself stays as the reference: `library_issues` runs its ``model_validate``, and
+tests/fhir/test_validation_oracle.py checks on the examples and generated mutations of them
+that we reject whatever it rejects, and that where it accepts, we reject only by one of the
+rules above (`findings` marks each issue that comes from one of our own rules). Nothing at
+run time calls it.
 
 Issue expressions use the JSON element names as a FHIRPath-style path, e.g.
 ``Patient.name[0].family`` or ``Observation.valueQuantity.value``; a primitive's ``_given``
@@ -39,8 +63,6 @@ extension sibling is reported at ``given``; a choice as a whole at ``value[x]``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import decimal
 import re
 import types
@@ -48,42 +70,57 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pydantic
 from fhir.resources.R4B import get_fhir_model_class
+from fhir_core.utils import get_fhir_type_name
 
 from careweave.fhir.errors import InvalidResource, Issue, MalformedRequest, RequestMismatch
 from careweave.fhir.nhs_number import check_nhs_number_identifiers
+from careweave.fhir.primitives import PrimitiveCheck, Problem, primitive_check, shown
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
 
-__all__ = ["SUPPORTED_RESOURCE_TYPES", "validate_resource"]
-
-"""The resource types this server stores and serves, sorted alphabetically."""
+__all__ = [
+    "SUPPORTED_RESOURCE_TYPES",
+    "Finding",
+    "findings",
+    "library_issues",
+    "validate_resource",
+]
 
 _ABSTRACT_TYPES = frozenset({"Resource", "DomainResource"})
 _MAX_ID_LENGTH = 64
-_MAX_SHOWN = 80
 
 Kind = Literal[
     "boolean", "integer", "decimal", "string", "complex", "resource", "primitive-extension"
 ]
-_PRIMITIVE_KINDS = frozenset({"boolean", "integer", "decimal", "string"})
+_OBJECT_KINDS = frozenset({"complex", "resource", "primitive-extension"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Element:
     """What the JSON under one key of one model must look like."""
 
     name: str  # the element name used in paths: "given" for both "given" and "_given"
     kind: Kind
+    fhir_type: str  # the FHIR type: "code", "dateTime", "HumanName", "Resource" ...
     is_list: bool
     required: bool
     choice: str | None
     model: type[pydantic.BaseModel] | None
     codes: frozenset[str] | None
-    is_id: bool
-    is_base64: bool
+    check: PrimitiveCheck | None  # for primitive kinds: the check of one value
+
+
+class Finding(NamedTuple):
+    """One issue `validate_resource` reports, and whether `fhir.resources` would let it pass.
+
+    `beyond_library` is true for the rules that are ours alone (see the module docstring).
+    """
+
+    issue: Issue
+    beyond_library: bool
 
 
 @cache
@@ -123,16 +160,24 @@ def _describe_field(json_name: str, field: Any) -> _Element | None:
     inner, is_list = _unwrap(field.annotation)
     model: type[pydantic.BaseModel] | None = None
     kind: Kind
-    metadata: tuple[Any, ...] = ()
+    check: PrimitiveCheck | None = None
+    enum_values = extra.get("enum_values")
+    codes = (
+        frozenset(enum_values)
+        if isinstance(enum_values, list) and not {"+", "etc."} & set(enum_values)
+        else None
+    )
     if hasattr(inner, "get_model_klass"):
         model = inner.get_model_klass()
+        fhir_type = model.__name__
         if is_extension_sibling:
-            kind = "primitive-extension"
-        elif model.__name__ == "Resource":
+            kind, fhir_type = "primitive-extension", "Element"  # FHIR's name for its type
+        elif fhir_type == "Resource":
             kind, model = "resource", None
         else:
             kind = "complex"
     else:
+        metadata: tuple[Any, ...] = ()
         if typing.get_origin(inner) is typing.Annotated:
             inner, *rest = typing.get_args(inner)
             metadata = tuple(rest)
@@ -144,24 +189,19 @@ def _describe_field(json_name: str, field: Any) -> _Element | None:
             kind = "decimal"
         else:
             kind = "string"
-    enum_values = extra.get("enum_values")
-    codes = (
-        frozenset(enum_values)
-        if isinstance(enum_values, list) and not {"+", "etc."} & set(enum_values)
-        else None
-    )
-    metadata_names = {type(item).__name__ for item in metadata}
+        fhir_type = str(get_fhir_type_name(field))
+        check = primitive_check(fhir_type, metadata, codes=codes, max_id_length=_MAX_ID_LENGTH)
     choice = extra.get("one_of_many")
     return _Element(
         name=json_name.removeprefix("_"),
         kind=kind,
+        fhir_type=fhir_type,
         is_list=is_list,
         required=bool(extra.get("element_required")) or field.is_required(),
         choice=choice if isinstance(choice, str) else None,
         model=model,
         codes=codes,
-        is_id="Id" in metadata_names,
-        is_base64="Base64Binary" in metadata_names,
+        check=check,
     )
 
 
@@ -177,11 +217,36 @@ def _elements(model: type[pydantic.BaseModel]) -> Mapping[str, _Element]:
     return elements
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What the walk needs to know about one model, looked up once per JSON object."""
+
+    elements: Mapping[str, _Element]
+    required: tuple[tuple[str, bool], ...]
+    choices: tuple[tuple[str, tuple[str, ...], bool], ...]
+    is_extension: bool
+    library_accepts_empty: bool
+
+
 @cache
-def _required_elements(model: type[pydantic.BaseModel]) -> tuple[str, ...]:
-    """JSON names of the required elements of a model that are not part of a choice."""
+def _shape(model: type[pydantic.BaseModel]) -> _Shape:
+    choices = tuple((name, names, required) for name, (names, required) in _choices(model).items())
+    return _Shape(
+        elements=_elements(model),
+        required=_required_elements(model),
+        choices=choices,
+        is_extension=model.__name__ == "Extension",
+        library_accepts_empty=_library_accepts_empty(model),
+    )
+
+
+@cache
+def _required_elements(model: type[pydantic.BaseModel]) -> tuple[tuple[str, bool], ...]:
+    """Required elements of a model that are not part of a choice: (JSON name, whether an
+    ``_element`` with extensions may stand in for the value, as it may for a single primitive).
+    """
     return tuple(
-        json_name
+        (json_name, element.kind not in _OBJECT_KINDS and not element.is_list)
         for json_name, element in _elements(model).items()
         if element.required and not element.choice and not json_name.startswith("_")
     )
@@ -208,191 +273,279 @@ def _field_name(model: type[pydantic.BaseModel], json_name: str) -> str:
     raise KeyError(json_name)  # pragma: no cover - only called with names from _elements
 
 
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+def _library_tolerates(model: type[pydantic.BaseModel], key: str, data: dict[str, Any]) -> bool:
+    """Whether the library accepts `key`, which is not an element of `model`, in its JSON.
+
+    Pydantic also takes the Python field names (``active__ext``, ``class_fhir``), and the
+    models' constructor drops a ``resourceType`` (or ``resource_type``) that names the model's
+    own type, and any ``resource_type`` beside a ``resourceType``.
+    """
+    if key in model.model_fields:
+        return True
+    own_type = getattr(model, "__resource_type__", None)
+    if key == "resource_type" and "resourceType" in data:
+        return bool(data["resourceType"] == own_type)
+    return key in ("resourceType", "resource_type") and bool(data[key] == own_type)
 
 
-_JSON_KIND = {"boolean": "true or false", "integer": "a whole number", "decimal": "a number"}
+def _library_accepts_empty(model: type[pydantic.BaseModel]) -> bool:
+    """Whether the library accepts ``{}`` for an element of this model (FHIR does not)."""
+    return (
+        model.__name__ != "FHIRPrimitiveExtension"
+        and not _required_elements(model)
+        and not any(required for _, required in _choices(model).values())
+    )
+
+
+def _has_extensions(value: object) -> bool:
+    """Whether an ``_element`` value carries extensions (so it may stand in for the value)."""
+    return isinstance(value, dict) and bool(value.get("extension"))
 
 
 class _StructureCheck:
-    """One pass over the JSON reporting what the library misses (see the module docstring)."""
+    """One pass over the JSON reporting every problem (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.issues: list[Issue] = []
-        self.library_safe = True
+        self.findings: list[Finding] = []
 
-    def report(self, code: str, path: str, message: str) -> None:
-        self.issues.append(Issue("error", code, message, (path,)))
+    def report(self, code: str, path: str, message: str, *, beyond_library: bool) -> None:
+        self.findings.append(Finding(Issue("error", code, message, (path,)), beyond_library))
 
-    def resource(self, data: Mapping[str, Any], path: str, *, contained: bool) -> None:
+    def resource(self, data: dict[str, Any], path: str) -> None:
+        """A contained resource: its type decides the model it is checked against."""
         resource_type = data.get("resourceType")
         if not isinstance(resource_type, str):
-            self.library_safe = False
-            self.report("structure", path, "A contained resource must have a resourceType")
+            self.report(
+                "structure",
+                path,
+                "A contained resource must have a resourceType",
+                # Without one, the library validates the object as the abstract Resource.
+                beyond_library="resourceType" not in data,
+            )
             return
         model = _model_class(resource_type)
         if model is None:
-            self.library_safe = False
-            self.report("not-supported", path, f"{resource_type!r} is not a FHIR resource type")
+            self.report(
+                "not-supported",
+                path,
+                f"{resource_type!r} is not a FHIR resource type",
+                beyond_library=resource_type in _ABSTRACT_TYPES,
+            )
             return
-        if contained and data.get("contained"):
+        if data.get("contained"):
             self.report(
                 "invariant",
                 f"{path}.contained",
                 "A contained resource must not itself contain resources (dom-2)",
+                beyond_library=True,
             )
         self.object(data, model, path, is_resource=True)
 
     def object(
         self,
-        data: Mapping[str, Any],
+        data: dict[str, Any],
         model: type[pydantic.BaseModel],
         path: str,
         *,
         is_resource: bool = False,
     ) -> None:
-        elements = _elements(model)
+        shape = _shape(model)
         if not data:
-            self.report("structure", path, "Empty objects are not allowed; omit the element")
+            self.report(
+                "structure",
+                path,
+                "Empty objects are not allowed; omit the element",
+                beyond_library=shape.library_accepts_empty,
+            )
             return
+        elements = shape.elements
         for key, value in data.items():
-            if is_resource and key == "resourceType":
-                continue
             element = elements.get(key)
             if element is None:
-                self.report("structure", f"{path}.{key}", f"Unknown element {key!r} at {path}")
-                continue
-            self.value(value, element, data, key, f"{path}.{element.name}")
-        self.required(data, model, path)
-        if model.__name__ == "Extension":
-            has_value = any(key.startswith("value") and key in elements for key in data)
+                if is_resource and key == "resourceType":
+                    continue
+                self.report(
+                    "structure",
+                    f"{path}.{key}",
+                    f"Unknown element {key!r} at {path}",
+                    beyond_library=_library_tolerates(model, key, data),
+                )
+            elif value is None:
+                self.report(
+                    "structure",
+                    f"{path}.{element.name}",
+                    "null is not allowed; omit the element instead",
+                    beyond_library=True,
+                )
+            elif element.is_list:
+                if type(value) is list:
+                    self.array(value, element, data, key, f"{path}.{element.name}")
+                else:
+                    self.report(
+                        "invalid",
+                        f"{path}.{element.name}",
+                        f"Expected an array for {key}, got {shown(value)}",
+                        beyond_library=False,
+                    )
+            elif type(value) is list:
+                self.report(
+                    "invalid",
+                    f"{path}.{element.name}",
+                    f"Expected a single value for {key}, not an array",
+                    beyond_library=False,
+                )
+            elif element.check is not None:
+                problem = element.check(value)
+                if problem is not None:
+                    self.problem(problem, f"{path}.{element.name}")
+            else:
+                self.single_object(value, element, f"{path}.{element.name}")
+        if shape.required or shape.choices:
+            self.required(data, shape, path)
+        if shape.is_extension:
+            has_value = any(key in elements and key.startswith("value") for key in data)
             if has_value == bool(data.get("extension")):
                 self.report(
                     "invariant",
                     path,
                     "An extension must have either a value or nested extensions, "
                     "and not both (ext-1)",
+                    beyond_library=True,
                 )
 
-    def required(self, data: Mapping[str, Any], model: type[pydantic.BaseModel], path: str) -> None:
-        for json_name in _required_elements(model):
-            if data.get(json_name) is None and data.get("_" + json_name) is None:
-                self.report("required", f"{path}.{json_name}", f"{json_name} is required")
-        for choice, (names, required) in _choices(model).items():
-            present = [
+    def problem(self, problem: Problem, path: str) -> None:
+        self.report(problem.code, path, problem.message, beyond_library=problem.beyond_library)
+
+    def required(self, data: dict[str, Any], shape: _Shape, path: str) -> None:
+        for json_name, extension_may_stand_in in shape.required:
+            if data.get(json_name) is not None or (
+                extension_may_stand_in and _has_extensions(data.get("_" + json_name))
+            ):
+                continue
+            self.report(
+                "required", f"{path}.{json_name}", f"{json_name} is required", beyond_library=False
+            )
+        for choice, names, required in shape.choices:
+            values = [name for name in names if data.get(name) is not None]
+            extensions = [
                 name
                 for name in names
-                if data.get(name) is not None or data.get("_" + name) is not None
+                if data.get("_" + name) is not None and data.get(name) is None
             ]
-            if len(present) > 1:
+            if len(values) + len(extensions) > 1:
+                given = ", ".join(values + ["_" + name for name in extensions])
                 self.report(
                     "structure",
                     f"{path}.{choice}[x]",
-                    f"Only one of {', '.join(present)} may be given ({choice}[x] is a choice)",
+                    f"Only one of {given} may be given ({choice}[x] is a choice)",
+                    beyond_library=len(values) < 2,
                 )
-            elif required and not present:
-                self.report("required", f"{path}.{choice}[x]", f"{choice}[x] is required")
+            elif required and not values:
+                self.report(
+                    "required",
+                    f"{path}.{choice}[x]",
+                    f"{choice}[x] is required"
+                    + (f" (_{extensions[0]} holds extensions, not a value)" if extensions else ""),
+                    beyond_library=False,
+                )
 
-    def value(
-        self, value: Any, element: _Element, parent: Mapping[str, Any], key: str, path: str
+    def array(
+        self, value: list[Any], element: _Element, parent: dict[str, Any], key: str, path: str
     ) -> None:
-        if value is None:
-            self.report("structure", path, "null is not allowed; omit the element instead")
-            return
-        if not element.is_list:
-            if not isinstance(value, list):
-                self.single(value, element, path)
-            return  # a list where one value belongs is reported by the library
-        if not isinstance(value, list):
-            return  # reported by the library
         if not value:
-            self.report("structure", path, "Empty arrays are not allowed; omit the element")
+            self.report(
+                "structure",
+                path,
+                "Empty arrays are not allowed; omit the element",
+                beyond_library=True,
+            )
             return
+        check = element.check
+        if element.kind == "complex" or element.kind == "resource":
+            for index, item in enumerate(value):
+                if item is None:
+                    self.report(
+                        "invalid",
+                        path,
+                        f"null is not allowed in {key}; remove it from the array",
+                        beyond_library=False,
+                    )
+                else:
+                    self.single_object(item, element, f"{path}[{index}]")
+            return
+        # An array of primitives (or of their ``_element`` extensions): a null stands for a
+        # value given only in the sibling array, so the two must line up.
         sibling_key = key[1:] if key.startswith("_") else "_" + key
         sibling = parent.get(sibling_key)
-        is_primitive_list = element.kind in _PRIMITIVE_KINDS or element.kind == (
-            "primitive-extension"
-        )
-        if (
-            is_primitive_list
-            and isinstance(sibling, list)
-            and not key.startswith("_")
-            and len(sibling) != len(value)
-        ):
+        if type(sibling) is not list:
+            sibling = None
+        elif not key.startswith("_") and len(sibling) != len(value):
             self.report(
-                "structure", path, f"{key} and {sibling_key} must have the same number of entries"
+                "structure",
+                path,
+                f"{key} and {sibling_key} must have the same number of entries",
+                beyond_library=True,
             )
             sibling = None
         for index, item in enumerate(value):
-            item_path = f"{path}[{index}]"
             if item is None:
-                if not is_primitive_list:
-                    continue  # the library reports nulls in arrays of complex elements
-                paired = (
-                    sibling[index] if isinstance(sibling, list) and index < len(sibling) else None
-                )
-                if paired is None:
+                if sibling is None or index >= len(sibling) or sibling[index] is None:
                     self.report(
                         "structure",
-                        item_path,
+                        f"{path}[{index}]",
                         f"null in {key} is only allowed where {sibling_key} has an entry",
+                        beyond_library=True,
                     )
-                continue
-            self.single(item, element, item_path)
+            elif check is not None:
+                problem = check(item)
+                if problem is not None:
+                    self.problem(problem, f"{path}[{index}]")
+            else:
+                self.single_object(item, element, f"{path}[{index}]")
 
-    def single(self, value: Any, element: _Element, path: str) -> None:
-        kind = element.kind
-        if kind == "boolean":
-            if not isinstance(value, bool):
-                self.report("structure", path, f"Expected true or false, got {_shown(value)}")
-        elif kind == "integer":
-            if not isinstance(value, int) or isinstance(value, bool):
-                self.report("structure", path, f"Expected a whole number, got {_shown(value)}")
-        elif kind == "decimal":
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                self.report("structure", path, f"Expected a JSON number, got {_shown(value)}")
-        elif kind == "string":
-            self.string(value, element, path)
-        elif isinstance(value, Mapping):
-            if kind == "resource":
-                self.resource(value, path, contained=True)
-            elif element.model is not None:
-                self.object(value, element.model, path)
-
-    def string(self, value: Any, element: _Element, path: str) -> None:
-        if not isinstance(value, str):
-            self.report("structure", path, f"Expected a JSON string, got {_shown(value)}")
-        elif value == "":
-            self.report("structure", path, "Empty strings are not allowed; omit the element")
-        elif element.codes is not None and value not in element.codes:
-            allowed = ", ".join(sorted(element.codes))
+    def single_object(self, value: Any, element: _Element, path: str) -> None:
+        """One value where an object belongs: a complex type, resource or ``_element``."""
+        if type(value) is not dict:
+            # The library would parse a string as JSON text, so it may hold an object.
             self.report(
-                "code-invalid", path, f"{value!r} is not one of the allowed codes: {allowed}"
+                "structure",
+                path,
+                f"Expected a JSON object ({element.fhir_type}), got {shown(value)}",
+                beyond_library=isinstance(value, str),
             )
-        elif element.is_id and len(value) > _MAX_ID_LENGTH:
-            self.report("value", path, f"An id is at most {_MAX_ID_LENGTH} characters long")
-        elif element.is_base64 and not _is_base64(value):
-            self.report("value", path, "Not valid base64")
+        elif element.kind == "resource":
+            self.resource(value, path)
+        elif element.model is not None:
+            self.object(value, element.model, path)
 
 
-def _is_base64(value: str) -> bool:
-    try:
-        base64.b64decode("".join(value.split()), validate=True)
-    except binascii.Error:
-        return False
-    return True
+def findings(resource: dict[str, Any]) -> list[Finding]:
+    """Every issue `validate_resource` reports for a resource of a supported type, one per path,
+    each with whether the library would have let it pass (for the tests that hold our rules to
+    the library's).
+    """
+    resource_type = str(resource["resourceType"])
+    model = _model_class(resource_type)
+    if model is None:
+        raise ValueError(f"{resource_type!r} is not a FHIR resource type")
+    check = _StructureCheck()
+    check.object(resource, model, resource_type, is_resource=True)
+    found = check.findings
+    found.extend(Finding(issue, True) for issue in check_nhs_number_identifiers(resource))
+    seen: set[tuple[str, ...]] = set()
+    unique: list[Finding] = []
+    for finding in found:
+        if finding.issue.expression not in seen:
+            seen.add(finding.issue.expression)
+            unique.append(finding)
+    return unique
 
 
 _LOC_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_]*")
-_SPEC_REGEX = re.compile(r"(\w+) value string does not match spec regex")
-_DATE_ERROR_PREFIXES = {"date_": "date", "datetime_": "dateTime", "time_": "time"}
-_CHOICE_MESSAGES = ("Any of one field value is expected", "Expect any of field value")
 
 
 def _library_path(root: str, loc: Sequence[int | str]) -> str:
-    """Turn a pydantic error location into the path `_StructureCheck` would use."""
+    """Turn a pydantic error location into the path `validate_resource` would use."""
     path = root
     for part in loc:
         if isinstance(part, int):
@@ -404,83 +557,40 @@ def _library_path(root: str, loc: Sequence[int | str]) -> str:
     return path
 
 
-def _library_issue(root: str, error: Mapping[str, Any]) -> Issue | None:
-    """A readable issue for one pydantic error, or None where `_StructureCheck` reports it."""
-    error_type = str(error["type"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error_type in ("missing", "model_field_validation.missing") or message.startswith(
-        _CHOICE_MESSAGES
-    ):
-        return None
-    path = _library_path(root, error["loc"])
-    value = error.get("input")
-    if error_type == "model_validation_format" and message.startswith("One of field value"):
-        return Issue(
-            "error",
-            "structure",
-            f"The extension object of {path} must have an id or extensions",
-            (path,),
-        )
-    if error_type == "extra_forbidden":
-        return Issue("error", "structure", f"Unknown element at {path}", (path,))
-    if error_type == "string_type":
-        return Issue("error", "structure", f"Expected a JSON string, got {_shown(value)}", (path,))
-    if error_type == "string_pattern_mismatch":
-        text = (
-            "Empty strings are not allowed; omit the element"
-            if value == ""
-            else f"{_shown(value)} is not in the form this element requires"
-        )
-        return Issue("error", "value", text, (path,))
-    if error_type.startswith(tuple(_DATE_ERROR_PREFIXES)):
-        fhir_type = _DATE_ERROR_PREFIXES[error_type.split("_")[0] + "_"]
-        return Issue("error", "value", f"{_shown(value)} is not a valid FHIR {fhir_type}", (path,))
-    if (match := _SPEC_REGEX.search(message)) is not None:
-        fhir_type = match.group(1)
-        fhir_type = fhir_type[0].lower() + fhir_type[1:]
-        return Issue("error", "value", f"{_shown(value)} is not a valid FHIR {fhir_type}", (path,))
-    return Issue("error", "invalid", f"{message} (got {_shown(value)})", (path,))
+def library_issues(resource: Mapping[str, Any]) -> list[Issue]:
+    """What `fhir.resources` itself finds wrong with a resource, by pydantic's ``model_validate``.
 
-
-def _reported_inside(expression: tuple[str, ...], issues: Sequence[Issue]) -> bool:
-    """Whether some issue points inside the element `expression` points at."""
-    return any(
-        inner.startswith((outer + ".", outer + "["))
-        for outer in expression
-        for issue in issues
-        for inner in issue.expression
-    )
-
-
-def _check(
-    resource: Mapping[str, Any], resource_type: str, model: type[pydantic.BaseModel]
-) -> list[Issue]:
-    check = _StructureCheck()
-    check.object(resource, model, resource_type, is_resource=True)
-    issues = list(check.issues)
-    if check.library_safe:
-        try:
-            model.model_validate(resource)
-        except pydantic.ValidationError as error:
-            for detail in error.errors():
-                issue = _library_issue(resource_type, detail)
-                if issue is None:
-                    continue
-                # The library's complaint that an element holds nothing it knows is vaguer than
-                # our report of the unknown content inside it, so it gives way to that report.
-                if detail["type"] == "model_validation_format" and _reported_inside(
-                    issue.expression, check.issues
-                ):
-                    continue
-                issues.append(issue)
-    issues.extend(check_nhs_number_identifiers(resource))
-    seen: set[tuple[str, ...]] = set()
-    unique: list[Issue] = []
-    for issue in issues:
-        if issue.expression not in seen:
-            seen.add(issue.expression)
-            unique.append(issue)
-    return unique
+    The reference `validate_resource` is tested against; too slow for run time (see the module
+    docstring). Where the library raises something other than a validation error (it does for
+    a contained resource of an unknown type, or a ``valueUrl`` that is not a string), that is
+    one issue with code "exception": it did not accept the resource either.
+    """
+    resource_type = str(resource["resourceType"])
+    model = _model_class(resource_type)
+    if model is None:
+        raise ValueError(f"{resource_type!r} is not a FHIR resource type")
+    try:
+        model.model_validate(resource)
+    except pydantic.ValidationError as error:
+        return [
+            Issue(
+                "error",
+                str(detail["type"]),
+                f"{detail['msg']} (got {shown(detail.get('input'))})",
+                (_library_path(resource_type, detail["loc"]),),
+            )
+            for detail in error.errors()
+        ]
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        return [
+            Issue(
+                "error",
+                "exception",
+                f"fhir.resources raised {type(error).__name__}: {error}",
+                (resource_type,),
+            )
+        ]
+    return []
 
 
 def validate_resource(
@@ -518,12 +628,12 @@ def validate_resource(
     if expected_id is not None and resource.get("id") != expected_id:
         found = resource.get("id")
         raise RequestMismatch(
-            f"The body has id {_shown(found)} but the request is for id {expected_id!r}"
+            f"The body has id {shown(found)} but the request is for id {expected_id!r}"
             if found is not None
             else f"The body has no id but the request is for id {expected_id!r}",
             expression=[f"{resource_type}.id"],
         )
-    issues = _check(resource, resource_type, model)
+    issues = [finding.issue for finding in findings(resource)]
     if issues:
         count = f"{len(issues)} problem" + ("s" if len(issues) != 1 else "")
         raise InvalidResource(f"{resource_type} is not valid FHIR R4: {count}", issues=issues)
