@@ -1,0 +1,299 @@
+"""Read a generated place back from its NDJSON files and set its statistics beside the targets.
+
+This is how we know the synthetic place still looks like England after a change to the
+generator: the statistical test asserts each row within a stated tolerance, `careweave generate`
+prints the table, and docs/synthetic-data.md shows it. It reads the files exactly as an importer
+would, so it measures what was written, not what the generator meant to write.
+
+Who counts: the registered population for ages; everyone aged 65+ on the "as of" date for
+conditions and multimorbidity (the record keeps the conditions of people who died in the last
+year); the living for eFI categories and care-home residence, which describe people as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from careweave.synth.clinical_codes import (
+    AGE_BANDS as OLDER_BANDS,
+)
+from careweave.synth.clinical_codes import (
+    EFI_DEFICIT_CODES,
+    LONG_TERM_CONDITION_CODES,
+    POLYPHARMACY_THRESHOLD,
+    TARGETS,
+)
+from careweave.synth.demography import AGE_BANDS
+from careweave.synth.model import IMD_EXTENSION, SNOMED
+
+HOUSEHOLD_COMPOSITION = "224130005"
+LIVES_ALONE = "105529008"
+
+__all__ = ["OlderPerson", "PlaceStatistics", "Statistic", "read_place", "statistics_table"]
+
+
+@dataclass
+class OlderPerson:
+    """What the statistics need to know of one person aged 65+, gathered from every file."""
+
+    age: int
+    sex: str
+    imd_decile: int
+    deceased: bool
+    conditions: set[str] = field(default_factory=set)
+    deficits: set[str] = field(default_factory=set)
+    active_medicines: set[str] = field(default_factory=set)
+    care_home: bool = False
+    home_care: bool = False
+    carer: bool = False
+    lives_alone: bool = False
+
+    @property
+    def band(self) -> str:
+        return (
+            OLDER_BANDS[0] if self.age < 75 else OLDER_BANDS[1] if self.age < 85 else OLDER_BANDS[2]
+        )
+
+    @property
+    def multimorbid(self) -> bool:
+        return len(self.conditions) >= 2
+
+    @property
+    def efi_category(self) -> str:
+        """eFI category from the coded deficits plus polypharmacy, by deficit count."""
+        count = len(self.deficits) + (len(self.active_medicines) >= POLYPHARMACY_THRESHOLD)
+        if count <= 4:
+            return "fit"
+        return "mild" if count <= 8 else "moderate" if count <= 12 else "severe"
+
+
+@dataclass
+class PlaceStatistics:
+    ages: list[int]
+    older: dict[str, OlderPerson]
+
+    def living(self) -> list[OlderPerson]:
+        return [p for p in self.older.values() if not p.deceased]
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One row of the target-versus-generated table: shares in percent of `n` people."""
+
+    name: str
+    target: float
+    generated: float
+    n: int
+    allowance: float  # percentage points allowed beyond 4 standard errors
+
+    @property
+    def tolerance(self) -> float:
+        """4 standard errors of a share of `n` people at the target, plus the allowance."""
+        p = self.target / 100
+        return 4 * math.sqrt(max(p * (1 - p), 1e-4) / max(self.n, 1)) * 100 + self.allowance
+
+    @property
+    def within_tolerance(self) -> bool:
+        return self.n > 0 and abs(self.generated - self.target) <= self.tolerance
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    with path.open("rb") as lines:
+        for line in lines:
+            if line.strip():
+                yield orjson.loads(line)
+
+
+def _subject(resource: dict[str, Any]) -> str:
+    reference = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
+    return str(reference).removeprefix("Patient/")
+
+
+def _snomed_codes(concept: dict[str, Any] | None) -> list[str]:
+    return [c["code"] for c in (concept or {}).get("coding", ()) if c.get("system") == SNOMED]
+
+
+def _age(birth: str, on: date) -> int:
+    born = date.fromisoformat(birth[:10])
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def read_place(out: Path, as_of: date) -> PlaceStatistics:
+    """Gather per-person facts from a generated place's files (people 65+ are held in memory:
+    this is for checking a place of tens of thousands, not for analytics at scale)."""
+    ages: list[int] = []
+    older: dict[str, OlderPerson] = {}
+    for patient in _lines(out / "Patient.ndjson"):
+        age = _age(patient["birthDate"], as_of)
+        ages.append(age)
+        if age >= 65:
+            extensions = patient.get("address", [{}])[0].get("extension", ())
+            decile = next((e["valueInteger"] for e in extensions if e["url"] == IMD_EXTENSION), 0)
+            older[patient["id"]] = OlderPerson(
+                age, patient["gender"], decile, "deceasedDateTime" in patient
+            )
+    care_homes = {
+        org["id"]
+        for org in _lines(out / "Organization.ndjson")
+        if any(i.get("value", "").startswith("ZZH") for i in org.get("identifier", ()))
+    }
+    for condition in _lines(out / "Condition.ndjson"):
+        person = older.get(_subject(condition))
+        for code in _snomed_codes(condition.get("code")) if person else ():
+            if code in LONG_TERM_CONDITION_CODES:
+                person.conditions.add(LONG_TERM_CONDITION_CODES[code])  # type: ignore[union-attr]
+            if code in EFI_DEFICIT_CODES:
+                person.deficits.add(EFI_DEFICIT_CODES[code])  # type: ignore[union-attr]
+    for statement in _lines(out / "MedicationStatement.ndjson"):
+        person = older.get(_subject(statement))
+        if person and statement.get("status") == "active":
+            person.active_medicines.update(
+                _snomed_codes(statement.get("medicationCodeableConcept"))
+            )
+    for episode in _lines(out / "EpisodeOfCare.ndjson"):
+        person = older.get(_subject(episode))
+        organisation = episode.get("managingOrganization", {}).get("reference", "")
+        if person and episode.get("status") == "active":
+            person.care_home |= organisation.removeprefix("Organization/") in care_homes
+    for request in _lines(out / "ServiceRequest.ndjson"):
+        person = older.get(_subject(request))
+        if person and request.get("status") == "active":
+            person.home_care |= any(c.get("code") == "home-care" for c in request["code"]["coding"])
+    for observation in _lines(out / "Observation.ndjson"):
+        person = older.get(_subject(observation))
+        if person and HOUSEHOLD_COMPOSITION in _snomed_codes(observation.get("code")):
+            person.lives_alone = LIVES_ALONE in _snomed_codes(
+                observation.get("valueCodeableConcept")
+            )
+    for related in _lines(out / "RelatedPerson.ndjson"):
+        person = older.get(_subject(related))
+        if person:
+            person.carer = True
+    return PlaceStatistics(ages, older)
+
+
+def _share(
+    name: str, people: list[OlderPerson], hits: int, target: float, allowance: float
+) -> Statistic:
+    return Statistic(
+        name, target, 100 * hits / len(people) if people else 0.0, len(people), allowance
+    )
+
+
+def statistics_table(place: PlaceStatistics) -> list[Statistic]:
+    """Every documented target beside what the place shows, with its tolerance."""
+    rows: list[Statistic] = []
+    n = len(place.ages)
+    total = sum(b.percent for b in AGE_BANDS)
+    bands = Counter(next(b for b in AGE_BANDS if b.low <= age <= b.high) for age in place.ages)
+    for band in AGE_BANDS:
+        label = f"{band.low}+" if band is AGE_BANDS[-1] else f"{band.low}-{band.high}"
+        rows.append(
+            Statistic(
+                f"Aged {label}", 100 * band.percent / total, 100 * bands[band] / max(n, 1), n, 0.3
+            )
+        )
+    for low, allowance in ((65, 0.5), (85, 0.2)):
+        target = 100 * sum(b.percent for b in AGE_BANDS if b.low >= low) / total
+        hits = sum(age >= low for age in place.ages)
+        rows.append(Statistic(f"Aged {low}+", target, 100 * hits / max(n, 1), n, allowance))
+
+    everyone = list(place.older.values())
+    cells: dict[tuple[str, str], list[OlderPerson]] = defaultdict(list)
+    for person in everyone:
+        cells[(person.sex, person.band)].append(person)
+    for condition, by_sex in TARGETS["condition_prevalence"].items():
+        for sex, by_band in by_sex.items():
+            for band, target in by_band.items():
+                people = cells[(sex, band)]
+                hits = sum(condition in p.conditions for p in people)
+                rows.append(
+                    _share(
+                        f"{condition.replace('_', ' ')}, {sex} {band}", people, hits, target, 2.0
+                    )
+                )
+
+    groups = {
+        "65+": everyone,
+        "65-74": [p for p in everyone if p.age < 75],
+        "75-84": [p for p in everyone if 75 <= p.age < 85],
+        "85+": [p for p in everyone if p.age >= 85],
+        "80+": [p for p in everyone if p.age >= 80],
+    }
+    for group, target in TARGETS["multimorbidity_2plus"].items():
+        people = groups[group]
+        hits = sum(p.multimorbid for p in people)
+        rows.append(_share(f"2+ long-term conditions, {group}", people, hits, target, 3.0))
+
+    living = place.living()
+    categories = Counter(p.efi_category for p in living)
+    for category, target in TARGETS["efi_category"].items():
+        rows.append(
+            _share(f"eFI {category}, 65+ living", living, categories[category], target, 3.0)
+        )
+    for band, split in TARGETS["efi_category_by_band"].items():
+        people = [p for p in living if p.band == band]
+        hits = sum(p.efi_category == "fit" for p in people)
+        rows.append(_share(f"eFI fit, {band} living", people, hits, split["fit"], 4.0))
+
+    medicines = [len(p.active_medicines) for p in living]
+    for threshold, key in ((5, "polypharmacy_5plus"), (10, "polypharmacy_10plus")):
+        hits = sum(m >= threshold for m in medicines)
+        rows.append(
+            _share(f"{threshold}+ active medicines, 65+ living", living, hits, TARGETS[key], 3.0)
+        )
+
+    oldest_living = [p for p in living if p.age >= 85]
+    care = TARGETS["care_home_share"]
+    rows.append(
+        _share(
+            "Care-home resident, 65+", living, sum(p.care_home for p in living), care["65+"], 0.7
+        )
+    )
+    rows.append(
+        _share(
+            "Care-home resident, 85+",
+            oldest_living,
+            sum(p.care_home for p in oldest_living),
+            care["85+"],
+            2.0,
+        )
+    )
+    rows.append(
+        _share(
+            "Home care package, 65+",
+            everyone,
+            sum(p.home_care for p in everyone),
+            TARGETS["home_care_share"]["65+"],
+            1.0,
+        )
+    )
+    rows.append(
+        _share(
+            "Unpaid carer recorded, 65+",
+            everyone,
+            sum(p.carer for p in everyone),
+            TARGETS["unpaid_carer_share"]["65+"],
+            2.0,
+        )
+    )
+    rows.append(
+        _share(
+            "Lives alone, 65+",
+            everyone,
+            sum(p.lives_alone for p in everyone),
+            TARGETS["lives_alone_share"]["65+"],
+            2.0,
+        )
+    )
+    return rows
