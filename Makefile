@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+DEMO_PEOPLE ?= 5000
+DEMO_SEED ?= 2026
+DEMO_PLACE := .demo/place
 export CAREWEAVE_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: demo test lint typecheck pytest bench install serve clean
@@ -23,6 +26,8 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/careweave db upgrade
+	$(BIN)/careweave generate --people $(DEMO_PEOPLE) --seed $(DEMO_SEED) --out $(DEMO_PLACE) --overwrite
+	$(BIN)/careweave import $(DEMO_PLACE)
 	$(BIN)/careweave load-examples
 	$(BIN)/careweave serve --host $(HOST) --port $(PORT)
 
@@ -45,4 +50,4 @@ bench: install
 	$(BIN)/python -m bench.fhir_store
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -94,3 +94,61 @@ def test_load_a_bundle_file(database_url: str, tmp_path: Path) -> None:
         assert count(store, "Patient") == 1
     finally:
         store.database.dispose()
+
+
+def test_import_a_place_then_again_without_duplicates(database_url: str, tmp_path: Path) -> None:
+    from tests.store.test_bulk_import import all_resources, make_place, write_place
+
+    place = make_place()
+    write_place(tmp_path / "place", place)
+    total = len(all_resources(place))
+    invoke("db", "upgrade", "--database-url", database_url)
+    args = ("import", str(tmp_path / "place"), "--database-url", database_url)
+    code, output = invoke(*args, "--batch-size", "5", "--workers", "1")
+    assert code == 0, output
+    assert "README.txt: not an .ndjson file" in output
+    assert f"Imported {total} resources from 5 files" in output
+    assert f"{total} created, 0 updated, 0 unchanged" in output
+    code, output = invoke(*args, "--workers", "2")
+    assert code == 0, output
+    assert f"0 created, 0 updated, {total} unchanged" in output
+    store = FhirStore(open_database(database_url))
+    try:
+        assert count(store, "Observation") == len(place["Observation"])
+        assert store.read("Patient", "pat-0").version_id == 1
+    finally:
+        store.database.dispose()
+
+
+def test_import_stops_at_a_bad_line_with_a_readable_message(
+    database_url: str, tmp_path: Path
+) -> None:
+    from tests.store.test_bulk_import import make_place, write_place
+
+    write_place(tmp_path, make_place())
+    patients = tmp_path / "Patient.ndjson"
+    lines = patients.read_bytes().splitlines(keepends=True)
+    patients.write_bytes(b"".join([*lines[:2], b'{"resourceType": "Patient"\n', *lines[2:]]))
+    invoke("db", "upgrade", "--database-url", database_url)
+    args = ("import", str(tmp_path), "--database-url", database_url, "--batch-size", "4")
+    code, output = invoke(*args, "--workers", "1")
+    assert code == 1
+    # Organizations (3), Practitioners (5) and two Patients come first: two batches of four
+    # are kept, the third (two Patients and the bad line) is not.
+    assert f"{patients}:3: not valid JSON" in output
+    assert "8 resources were imported (2 batches) and are kept; 2 read since then are not" in output
+    assert "run the same command again" in output
+    assert "Traceback" not in output
+    patients.write_bytes(b"".join(lines))
+    code, output = invoke(*args, "--workers", "1")
+    assert code == 0, output
+    assert "8 unchanged" in output
+
+
+def test_import_refuses_an_unmigrated_database_and_a_missing_folder(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    code, output = invoke("import", str(tmp_path), "--database-url", url)
+    assert code == 1 and "careweave db upgrade" in output
+    invoke("db", "upgrade", "--database-url", url)
+    code, output = invoke("import", str(tmp_path / "nowhere"), "--database-url", url)
+    assert code == 1 and "does not exist" in output

@@ -9,11 +9,12 @@ anything raises, nothing of the transaction is kept.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from operator import attrgetter
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import orjson
@@ -44,7 +45,17 @@ from careweave.fhir.errors import (
     RequestMismatch,
     VersionConflict,
 )
-from careweave.fhir.index_values import extract_index_values, references_in
+from careweave.fhir.index_values import (
+    DateValue,
+    NumberValue,
+    QuantityValue,
+    ReferenceValue,
+    StringValue,
+    TokenValue,
+    UriValue,
+    extract_index_values,
+    references_in,
+)
 from careweave.fhir.search_parameters import SearchParameterRegistry, default_registry
 from careweave.fhir.search_query import SearchQuery, parse_search
 from careweave.fhir.validation import validate_resource
@@ -67,6 +78,44 @@ from careweave.store.tables import (
 _INTEGRITY_BATCH = 500
 _PK_BLOCK = 256
 _WRITE_ORDER: tuple[Table, ...] = (resource, resource_version, *INDEX_TABLES)
+
+_INDEX_KINDS: tuple[tuple[Table, str, tuple[str, ...]], ...] = tuple(
+    (table, attribute, tuple(f.name for f in fields(value_type)))
+    for table, attribute, value_type in (
+        (token_index, "tokens", TokenValue),
+        (string_index, "strings", StringValue),
+        (date_index, "dates", DateValue),
+        (reference_index, "references", ReferenceValue),
+        (number_index, "numbers", NumberValue),
+        (quantity_index, "quantities", QuantityValue),
+        (uri_index, "uris", UriValue),
+    )
+)
+"""Each index table, the `IndexValues` attribute that fills it, and its value columns (each
+index value's fields are named as its table's columns), in the order of `INDEX_TABLES`."""
+_INDEX_GETTERS = tuple(attrgetter(*names) for _, _, names in _INDEX_KINDS)
+_COLUMNS: Mapping[Table, tuple[str, ...]] = {
+    resource: ("pk", "resource_type", "id", "version_id", "last_updated", "deleted", "content"),
+    resource_version: (
+        "resource_pk",
+        "version_id",
+        "resource_type",
+        "last_updated",
+        "method",
+        "content",
+    ),
+    **{table: ("resource_pk", "resource_type", *names) for table, _, names in _INDEX_KINDS},
+}
+"""The column order of the rows buffered for each table."""
+
+# Stand-ins for meta.versionId and meta.lastUpdated in a prepared resource's JSON. They hold a
+# NUL, which no stored resource may (see `prepare_resource`), so each occurs exactly once.
+_VERSION_MARK = "\x00versionId"
+_UPDATED_MARK = "\x00lastUpdated"
+_VERSION_SLOT = '"\\u0000versionId"'
+_UPDATED_SLOT = '"\\u0000lastUpdated"'
+
+PutOutcome = Literal["created", "updated", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +159,74 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedResource:
+    """A resource made ready to store before its version and time are known.
+
+    Every write goes through `prepare_resource`, so a single write and the bulk import store
+    the same JSON and the same search-index rows. The bulk import prepares resources in worker
+    processes, away from the database that decides each one's version: `template` is the JSON
+    to store with stand-ins for ``meta.versionId`` and ``meta.lastUpdated``, which `content`
+    fills in. `index_rows` holds, per table of `INDEX_TABLES`, the value columns of each row
+    (without `resource_pk` and `resource_type`); `references` are the literal references the
+    integrity check must resolve. Plain strings and tuples, so it is cheap to send between
+    processes.
+    """
+
+    resource_type: str
+    id: str
+    template: str
+    index_rows: tuple[tuple[tuple[Any, ...], ...], ...]
+    references: tuple[tuple[str, str], ...]
+
+    def content(self, version_id: int, last_updated: datetime) -> str:
+        """The JSON text stored for this resource as version `version_id` at `last_updated`."""
+        return self.render(str(version_id), format_instant(last_updated))
+
+    def render(self, version_id: str, last_updated: str) -> str:
+        """`content` from the text of the version and of the instant (`format_instant`)."""
+        return self.template.replace(_VERSION_SLOT, f'"{version_id}"', 1).replace(
+            _UPDATED_SLOT, f'"{last_updated}"', 1
+        )
+
+
+def prepare_resource(
+    resource_type: str,
+    resource_id: str,
+    body: dict[str, Any],
+    registry: SearchParameterRegistry,
+) -> PreparedResource:
+    """What storing `body` (already validated) as `resource_type`/`resource_id` will write.
+
+    The JSON keeps the client's content and key order, with `resourceType`, `id` and `meta` set
+    by the store. Search-index rows are extracted from that JSON; no search parameter reads
+    ``meta.versionId`` or ``meta.lastUpdated`` (``_lastUpdated`` is answered from a column), so
+    the stand-ins do not change them. Raises `InvalidResource` for a NUL character.
+    """
+    meta = dict(body.get("meta") or {})
+    meta["versionId"] = _VERSION_MARK
+    meta["lastUpdated"] = _UPDATED_MARK
+    stored_body = {"resourceType": resource_type, "id": resource_id, **body}
+    stored_body["id"] = resource_id
+    stored_body["meta"] = meta
+    template = orjson.dumps(stored_body).decode()
+    if template.count("\\u0000") != 2 and _holds_nul([resource_type, resource_id, body]):
+        # FHIR strings may not hold control characters, and PostgreSQL text cannot hold
+        # NUL: refuse it the same way on both databases.
+        raise InvalidResource(
+            f"The {resource_type} contains a NUL (\\u0000) character, which FHIR strings "
+            "may not hold"
+        )
+    values = extract_index_values(stored_body, registry)
+    index_rows = tuple(
+        tuple(map(getter, getattr(values, attribute)))
+        for getter, (_, attribute, _) in zip(_INDEX_GETTERS, _INDEX_KINDS, strict=True)
+    )
+    key = (resource_type, resource_id)
+    references = tuple(ref for ref in references_in(stored_body) if ref != key)
+    return PreparedResource(resource_type, resource_id, template, index_rows, references)
+
+
 @dataclass
 class StoreTransaction:
     """Reads and writes on one database transaction; see the module docstring.
@@ -122,9 +239,9 @@ class StoreTransaction:
 
     _connection: Connection
     registry: SearchParameterRegistry
-    _written: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
+    _written: dict[tuple[str, str], Sequence[tuple[str, str]]] = field(default_factory=dict)
     _deleted: set[tuple[str, str]] = field(default_factory=set)
-    _pending: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+    _pending: dict[Table, list[tuple[Any, ...]]] = field(default_factory=dict)
     _free_pks: list[int] = field(default_factory=list)
 
     @property
@@ -144,9 +261,13 @@ class StoreTransaction:
             if rows and postgres:
                 _copy_rows(self._connection, table, rows)
             elif rows:
-                self._connection.execute(insert(table), rows)
+                columns = _COLUMNS[table]
+                self._connection.execute(
+                    insert(table), [dict(zip(columns, row, strict=True)) for row in rows]
+                )
 
-    def _buffer(self, table: Table, rows: list[dict[str, Any]]) -> None:
+    def _buffer(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows to write at the next flush, each in the column order `_COLUMNS` gives."""
         self._pending.setdefault(table, []).extend(rows)
 
     def _allocate_pk(self) -> int:
@@ -360,16 +481,10 @@ class StoreTransaction:
 
         Runs once at the end of the transaction, so entries may refer to each other in any order.
         """
-        wanted = {
-            ref for refs in self._written.values() for ref in refs if ref not in self._written
-        }
-        missing = sorted(wanted - _existing(self.conn, wanted))
-        if missing:
-            sources = [
-                f"{src[0]}/{src[1]}"
-                for src, refs in self._written.items()
-                if any(ref in missing for ref in refs)
-            ]
+        dangling = self.dangling_references()
+        if dangling:
+            missing = sorted({ref for refs in dangling.values() for ref in refs})
+            sources = [f"{src[0]}/{src[1]}" for src in dangling]
             shown = ", ".join(f"{t}/{i}" for t, i in missing[:5])
             raise DanglingReference(
                 f"{', '.join(sources[:5])} refers to {shown}, which "
@@ -377,6 +492,26 @@ class StoreTransaction:
             )
         if self._deleted:
             self._check_no_referrers()
+
+    def existing(self, refs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Those of `refs` (type, id) that are current resources, this transaction's included."""
+        return _existing(self.conn, refs)
+
+    def dangling_references(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """For each resource written in this transaction whose references do not all resolve
+        (to the store or to this transaction's writes), the references that do not; in the
+        order the resources were written. Empty when everything resolves."""
+        wanted = {
+            ref for refs in self._written.values() for ref in refs if ref not in self._written
+        }
+        missing = wanted - _existing(self.conn, wanted)
+        if not missing:
+            return {}
+        return {
+            source: [ref for ref in refs if ref in missing]
+            for source, refs in self._written.items()
+            if any(ref in missing for ref in refs)
+        }
 
     def _check_no_referrers(self) -> None:
         ref, r = reference_index, resource
@@ -427,35 +562,12 @@ class StoreTransaction:
         now = utc_now()
         if after is not None and now <= after:
             now = after + timedelta(microseconds=1)
-        meta = dict(body.get("meta") or {})
-        meta["versionId"] = str(version_id)
-        meta["lastUpdated"] = format_instant(now)
-        stored_body = {"resourceType": resource_type, "id": resource_id, **body}
-        stored_body["id"] = resource_id
-        stored_body["meta"] = meta
-        content = orjson.dumps(stored_body).decode()
-        if "\\u0000" in content and _holds_nul(stored_body):
-            # FHIR strings may not hold control characters, and PostgreSQL text cannot hold
-            # NUL: refuse it the same way on both databases.
-            raise InvalidResource(
-                f"The {resource_type} contains a NUL (\\u0000) character, which FHIR strings "
-                "may not hold"
-            )
+        prepared = prepare_resource(resource_type, resource_id, body, self.registry)
+        content = prepared.content(version_id, now)
         if pk is None:
             pk = self._allocate_pk()
             self._buffer(
-                resource,
-                [
-                    {
-                        "pk": pk,
-                        "resource_type": resource_type,
-                        "id": resource_id,
-                        "version_id": version_id,
-                        "last_updated": now,
-                        "deleted": False,
-                        "content": content,
-                    }
-                ],
+                resource, [(pk, resource_type, resource_id, version_id, now, False, content)]
             )
         else:
             self.conn.execute(
@@ -464,40 +576,137 @@ class StoreTransaction:
                 .values(version_id=version_id, last_updated=now, deleted=False, content=content)
             )
             _clear_index(self.conn, pk)
-        self._buffer(
-            resource_version,
-            [
-                {
-                    "resource_pk": pk,
-                    "version_id": version_id,
-                    "resource_type": resource_type,
-                    "last_updated": now,
-                    "method": method,
-                    "content": content,
-                }
-            ],
-        )
-        values = extract_index_values(stored_body, self.registry)
-        common = {"resource_pk": pk, "resource_type": resource_type}
-        for table, rows in (
-            (token_index, values.tokens),
-            (string_index, values.strings),
-            (date_index, values.dates),
-            (reference_index, values.references),
-            (number_index, values.numbers),
-            (quantity_index, values.quantities),
-            (uri_index, values.uris),
-        ):
-            if rows:
-                # Each index value's fields are named as its table's columns.
-                self._buffer(table, [{**common, **vars(v)} for v in rows])
-        key = (resource_type, resource_id)
-        self._written[key] = [ref for ref in references_in(stored_body) if ref != key]
-        self._deleted.discard(key)
+        self._buffer_version(prepared, pk, version_id, now, method, content)
         stored = StoredResource(
             resource_type, resource_id, version_id, now, False, content, method=method
         )
         return WriteResult(stored, created=version_id == 1)
+
+    def _buffer_version(
+        self,
+        prepared: PreparedResource,
+        pk: int,
+        version_id: int,
+        now: datetime,
+        method: str,
+        content: str,
+    ) -> None:
+        """Buffer a new current version's version row and index rows (its resource row is
+        written, or updated, by the caller) and remember its references for the check."""
+        rtype = prepared.resource_type
+        self._buffer(resource_version, [(pk, version_id, rtype, now, method, content)])
+        for table, rows in zip(INDEX_TABLES, prepared.index_rows, strict=True):
+            if rows:
+                self._buffer(table, [(pk, rtype, *row) for row in rows])
+        key = (rtype, prepared.id)
+        self._written[key] = prepared.references
+        self._deleted.discard(key)
+
+    # -- bulk writes -------------------------------------------------------------------------
+
+    def put_prepared(self, batch: Sequence[PreparedResource]) -> list[PutOutcome]:
+        """Store each resource under its own id, as `update` would, a whole batch at a time.
+
+        For a bulk import: the current rows of the batch are read at once (one query; on SQLite
+        one per type and block) instead of one locking read per resource; only new or changed
+        resources are written, so importing the same data again adds no versions. One that occurs
+        twice is stored twice, in order. Returns what happened to each resource, in order.
+        The caller checks integrity (`dangling_references`) before the transaction ends.
+        """
+        outcomes: list[PutOutcome] = []
+        segment: list[PreparedResource] = []
+        keys: set[tuple[str, str]] = set()
+        for item in batch:
+            key = (item.resource_type, item.id)
+            if key in keys:  # the second occurrence must see the first one's write
+                outcomes += self._put_segment(segment)
+                segment, keys = [], set()
+            segment.append(item)
+            keys.add(key)
+        outcomes += self._put_segment(segment)
+        return outcomes
+
+    def _put_segment(self, segment: Sequence[PreparedResource]) -> list[PutOutcome]:
+        """`put_prepared` for resources with distinct (type, id)."""
+        if not segment:
+            return []
+        current = self._current_rows([(item.resource_type, item.id) for item in segment])
+        now = utc_now()
+        stamp = format_instant(now)
+        outcomes: list[PutOutcome] = []
+        writes: list[tuple[PreparedResource, int | None, int, datetime, str]] = []
+        for item in segment:
+            row = current.get((item.resource_type, item.id))
+            if row is None:
+                writes.append((item, None, 1, now, item.render("1", stamp)))
+                outcomes.append("created")
+                continue
+            pk, version_id, last_updated, deleted, stored = row
+            if not deleted and stored is not None:
+                again = item.content(version_id, last_updated)
+                if again == stored or _same_content(stored, orjson.loads(again)):
+                    outcomes.append("unchanged")
+                    continue
+            at = max(now, last_updated + timedelta(microseconds=1))
+            writes.append((item, pk, version_id + 1, at, item.content(version_id + 1, at)))
+            outcomes.append("created" if deleted else "updated")
+        replaced = [
+            (pk, version, at, content) for _, pk, version, at, content in writes if pk is not None
+        ]
+        if replaced:
+            self.conn.execute(
+                update(resource)
+                .where(resource.c.pk == bindparam("b_pk"))
+                .values(
+                    version_id=bindparam("b_version"),
+                    last_updated=bindparam("b_at"),
+                    deleted=False,
+                    content=bindparam("b_content"),
+                ),
+                [
+                    {"b_pk": pk, "b_version": version, "b_at": at, "b_content": content}
+                    for pk, version, at, content in replaced
+                ],
+            )
+            _clear_indexes(self.conn, [pk for pk, _, _, _ in replaced])
+        for item, known_pk, version, at, content in writes:
+            target = known_pk
+            if target is None:
+                target = self._allocate_pk()
+                row_values = (target, item.resource_type, item.id, 1, at, False, content)
+                self._buffer(resource, [row_values])
+            self._buffer_version(item, target, version, at, "PUT", content)
+        return outcomes
+
+    def _current_rows(
+        self, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int, datetime, bool, str | None]]:
+        """The current row of each (type, id) that has one, locked as `_lock_current` locks."""
+        r = resource
+        found: dict[tuple[str, str], tuple[int, int, datetime, bool, str | None]] = {}
+        if self.conn.dialect.name == "postgresql":
+            columns = "r.resource_type, r.id, r.pk, r.version_id, r.last_updated, r.deleted"
+            for row in _rows_by_key(self.conn, f"{columns}, r.content", keys, "FOR UPDATE OF r"):
+                found[(row[0], row[1])] = (row[2], row[3], row[4], row[5], row[6])
+            return found
+        for start in range(0, len(keys), _INTEGRITY_BATCH):
+            chunk = keys[start : start + _INTEGRITY_BATCH]
+            rows = self.conn.execute(
+                select(
+                    r.c.resource_type,
+                    r.c.id,
+                    r.c.pk,
+                    r.c.version_id,
+                    r.c.last_updated,
+                    r.c.deleted,
+                    r.c.content,
+                )
+                .where(_pairs_in(r.c.resource_type, r.c.id, chunk))
+                .with_for_update()
+            ).all()
+            for row in rows:
+                found[(row[0], row[1])] = (row[2], row[3], row[4], row[5], row[6])
+        return found
 
 
 def _holds_nul(value: Any) -> bool:
@@ -510,14 +719,13 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
-def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _copy_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
     """Bulk-write rows with PostgreSQL's COPY on the transaction's own connection.
 
     An executemany sends one INSERT per row; COPY streams them all, several times faster.
-    Every row of one table has the same keys (they are built from one shape each).
+    Each row holds the table's `_COLUMNS` in order.
     """
-    columns = list(rows[0])
-    names = ", ".join(f'"{name}"' for name in columns)
+    names = ", ".join(f'"{name}"' for name in _COLUMNS[table])
     driver = conn.connection.driver_connection
     assert driver is not None
     with (
@@ -525,7 +733,7 @@ def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> No
         cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
     ):
         for row in rows:
-            copy.write_row([row[name] for name in columns])
+            copy.write_row(row)
 
 
 def _same_content(stored: str, body: dict[str, Any]) -> bool:
@@ -562,9 +770,30 @@ def _pairs_in(
     return or_(*[and_(type_column == t, id_column.in_(ids)) for t, ids in by_type.items()])
 
 
+def _rows_by_key(
+    conn: Connection, columns: str, pairs: Sequence[tuple[str, str]], suffix: str = ""
+) -> Sequence[Any]:
+    """PostgreSQL: `columns` of the resources `r` with these (type, id) pairs, and `suffix`.
+
+    The pairs are joined as arrays, so each one is a lookup on the unique (type, id) index
+    whatever the planner's statistics say. A table being loaded has none, and the planner then
+    answered `type = x AND id IN (...)` by reading every resource of the type: at 20,000
+    resources a bulk import spent 40% of its time there.
+    """
+    query = text(
+        f"SELECT {columns} FROM unnest(CAST(:types AS text[]), CAST(:ids AS text[])) AS k(t, i) "
+        f"JOIN resource r ON r.resource_type = k.t AND r.id = k.i {suffix}"
+    )
+    types, ids = [t for t, _ in pairs], [i for _, i in pairs]
+    return conn.execute(query, {"types": types, "ids": ids}).all()
+
+
 def _existing(conn: Connection, refs: set[tuple[str, str]]) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     ordered = sorted(refs)
+    if conn.dialect.name == "postgresql" and ordered:
+        rows = _rows_by_key(conn, "r.resource_type, r.id", ordered, "WHERE NOT r.deleted")
+        return {(row[0], row[1]) for row in rows}
     r = resource
     for start in range(0, len(ordered), _INTEGRITY_BATCH):
         chunk = ordered[start : start + _INTEGRITY_BATCH]
@@ -580,6 +809,13 @@ def _existing(conn: Connection, refs: set[tuple[str, str]]) -> set[tuple[str, st
 def _clear_index(conn: Connection, pk: int) -> None:
     for table in INDEX_TABLES:
         conn.execute(delete(table).where(table.c.resource_pk == pk))
+
+
+def _clear_indexes(conn: Connection, pks: list[int]) -> None:
+    for start in range(0, len(pks), _INTEGRITY_BATCH):
+        chunk = pks[start : start + _INTEGRITY_BATCH]
+        for table in INDEX_TABLES:
+            conn.execute(delete(table).where(table.c.resource_pk.in_(chunk)))
 
 
 _CURRENT = select(
@@ -781,9 +1017,12 @@ class FhirStore:
 __all__: Sequence[str] = (
     "FhirStore",
     "HistoryPage",
+    "PreparedResource",
+    "PutOutcome",
     "StoreTransaction",
     "StoredResource",
     "WriteResult",
     "format_instant",
     "parse_history_cursor",
+    "prepare_resource",
 )
