@@ -30,6 +30,7 @@ from careweave.synth.clinical_codes import (
     LONG_TERM_CONDITION_CODES,
     POLYPHARMACY_THRESHOLD,
     TARGETS,
+    efi_category,
 )
 from careweave.synth.demography import AGE_BANDS
 from careweave.synth.model import IMD_EXTENSION, SNOMED
@@ -70,9 +71,7 @@ class OlderPerson:
     def efi_category(self) -> str:
         """eFI category from the coded deficits plus polypharmacy, by deficit count."""
         count = len(self.deficits) + (len(self.active_medicines) >= POLYPHARMACY_THRESHOLD)
-        if count <= 4:
-            return "fit"
-        return "mild" if count <= 8 else "moderate" if count <= 12 else "severe"
+        return efi_category(count)
 
 
 @dataclass
@@ -149,11 +148,13 @@ def read_place(out: Path, as_of: date) -> PlaceStatistics:
     }
     for condition in _lines(out / "Condition.ndjson"):
         person = older.get(_subject(condition))
-        for code in _snomed_codes(condition.get("code")) if person else ():
+        if person is None:
+            continue
+        for code in _snomed_codes(condition.get("code")):
             if code in LONG_TERM_CONDITION_CODES:
-                person.conditions.add(LONG_TERM_CONDITION_CODES[code])  # type: ignore[union-attr]
+                person.conditions.add(LONG_TERM_CONDITION_CODES[code])
             if code in EFI_DEFICIT_CODES:
-                person.deficits.add(EFI_DEFICIT_CODES[code])  # type: ignore[union-attr]
+                person.deficits.add(EFI_DEFICIT_CODES[code])
     for statement in _lines(out / "MedicationStatement.ndjson"):
         person = older.get(_subject(statement))
         if person and statement.get("status") == "active":
@@ -269,31 +270,11 @@ def statistics_table(place: PlaceStatistics) -> list[Statistic]:
             2.0,
         )
     )
-    rows.append(
-        _share(
-            "Home care package, 65+",
-            everyone,
-            sum(p.home_care for p in everyone),
-            TARGETS["home_care_share"]["65+"],
-            1.0,
-        )
-    )
-    rows.append(
-        _share(
-            "Unpaid carer recorded, 65+",
-            everyone,
-            sum(p.carer for p in everyone),
-            TARGETS["unpaid_carer_share"]["65+"],
-            2.0,
-        )
-    )
-    rows.append(
-        _share(
-            "Lives alone, 65+",
-            everyone,
-            sum(p.lives_alone for p in everyone),
-            TARGETS["lives_alone_share"]["65+"],
-            2.0,
-        )
-    )
+    for name, flag, key, allowance in (
+        ("Home care package, 65+", "home_care", "home_care_share", 1.0),
+        ("Unpaid carer recorded, 65+", "carer", "unpaid_carer_share", 2.0),
+        ("Lives alone, 65+", "lives_alone", "lives_alone_share", 2.0),
+    ):
+        hits = sum(getattr(p, flag) for p in everyone)
+        rows.append(_share(name, everyone, hits, TARGETS[key]["65+"], allowance))
     return rows
