@@ -12,8 +12,12 @@ instead. Then, for each database and each ``--workers`` value, on a fresh databa
 or throwaway PostgreSQL schema, migrated as `careweave db upgrade` would), it imports the folder
 twice in a child process: the first import writes everything, the second finds everything
 unchanged (what re-running after a failure costs). Per run it prints resources/s over the whole
-import (worker start-up included), the ANALYZE that follows on PostgreSQL, batches, and the peak
-resident memory of the importing process and of its largest worker.
+import (worker start-up included), the ANALYZE that follows on PostgreSQL, batches, the peak
+resident memory of the importing process and of its largest worker, and where the CPU went: CPU
+microseconds per resource in the importing process, in its workers, and in the PostgreSQL
+server processes of its connections (read from /proc: the server must run on the same machine).
+Rates move with whatever else the machine runs; the CPU figures much less, so they are the ones
+to compare between changes.
 
 Each import runs in its own process so that its peak memory is its own. Nothing is asserted:
 the figures depend on the machine (2 shared cores when this was written) and on what else runs.

@@ -225,9 +225,10 @@ def import_command(
     """Import NDJSON files in batches; safe to re-run: each resource keeps its id, nothing doubles.
 
     Files load in reference order (Organization, Practitioner, Patient, ... see
-    careweave.store.bulk_import.IMPORT_ORDER). A bad line stops the import with its file and
-    line; its batch is not kept, earlier batches are, and running the command again after fixing
-    the line carries on from there.
+    careweave.store.bulk_import.IMPORT_ORDER); a resource that refers forwards waits for what
+    it refers to. A bad line stops the import with its file and line; its batch is not kept,
+    earlier batches are (a reference to nothing is reported once the rest is in), and running
+    the command again after fixing the line carries on from there.
     """
     from careweave.store.bulk_import import (
         ImportFailed,
@@ -273,6 +274,7 @@ def import_command(
                 workers=workers or default_workers(),
                 on_progress=show,
             )
+            progress.update(task, completed=plan.total_bytes or 1)  # trailing blank lines
     except ImportFailed as exc:
         done = exc.report
         raise _fail(

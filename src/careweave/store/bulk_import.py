@@ -557,8 +557,9 @@ def _preparation(
     if workers == 1:
         yield _prepare_here(chunks, registry)
         return
-    # Enough chunks in flight to keep the workers busy while the parent writes a batch.
-    in_flight = 2 * workers + batch_size // CHUNK_LINES + 1
+    # Enough chunks in flight to keep the workers busy while the parent writes a batch (tasks
+    # are only handed out as results are taken): two batches' worth.
+    in_flight = 4 * workers + 2 * (batch_size // CHUNK_LINES + 1)
     with _worker_pool(workers) as pool:
         yield _prepare_in_pool(chunks, pool, in_flight)
 
