@@ -22,13 +22,20 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-install: $(VENV)/.installed
+# The NHS.UK design system's compiled CSS, JS and icons, from the npm registry (served by careweave).
+FRONTEND := frontend/node_modules/.package-lock.json
+$(FRONTEND): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+install: $(VENV)/.installed $(FRONTEND)
 
 demo: install
 	$(BIN)/careweave db upgrade
 	$(BIN)/careweave generate --people $(DEMO_PEOPLE) --seed $(DEMO_SEED) --out $(DEMO_PLACE) --overwrite
 	$(BIN)/careweave import $(DEMO_PLACE)
 	$(BIN)/careweave load-examples
+	$(BIN)/careweave sharing load "Demo place shared care record" --example
+	$(BIN)/careweave users demo
 	$(BIN)/careweave serve --host $(HOST) --port $(PORT)
 
 serve: install
@@ -50,4 +57,4 @@ bench: install
 	$(BIN)/python -m bench.fhir_store
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .demo .pytest_cache .mypy_cache .ruff_cache frontend/node_modules

@@ -17,11 +17,13 @@ from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from careweave.access.scopes import Scopes
+from careweave.access.tokens import issue_token
 from careweave.api.app import create_app
 from careweave.settings import Settings
 from careweave.store.database import Database, open_database
 from careweave.store.repository import FhirStore
-from careweave.store.tables import metadata
+from careweave.store.schema import metadata
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
@@ -86,8 +88,15 @@ def store(database: Database) -> FhirStore:
     return FhirStore(database)
 
 
+def system_token(database: Database, scope: str = "system/*.cruds") -> str:
+    """A platform-wide integration's bearer token: the API's tests of FHIR behaviour use it,
+    and the access tests (tests/access, tests/api/test_access.py) use people's tokens."""
+    return issue_token(database, Scopes.parse(scope), client_name="tests").token
+
+
 @pytest.fixture
 def client(store: FhirStore, database_url: str) -> Iterator[TestClient]:
     app = create_app(Settings(database_url=database_url, max_body_bytes=256 * 1024), store)
-    with TestClient(app, base_url="http://testserver") as test_client:
+    headers = {"Authorization": f"Bearer {system_token(store.database)}"}
+    with TestClient(app, base_url="http://testserver", headers=headers) as test_client:
         yield test_client

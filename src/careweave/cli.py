@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -22,6 +22,11 @@ from rich.progress import (
 from careweave.fhir.errors import FhirError
 from careweave.settings import Settings
 from careweave.store.database import open_database
+
+if TYPE_CHECKING:
+    from careweave.access.accounts import UserAccount
+    from careweave.access.tokens import IssuedToken
+    from careweave.store.repository import FhirStore
 
 app = typer.Typer(
     help="careweave: joined-up care for older adults living with several long-term conditions.",
@@ -88,16 +93,20 @@ def serve(
 ) -> None:
     """Serve the FHIR R4 API (and, later, the web app) over HTTP."""
     import os
+    import secrets
 
     import uvicorn
 
     settings = Settings.from_env(database_url)
     _require_migrated(settings)
     os.environ["CAREWEAVE_DATABASE_URL"] = settings.database_url
+    # Every worker signs and checks sign-in forms with the same key (inherited environment).
+    os.environ.setdefault("CAREWEAVE_SECRET_KEY", secrets.token_urlsafe(32))
     base = f"http://{host}:{port}"
     console.print(f"careweave is serving {settings.database_url}")
     console.print(f"  FHIR API:                {base}/fhir/R4/metadata")
     console.print(f"  Patients:                {base}/fhir/R4/Patient")
+    console.print(f"  Sign in (web):           {base}/sign-in")
     console.print(f"  API documentation:       {base}/docs")
     uvicorn.run(
         "careweave.api.asgi:app",
@@ -141,6 +150,7 @@ def _read_resources(path: Path) -> Iterator[dict[str, Any]]:
 
 def load_resources(settings: Settings, resources: list[dict[str, Any]], label: str) -> int:
     """Write every resource with its own id in ONE transaction: all of it lands, or none."""
+    from careweave.store.bulk_import import gather_statistics
     from careweave.store.repository import FhirStore
 
     store = FhirStore(open_database(settings.database_url))
@@ -161,12 +171,10 @@ def load_resources(settings: Settings, resources: list[dict[str, Any]], label: s
                 raise FhirError(f"resource {position + 1} of {label} has no resourceType and id")
             tx.update(rtype, rid, body)
             progress.advance(task)
-    if store.database.dialect == "postgresql":
-        # Fresh planner statistics after a bulk load: without them PostgreSQL may sort a whole
-        # table for a search that an index answers in a millisecond (autovacuum may be off,
-        # or not yet have run).
-        with store.database.write() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    # Fresh planner statistics after a bulk load: without them PostgreSQL may sort a whole
+    # table for a search that an index answers in a millisecond (autovacuum may be off, or not
+    # yet have run). Only careweave's tables: the database may hold other schemas.
+    gather_statistics(store.database)
     store.database.dispose()
     return len(resources)
 
@@ -373,3 +381,603 @@ def _print_statistics(out: Path, as_of: Any) -> None:
             "ok" if row.within_tolerance else "[red]outside[/red]",
         )
     Console().print(table)
+
+
+# --- User accounts and API tokens ---------------------------------------------------------------
+
+users_app = typer.Typer(
+    help="User accounts: add, list and disable them, or make demo users for a generated place.",
+    no_args_is_help=True,
+)
+app.add_typer(users_app, name="users")
+token_app = typer.Typer(help="API bearer tokens: issue and revoke them.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _open_store(database_url: str | None) -> FhirStore:
+    """The migrated database's FhirStore (accounts are checked against its directory)."""
+    from careweave.store.repository import FhirStore
+
+    settings = Settings.from_env(database_url)
+    _require_migrated(settings)
+    return FhirStore(open_database(settings.database_url))
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = typer.get_text_stream("stdin").readline().rstrip("\r\n")
+        if not line:
+            raise _fail("--password-stdin: standard input held no password")
+        return line
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Sign-in name: 3-64 of a-z 0-9 . _ -")],
+    name: Annotated[str, typer.Option("--name", help="Name as shown, e.g. 'Dr Asha Patel'")],
+    role: Annotated[
+        str, typer.Option("--role", help="gp, nurse, care-coordinator, ... patient, carer")
+    ],
+    organisation: Annotated[
+        str | None, typer.Option("--organisation", help="Organization id the user acts for")
+    ] = None,
+    practitioner_role: Annotated[
+        str | None,
+        typer.Option(
+            "--practitioner-role",
+            help="PractitionerRole id (their post; fills in organisation and practitioner)",
+        ),
+    ] = None,
+    practitioner: Annotated[str | None, typer.Option("--practitioner", help="Practitioner id")] = (
+        None
+    ),
+    patient: Annotated[
+        str | None,
+        typer.Option("--patient", help="Patient id: the person, or whom a carer looks after"),
+    ] = None,
+    related_person: Annotated[
+        str | None,
+        typer.Option("--related-person", help="RelatedPerson id recording a carer as the carer"),
+    ] = None,
+    caldicott_guardian: Annotated[
+        bool,
+        typer.Option(
+            "--caldicott-guardian", help="Reviews break-glass access for the organisation"
+        ),
+    ] = False,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from one line of standard input"),
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a user account; asks for the password twice (hidden) unless --password-stdin."""
+    from careweave.access.accounts import add_user, check_new_user
+
+    store = _open_store(database_url)
+    links: dict[str, Any] = {
+        "organisation_id": organisation,
+        "practitioner_id": practitioner,
+        "practitioner_role_id": practitioner_role,
+        "patient_id": patient,
+        "related_person_id": related_person,
+        "caldicott_guardian": caldicott_guardian,
+        "store": store,
+    }
+    try:
+        # Everything but the password first, so nobody types one for a doomed account.
+        check_new_user(store.database, username, name, role, **links)
+        password = _read_password(password_stdin)
+        add_user(store.database, username, name, role, password=password, **links)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.database.dispose()
+    console.print(f"Added {username.strip().lower()} ({role.strip().lower()})")
+
+
+def _acts_for(user: UserAccount) -> str:
+    if user.patient_id:
+        return f"Patient/{user.patient_id}"
+    return f"Organization/{user.organisation_id}" if user.organisation_id else ""
+
+
+@users_app.command("list")
+def users_list(database_url: DatabaseUrl = None) -> None:
+    """List every account, with what it acts for and whether it can sign in now."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from careweave.access.accounts import list_users
+
+    store = _open_store(database_url)
+    try:
+        users = list_users(store.database)
+    finally:
+        store.database.dispose()
+    now = datetime.now(UTC)
+    table = Table(title=f"{len(users)} user account{'' if len(users) == 1 else 's'}")
+    for heading in ("Username", "Name", "Role", "Acts for", "Post", "Status"):
+        table.add_column(heading)
+    for user in users:
+        if user.disabled:
+            status = "[red]disabled[/red]"
+        elif user.locked_at(now) and user.locked_until is not None:
+            status = f"[yellow]locked until {user.locked_until:%H:%M} UTC[/yellow]"
+        elif not user.has_password:
+            status = "no password"
+        else:
+            status = "active"
+        if user.caldicott_guardian:
+            status += ", Caldicott guardian"
+        table.add_row(
+            user.username,
+            user.display_name,
+            user.role.value,
+            _acts_for(user),
+            user.practitioner_role_id or "",
+            status,
+        )
+    Console().print(table)
+
+
+@users_app.command("disable")
+def users_disable(
+    username: Annotated[str, typer.Argument(help="The account to disable")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Stop an account signing in and its tokens working, at once (the account is kept for
+    the audit trail)."""
+    from careweave.access.accounts import disable_user
+
+    store = _open_store(database_url)
+    try:
+        user = disable_user(store.database, username)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.database.dispose()
+    console.print(f"Disabled {user.username}: it can no longer sign in or use its tokens")
+
+
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - a demo password, published on purpose
+"""Every demo account's password unless --password says otherwise: demo accounts are for a
+synthetic place on your own machine only, and `users demo` says so when it makes them."""
+
+
+def _search_all(
+    store: FhirStore, resource_type: str, params: list[tuple[str, str]]
+) -> Iterator[dict[str, Any]]:
+    """Every match of a search, page by page, in the store's order."""
+    from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
+
+    cursor: str | None = None
+    while True:
+        paging = [("_count", "500"), ("_total", "none")]
+        if cursor:
+            paging.append((CURSOR_PARAMETER, cursor))
+        query = parse_search(resource_type, [*params, *paging], store.registry)
+        page = store.search(query)
+        for _rtype, _rid, content in page.matches:
+            yield orjson.loads(content)
+        cursor = page.next_cursor
+        if not cursor:
+            return
+
+
+def _ref_id(resource: dict[str, Any], field: str) -> str | None:
+    reference = (resource.get(field) or {}).get("reference") or ""
+    return reference.partition("/")[2] or None
+
+
+def _demo_people(store: FhirStore) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An older person (65+, alive, synthetic NHS number) and the active carer who looks after
+    them: the patient and carer demo accounts."""
+    from datetime import date
+
+    from careweave.fhir.errors import FhirError
+
+    today = date.today()
+    for related in _search_all(store, "RelatedPerson", [("active", "true")]):
+        patient_id = _ref_id(related, "patient")
+        if patient_id is None:
+            continue
+        try:
+            patient = store.read("Patient", patient_id).as_dict()
+        except FhirError:
+            continue
+        born = str(patient.get("birthDate") or "")
+        numbers = [i.get("value", "") for i in patient.get("identifier") or []]
+        if (
+            len(born) == 10
+            and today.year - int(born[:4]) - (today.strftime("%m-%d") < born[5:]) >= 65
+            and "deceasedDateTime" not in patient
+            and not patient.get("deceasedBoolean")
+            and any(str(n).startswith("999") for n in numbers)
+        ):
+            return patient, related
+    raise _fail(
+        "the store holds no older person with a carer to make demo users for: "
+        "run `careweave generate --out DIR` and `careweave import DIR` first"
+    )
+
+
+# careweave role -> synthetic workforce role keys (careweave.synth.workforce.ROLES), best first.
+_DEMO_POSTS: dict[str, tuple[str, ...]] = {
+    "gp": ("gp",),
+    "nurse": ("practice-nurse", "community-nurse", "district-nurse"),
+    "care-coordinator": ("care-coordinator",),
+    "link-worker": ("link-worker",),
+    "social-worker": ("social-worker",),
+    "discharge-coordinator": ("discharge-coordinator",),
+    "care-home-staff": ("care-home-manager", "care-home-nurse"),
+    "volunteer": ("voluntary-sector-worker",),
+}
+
+
+def _demo_posts(store: FhirStore, near: list[str]) -> dict[str, dict[str, Any]]:
+    """The PractitionerRole each staff demo user holds: for each role, one at an organisation
+    in `near` (the demo person's practice and network, so the demo GP is their GP) if there is
+    one, else the first by id. Synthetic PractitionerRole ids are <org>-<role key>-<n>-role."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for post in _search_all(store, "PractitionerRole", [("active", "true")]):
+        organisation, post_id = _ref_id(post, "organization"), str(post.get("id"))
+        if not organisation or not post_id.startswith(f"{organisation}-"):
+            continue
+        key, _, number = post_id[len(organisation) + 1 :].removesuffix("-role").rpartition("-")
+        if post_id.endswith("-role") and number.isdigit():
+            found.setdefault(key, []).append(post)
+    chosen: dict[str, dict[str, Any]] = {}
+    for role, keys in _DEMO_POSTS.items():
+        for key in keys:
+            posts = sorted(
+                found.get(key, []),
+                key=lambda p: (
+                    near.index(o) if (o := _ref_id(p, "organization")) in near else len(near),
+                    len(p["id"]),
+                    p["id"],
+                ),
+            )
+            if posts:
+                chosen[role] = posts[0]
+                break
+    return chosen
+
+
+def _display(resource: dict[str, Any], field: str, fallback: str) -> str:
+    return str((resource.get(field) or {}).get("display") or fallback)
+
+
+def _person_name(resource: dict[str, Any], fallback: str) -> str:
+    names = resource.get("name") or [{}]
+    name = names[0]
+    text = " ".join([*(name.get("given") or []), name.get("family") or ""]).strip()
+    return text or fallback
+
+
+@users_app.command("demo")
+def users_demo(
+    password: Annotated[
+        str, typer.Option("--password", help="Password for every demo account (demo only)")
+    ] = DEMO_PASSWORD,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Make one demo user per role for a generated place (`careweave generate` then
+    `careweave import`); safe to re-run. DEMO ONLY: every account shares one known password."""
+    from rich.table import Table
+
+    from careweave.access.accounts import add_user, get_user
+    from careweave.access.passwords import check_password_policy
+    from careweave.fhir.errors import FhirError
+
+    store = _open_store(database_url)
+    rows: list[tuple[str, str, str, str, str]] = []
+    try:
+        check_password_policy(password)
+        patient, carer = _demo_people(store)
+        practice = next(
+            (
+                str(ref["reference"]).removeprefix("Organization/")
+                for ref in patient.get("generalPractitioner") or []
+                if str(ref.get("reference", "")).startswith("Organization/")
+            ),
+            None,
+        )
+        near = [practice] if practice else []
+        network: str | None = None
+        if practice:
+            try:
+                network = _ref_id(store.read("Organization", practice).as_dict(), "partOf")
+            except FhirError:
+                network = None
+        board: str | None = None
+        if network:
+            near.append(network)
+            try:
+                board = _ref_id(store.read("Organization", network).as_dict(), "partOf")
+            except FhirError:
+                board = None
+        posts = _demo_posts(store, near)
+        wanted: list[tuple[str, str, dict[str, Any]]] = []
+        for role in _DEMO_POSTS:
+            post = posts.get(role)
+            if post is None:
+                console.print(f"[yellow]No {role} post in the store: no demo.{role}[/yellow]")
+                continue
+            name = _display(post, "practitioner", f"Demo {role}")
+            links = {"practitioner_role_id": post["id"], "caldicott_guardian": role == "gp"}
+            wanted.append((role, name, links))
+        wanted += [
+            ("analyst", "Demo Analyst", {"organisation_id": board}),
+            ("administrator", "Demo Administrator", {}),
+            ("patient", _person_name(patient, "Demo Patient"), {"patient_id": patient["id"]}),
+            (
+                "carer",
+                _person_name(carer, "Demo Carer"),
+                {"patient_id": patient["id"], "related_person_id": carer["id"]},
+            ),
+        ]
+        for role, name, links in wanted:
+            username = f"demo.{role}"
+            note = "created"
+            if get_user(store.database, username) is None:
+                add_user(
+                    store.database, username, name, role, password=password, store=store, **links
+                )
+            else:
+                note = "already there (unchanged)"
+            user = get_user(store.database, username)
+            if user is None:  # pragma: no cover - just written
+                raise _fail(f"{username} was not written")
+            if user.caldicott_guardian:
+                note += ", Caldicott guardian"
+            scope = "patient/*.rs" if role in ("patient", "carer") else "user/*.rs"
+            rows.append((username, role, _acts_for(user), scope, note))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.database.dispose()
+    table = Table(
+        title="Demo users (DEMO ONLY: synthetic data on your own machine)",
+        caption=f"Sign in on the web with a username and the password '{password}'. For the "
+        "API: careweave token issue --user USERNAME --scope 'SCOPE'.",
+    )
+    for heading in ("Username", "Role", "Acts for", "Scope", "Note"):
+        table.add_column(heading)
+    for row in rows:
+        table.add_row(*row)
+    console.print(
+        "[bold red]Demo only:[/bold red] these accounts share a published password. Never "
+        "make them in a database that holds real people's records."
+    )
+    Console().print(table)
+
+
+@token_app.command("issue")
+def token_issue(
+    scope: Annotated[
+        str,
+        typer.Option(
+            "--scope",
+            help="SMART scopes, space-separated: user/*.rs for staff, patient/*.rs for a "
+            "person or carer, system/*.rs for a client without a user",
+        ),
+    ],
+    user: Annotated[str | None, typer.Option("--user", help="Username the token acts as")] = None,
+    client: Annotated[
+        str | None,
+        typer.Option("--client", help="Name of the client (required without --user)"),
+    ] = None,
+    organisation: Annotated[
+        str | None,
+        typer.Option(
+            "--organisation",
+            help="Organization id a system client acts for (without it: the whole platform)",
+        ),
+    ] = None,
+    hours: Annotated[int, typer.Option("--hours", min=1, help="Hours until it expires")] = 12,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Issue an API bearer token; it is printed once, alone on the last line."""
+    from datetime import timedelta
+
+    from careweave.access.scopes import Scopes
+    from careweave.access.tokens import issue_token
+
+    if user is None and not client:
+        raise _fail("a token without --user is for a system client: name it with --client")
+    store = _open_store(database_url)
+    try:
+        issued = issue_token(
+            store.database,
+            Scopes.parse(scope),
+            username=user,
+            client_name=client or "careweave command line",
+            organisation_id=organisation,
+            lifetime=timedelta(hours=hours),
+            store=store,
+        )
+        _audit_token_issued(store, issued)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.database.dispose()
+    holder = issued.username or f"system client '{issued.client_name}'"
+    where = issued.organisation_id or "the whole platform"
+    expires = f"{issued.expires:%Y-%m-%d %H:%M} UTC" if issued.expires else "never"
+    console.print(
+        f"Bearer token for {holder}, acting for {where}, scopes {issued.scopes}, expires "
+        f"{expires}. careweave keeps only its hash, so this is the only time it is shown. "
+        "Send it as 'Authorization: Bearer <token>'; stop it with `careweave token revoke`.",
+        soft_wrap=True,
+    )
+    if issued.username is None and issued.organisation_id is None:
+        console.print("[yellow]A system client for the whole platform sees every record.[/yellow]")
+    typer.echo(issued.token)
+
+
+def _audit_token_issued(store: FhirStore, issued: IssuedToken) -> None:
+    """Issuing a token is an act of governance: the trail says who got what, and when."""
+    from datetime import UTC, datetime
+
+    from careweave.access.audit import AuditRecord, AuditTrail
+
+    holder = issued.username or f"client:{issued.client_name}"
+    AuditTrail(store.database).record(
+        [
+            AuditRecord(
+                event="token-issued",
+                action="C",
+                outcome="0",
+                username=holder[:64],
+                display_name=None,
+                role=None,
+                organisation_id=issued.organisation_id,
+                practitioner_role_id=None,
+                patient_id=None,
+                entity=f"scopes: {issued.scopes}",
+                reason="careweave token issue (command line)",
+                break_glass=False,
+                address=None,
+                recorded=datetime.now(UTC),
+            )
+        ]
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token: Annotated[str, typer.Argument(help="The token, or - to read it from standard input")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Stop a token working, at once."""
+    from careweave.access.tokens import revoke_token
+
+    if token == "-":  # noqa: S105 - "-" means standard input, not a token
+        token = typer.get_text_stream("stdin").readline().strip()
+    store = _open_store(database_url)
+    try:
+        revoked = revoke_token(store.database, token.strip())
+    finally:
+        store.database.dispose()
+    if not revoked:
+        raise _fail("no live token matches (unknown, or already revoked)")
+    console.print("Revoked: the token no longer works")
+
+
+# --- Audit trail and information-sharing agreements -------------------------------------------
+
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+sharing_app = typer.Typer(
+    help="Information-sharing agreements: which categories of data reach which roles.",
+    no_args_is_help=True,
+)
+app.add_typer(sharing_app, name="sharing")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(help="A head hash printed by an earlier verify: it must still be there"),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Check every entry's hash chain; any altered or removed entry is named. Keep the head hash
+    it prints somewhere else: with --expect-head it also finds entries cut from the end."""
+    from careweave.access.audit import verify_chain
+
+    store = _open_store(database_url)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("Checking the audit trail", total=None)
+
+            def show(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = verify_chain(store.database, show, expect_head=expect_head)
+    finally:
+        store.database.dispose()
+    for problem in report.problems:
+        console.print(f"[red]{problem}[/red]", soft_wrap=True)
+    if not report.ok:
+        raise _fail(
+            f"the audit trail has been tampered with: {report.problem_count} problem(s) in "
+            f"{report.checked} entries"
+        )
+    console.print(f"{report.checked} entries checked; the chain is intact.")
+    if report.last_hash:
+        console.print(
+            f"Head (keep it elsewhere; pass it as --expect-head next time): seq {report.last_seq}"
+        )
+        typer.echo(report.last_hash)
+
+
+@sharing_app.command("load")
+def sharing_load(
+    name: Annotated[str, typer.Argument(help="The agreement's name (loading again replaces it)")],
+    terms: Annotated[
+        Path | None,
+        typer.Option(help="JSON file of the terms (see careweave.access.sharing); or --example"),
+    ] = None,
+    example: Annotated[
+        bool, typer.Option("--example", help="The example terms for a demo place (all parties)")
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add or replace an information-sharing agreement; its terms are checked first."""
+    from careweave.access.sharing import DEFAULT_TERMS, SharingTermsError, save_agreement
+
+    if (terms is None) == (not example):
+        raise _fail("give either --terms FILE or --example")
+    try:
+        text: Any = DEFAULT_TERMS if example else (terms.read_text() if terms else "")
+    except OSError as exc:
+        raise _fail(f"cannot read {terms}: {exc.strerror}") from None
+    store = _open_store(database_url)
+    try:
+        agreement = save_agreement(store.database, name, text)
+    except (SharingTermsError, orjson.JSONDecodeError) as exc:
+        raise _fail(f"the agreement was not saved: {exc}") from None
+    finally:
+        store.database.dispose()
+    parties = (
+        "every organisation"
+        if agreement.terms.parties is None
+        else (f"{len(agreement.terms.parties)} organisations")
+    )
+    console.print(f"Agreement '{name}' is active for {parties}, for {agreement.terms.purpose}.")
+
+
+@sharing_app.command("list")
+def sharing_list(database_url: DatabaseUrl = None) -> None:
+    """The agreements in force now, and what each role sees under them."""
+    from rich.table import Table
+
+    from careweave.access.sharing import active_agreements
+
+    store = _open_store(database_url)
+    try:
+        agreements = active_agreements(store.database)
+    finally:
+        store.database.dispose()
+    if not agreements:
+        console.print("No agreement is in force: no organisation sees anyone's record.")
+        return
+    for agreement in agreements:
+        table = Table(title=f"{agreement.name} ({agreement.terms.lawful_basis})")
+        table.add_column("Role")
+        table.add_column("Categories")
+        for role, categories in sorted(agreement.terms.categories.items()):
+            table.add_row(role.value, ", ".join(sorted(categories)))
+        Console().print(table)

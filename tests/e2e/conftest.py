@@ -143,6 +143,17 @@ def _start(database_url: str, log_dir: Path) -> tuple[subprocess.Popen[bytes], s
     pytest.fail(f"no free loopback port found for `careweave serve`:\n{_output(stderr)}")
 
 
+def issue_system_token(database_url: str, scope: str = "system/*.cruds") -> str:
+    """A bearer token from `careweave token issue`, as an administrator would get one."""
+    result = CliRunner().invoke(
+        cli.app,
+        ["token", "issue", "--scope", scope, "--client", "e2e", "--database-url", database_url],
+    )
+    if result.exit_code != 0:
+        pytest.fail(f"`careweave token issue` exited with {result.exit_code}:\n{result.output}")
+    return result.output.strip().splitlines()[-1]
+
+
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
     """The FHIR base URL (http://127.0.0.1:PORT/fhir/R4) of a real server on a fresh database."""
@@ -154,3 +165,9 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
         yield base_url
     finally:
         _stop(process)
+
+
+@pytest.fixture
+def api_token(live_server: str, database_url: str) -> str:
+    """A platform-wide integration's token for the live server (its database is migrated)."""
+    return issue_system_token(database_url)

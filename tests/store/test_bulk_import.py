@@ -29,7 +29,8 @@ from careweave.store.bulk_import import (
 )
 from careweave.store.database import open_database
 from careweave.store.repository import FhirStore
-from careweave.store.tables import INDEX_TABLES, metadata, resource, resource_version
+from careweave.store.schema import metadata
+from careweave.store.tables import INDEX_TABLES, resource, resource_version
 
 Resource = dict[str, Any]
 LOINC = "http://loinc.org"

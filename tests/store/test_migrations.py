@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 
 from careweave.store.database import open_database
 from careweave.store.migrate import current_revision, head_revision, upgrade
-from careweave.store.tables import metadata
+from careweave.store.schema import metadata
 
 
 def test_upgrade_builds_the_current_schema_and_is_repeatable(database_url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +11,10 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from careweave import __version__
+from careweave.access.accounts import UserAccount
+from careweave.access.audit import AuditRecord, AuditTrail
+from careweave.api.audit_routes import audit_router
+from careweave.api.auth import CHALLENGE
 from careweave.api.requests import FormatCheck
 from careweave.api.responses import FhirResponse, outcome_response
 from careweave.api.routes import router
@@ -17,13 +22,58 @@ from careweave.fhir.errors import FhirError, Issue
 from careweave.settings import Settings
 from careweave.store.database import open_database
 from careweave.store.repository import FhirStore
+from careweave.web.app import OnEvent, build_web_router
+from careweave.web.pages import web_error_page
+from careweave.web.settings import WebSettings
 
 logger = logging.getLogger("careweave.api")
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
 
 
-def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
-    """Build the app; pass `store` to share one (tests), or it opens `settings.database_url`."""
+def _audit_web_event(trail: AuditTrail, also: OnEvent | None) -> OnEvent:
+    """Sign-in, failed sign-in and sign-out from the web pages, into the audit trail."""
+
+    def record(event: str, user: UserAccount | None, outcome: str, address: str | None) -> None:
+        if also is not None:
+            also(event, user, outcome, address)
+        trail.record(
+            [
+                AuditRecord(
+                    event=event,
+                    action="E",
+                    outcome=outcome,
+                    username=user.username if user else None,
+                    display_name=user.display_name if user else None,
+                    role=user.role.value if user else None,
+                    organisation_id=user.organisation_id if user else None,
+                    practitioner_role_id=user.practitioner_role_id if user else None,
+                    patient_id=None,
+                    entity=None,
+                    reason=None,
+                    break_glass=False,
+                    address=address[:64] if address else None,
+                    recorded=datetime.now(UTC),
+                )
+            ]
+        )
+
+    return record
+
+
+def create_app(
+    settings: Settings,
+    store: FhirStore | None = None,
+    *,
+    web: WebSettings | None = None,
+    on_web_event: OnEvent | None = None,
+) -> FastAPI:
+    """Build the app; pass `store` to share one (tests), or it opens `settings.database_url`.
+    `web` overrides the web pages' settings (default: from the environment); `on_web_event`
+    also hears of sign-ins and sign-outs (they always go to the audit trail).
+
+    One app serves the FHIR API (bearer tokens) and the web pages (session cookies); both reach
+    the record through careweave.access.guard and write to the same audit trail.
+    """
     app = FastAPI(
         title="careweave FHIR R4 API",
         version=__version__,
@@ -33,15 +83,24 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = store or FhirStore(open_database(settings.database_url))
+    app.state.audit = AuditTrail(app.state.store.database)
+    app.include_router(audit_router)  # before the generic routes, which would take AuditEvent
     app.include_router(router)
+    app.include_router(
+        build_web_router(web, on_event=_audit_web_event(app.state.audit, on_web_event))
+    )
     app.add_middleware(FormatCheck, prefix=router.prefix)
 
     @app.exception_handler(FhirError)
     async def fhir_error(_request: Request, exc: FhirError) -> Response:
-        return outcome_response(exc.status, exc.issues)
+        headers = CHALLENGE if exc.status == 401 else None
+        return outcome_response(exc.status, exc.issues, headers)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> Response:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        page = web_error_page(request, exc.status_code)
+        if page is not None:
+            return page
         code = _HTTP_CODES.get(exc.status_code, "processing")
         return outcome_response(exc.status_code, [Issue("error", code, str(exc.detail))])
 
@@ -53,6 +112,9 @@ def create_app(settings: Settings, store: FhirStore | None = None) -> FastAPI:
     async def unexpected(request: Request, exc: Exception) -> Response:
         # The client learns only that it failed; the details go to the server's log.
         logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        page = web_error_page(request, 500)
+        if page is not None:
+            return page
         return outcome_response(
             500, [Issue("fatal", "exception", "The server could not complete the request")]
         )

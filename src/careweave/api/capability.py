@@ -33,6 +33,33 @@ _BUILTIN_PARAMETERS = (
 )
 
 
+def _audit_trail(registry: SearchParameterRegistry) -> dict[str, Any]:
+    """AuditEvent is careweave's own tamper-evident trail: read and search only."""
+    params = registry.for_type("AuditEvent")
+    return {
+        "type": "AuditEvent",
+        "profile": "http://hl7.org/fhir/StructureDefinition/AuditEvent",
+        "documentation": "careweave's hash-chained audit trail, written by the server itself. "
+        "A person or their carer reads the entries about their own record; a Caldicott "
+        "guardian reads their organisation's; a platform-wide integration reads all.",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": [
+            {
+                "name": name,
+                "definition": params[name].url,
+                "type": params[name].type,
+                "documentation": doc,
+            }
+            for name, doc in (
+                ("patient", "Entries about this person's record"),
+                ("agent", "Entries by people acting for this Organization"),
+                ("altid", "Entries by this username"),
+                ("date", "When (ge, gt, le, lt prefixes)"),
+            )
+        ],
+    }
+
+
 def capability_statement(base: str, registry: SearchParameterRegistry) -> dict[str, Any]:
     resources = []
     for resource_type in SUPPORTED_RESOURCE_TYPES:
@@ -47,6 +74,9 @@ def capability_statement(base: str, registry: SearchParameterRegistry) -> dict[s
         reference_params = [
             p for p in registry.for_type(resource_type).values() if p.type == "reference"
         ]
+        if resource_type == "AuditEvent":
+            resources.append(_audit_trail(registry))
+            continue
         resources.append(
             {
                 "type": resource_type,
@@ -82,6 +112,27 @@ def capability_statement(base: str, registry: SearchParameterRegistry) -> dict[s
         "rest": [
             {
                 "mode": "server",
+                "security": {
+                    "cors": False,
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/"
+                                    "restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ],
+                            "text": "Bearer tokens with SMART on FHIR v2 scopes",
+                        }
+                    ],
+                    "description": "Every request but this statement needs "
+                    "'Authorization: Bearer <token>'. An administrator issues tokens with "
+                    "`careweave token issue --scope SCOPES [--user USER]`; a token grants no "
+                    "more than its scopes and its user's role, legitimate relationships, the "
+                    "information-sharing agreements and the person's consent allow. Records "
+                    "a caller may not see answer 404 as if they did not exist.",
+                },
                 "resource": resources,
                 "interaction": [
                     {"code": "transaction"},

@@ -5,7 +5,6 @@ Blocking database work runs in Starlette's thread pool so the event loop keeps s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -14,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
+from careweave.api.auth import access_of
 from careweave.api.capability import capability_statement
 from careweave.api.requests import if_match, prefer, read_json_body
 from careweave.api.responses import FHIR_JSON, FhirResponse, outcome_response, version_headers
@@ -29,7 +29,6 @@ from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES, is_fhir_id
 from careweave.fhir.search_query import CURSOR_PARAMETER, Handling, SearchQuery, parse_search
 from careweave.fhir.search_values import SearchValueError, parse_fhir_date_range
 from careweave.settings import Settings
-from careweave.store.bundles import process_bundle
 from careweave.store.repository import (
     FhirStore,
     HistoryPage,
@@ -136,8 +135,9 @@ async def metadata(request: Request) -> FhirResponse:
 @router.post("", openapi_extra=_JSON_BODY)
 @router.post("/", include_in_schema=False)
 async def transaction_or_batch(request: Request) -> FhirResponse:
+    access = access_of(request)
     body = await read_json_body(request, _settings(request).max_body_bytes)
-    result = await run_in_threadpool(process_bundle, _store(request), body)
+    result = await run_in_threadpool(access.bundle, body)
     base = base_url(request)
     for entry in result["entry"]:
         if "fullUrl" in entry:
@@ -179,9 +179,10 @@ async def type_history(request: Request, resource_type: ResourceType) -> FhirRes
 @router.post("/{resource_type}", openapi_extra=_JSON_BODY, responses=_CREATED)
 async def create(request: Request, resource_type: ResourceType) -> FhirResponse:
     _check_type(resource_type)
+    access = access_of(request)
     body = await read_json_body(request, _settings(request).max_body_bytes)
     result = await run_in_threadpool(
-        _store(request).create,
+        access.create,
         body,
         resource_type=resource_type,
         if_none_exist=request.headers.get("if-none-exist"),
@@ -197,12 +198,15 @@ async def conditional_update(request: Request, resource_type: ResourceType) -> F
         raise MalformedRequest(
             "PUT to a type needs a condition, e.g. Patient?identifier=system|value"
         )
+    access = access_of(request)
     body = await read_json_body(request, _settings(request).max_body_bytes)
-    store = _store(request)
 
     def run() -> WriteResult:
-        with store.transaction() as tx:
-            return tx.conditional_update(resource_type, query, body)
+        return access.write(
+            "update",
+            f"{resource_type}?{query}",
+            lambda tx: tx.conditional_update(resource_type, query, body),
+        )
 
     result = await run_in_threadpool(run)
     return _write_response(request, result, 201 if result.created else 200)
@@ -215,11 +219,14 @@ async def conditional_delete(request: Request, resource_type: ResourceType) -> F
     query = request.url.query
     if not query:
         raise MalformedRequest("DELETE on a type needs a condition, e.g. Flag?identifier=x|y")
-    store = _store(request)
+    access = access_of(request)
 
     def run() -> str | None:
-        with store.transaction() as tx:
-            return tx.conditional_delete(resource_type, query)
+        return access.write(
+            "delete",
+            f"{resource_type}?{query}",
+            lambda tx: tx.conditional_delete(resource_type, query),
+        )
 
     deleted = await run_in_threadpool(run)
     message = f"{resource_type}/{deleted} is deleted" if deleted else "Nothing matched"
@@ -231,8 +238,9 @@ async def read(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
 ) -> FhirResponse:
     _check_type(resource_type)
+    access = access_of(request)
     _check_id(resource_type, resource_id)
-    stored = await _point_read(request, _store(request).read, resource_type, resource_id)
+    stored = await run_in_threadpool(access.read, resource_type, resource_id)
     return _resource_response(request, stored)
 
 
@@ -241,9 +249,10 @@ async def update(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
 ) -> FhirResponse:
     _check_type(resource_type)
+    access = access_of(request)
     body = await read_json_body(request, _settings(request).max_body_bytes)
     result = await run_in_threadpool(
-        _store(request).update, resource_type, resource_id, body, if_match=if_match(request)
+        access.update, resource_type, resource_id, body, if_match=if_match(request)
     )
     return _write_response(request, result, 201 if result.created else 200)
 
@@ -253,9 +262,10 @@ async def delete(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
 ) -> FhirResponse:
     _check_type(resource_type)
+    access = access_of(request)
     _check_id(resource_type, resource_id)
     stored = await run_in_threadpool(
-        _store(request).delete, resource_type, resource_id, if_match=if_match(request)
+        access.delete, resource_type, resource_id, if_match=if_match(request)
     )
     headers = {"ETag": f'W/"{stored.version_id}"'} if stored else {}
     return outcome_response(
@@ -278,23 +288,14 @@ async def vread(
     request: Request, resource_type: ResourceType, resource_id: ResourceId, version_id: VersionId
 ) -> FhirResponse:
     _check_type(resource_type)
+    access = access_of(request)
     _check_id(resource_type, resource_id)
     version = _version(version_id)
-    stored = await _point_read(request, _store(request).vread, resource_type, resource_id, version)
+    stored = await run_in_threadpool(access.vread, resource_type, resource_id, version)
     return _resource_response(request, stored)
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-async def _point_read(
-    request: Request, read: Callable[..., StoredResource], *args: object
-) -> StoredResource:
-    """On SQLite a point read is one local lookup, cheaper than a hop to the thread pool and
-    back, so it runs on the event loop; on PostgreSQL it waits on the network, so it does not."""
-    if _store(request).database.local:
-        return read(*args)
-    return await run_in_threadpool(read, *args)
 
 
 def _resource_response(request: Request, stored: StoredResource) -> FhirResponse:
@@ -333,6 +334,7 @@ async def _search(
 ) -> FhirResponse:
     settings = _settings(request)
     store = _store(request)
+    access = access_of(request)
     handling: Handling = "strict" if prefer(request, "handling") == "strict" else "lenient"
     query = parse_search(
         resource_type,
@@ -342,7 +344,8 @@ async def _search(
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
     )
-    page = await run_in_threadpool(store.search, query)
+    entity = f"{resource_type}?{urlencode(params)}"
+    page = await run_in_threadpool(access.search, query, entity)
     return FhirResponse(searchset(base_url(request), query, page))
 
 
@@ -408,6 +411,7 @@ async def _history(
     request: Request, resource_type: str | None, resource_id: str | None
 ) -> FhirResponse:
     settings = _settings(request)
+    access = access_of(request)
     params = request.query_params
     count_text = params.get("_count", str(settings.default_page_size))
     if not count_text.isdigit():
@@ -420,16 +424,14 @@ async def _history(
         except SearchValueError as exc:
             raise InvalidSearch(f"_since: {exc}") from None
     cursor = parse_history_cursor(params[CURSOR_PARAMETER]) if CURSOR_PARAMETER in params else None
+    path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
     page: HistoryPage = await run_in_threadpool(
-        _store(request).history,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        since=since,
-        count=max(count, 1),
-        cursor=cursor,
+        lambda: access.history(
+            resource_type, resource_id, path, since=since, count=max(count, 1), cursor=cursor
+        )
     )
     base = base_url(request)
-    path = "/".join(p for p in (base, resource_type, resource_id, "_history") if p)
+    path = f"{base}/{path}"
     echo = [(k, v) for k, v in params.multi_items() if k in {"_since"}]
     paging = [*echo, ("_count", str(count))]
     links = [{"relation": "self", "url": f"{path}?{urlencode(paging)}"}]

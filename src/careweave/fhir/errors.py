@@ -173,3 +173,21 @@ class UnknownResourceType(FhirError):  # noqa: N818
 
     status = 404
     code = "not-supported"
+
+
+class Unauthenticated(FhirError):  # noqa: N818
+    """No valid credentials: a missing, unknown, expired or revoked token or session."""
+
+    status = 401
+    code = "login"
+
+
+class Forbidden(FhirError):  # noqa: N818
+    """Known credentials that do not allow this (a scope or role that does not cover it).
+
+    Never used where it would tell the caller that a record they may not see exists: that is
+    answered as NotFound, the same as a record that does not exist.
+    """
+
+    status = 403
+    code = "forbidden"

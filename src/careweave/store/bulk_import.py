@@ -477,7 +477,7 @@ def _waiting_failure(done: _Round, limit: int | None) -> ImportFailed:
     return ImportFailed(reason, done.report, first.file.path, first.line, len(done.waiting))
 
 
-def _gather_statistics(database: Database) -> None:
+def gather_statistics(database: Database) -> None:
     """ANALYZE the store's tables (only those: the database may hold other schemas)."""
     if database.dialect != "postgresql":
         return
@@ -540,11 +540,11 @@ def import_ndjson(
         # a database error, the database is not asked for anything more.)
         written = failure.report.written >= analyze_after
         if written and not isinstance(failure.__cause__, SQLAlchemyError):
-            _gather_statistics(store.database)
+            gather_statistics(store.database)
         raise
     report = replace(done.report, seconds=time.monotonic() - started)
     if report.written >= analyze_after:
-        _gather_statistics(store.database)
+        gather_statistics(store.database)
     if on_progress is not None:
         on_progress(report)
     return report

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +29,6 @@ from careweave.store.repository import (
     StoredResource,
     StoreTransaction,
     format_instant,
-    read_version,
 )
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -67,8 +67,18 @@ class EntryError(FhirError):
         self.code = cause.code
 
 
-def process_bundle(store: FhirStore, bundle: object) -> dict[str, Any]:
-    """Run a transaction or batch Bundle and return its response Bundle."""
+OpenTransaction = Callable[[], AbstractContextManager[StoreTransaction]]
+
+
+def process_bundle(
+    store: FhirStore, bundle: object, *, transaction: OpenTransaction | None = None
+) -> dict[str, Any]:
+    """Run a transaction or batch Bundle and return its response Bundle.
+
+    `transaction` opens each database transaction; the access layer passes one that holds the
+    user's visibility and permissions, so every entry is checked like a single request.
+    """
+    opener = transaction or store.transaction
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidResource("POST to the base URL needs a Bundle", expression=["Bundle"])
     kind = bundle.get("type")
@@ -80,14 +90,14 @@ def process_bundle(store: FhirStore, bundle: object) -> dict[str, Any]:
     if not isinstance(raw_entries, list):
         raise InvalidResource("Bundle.entry must be a list", expression=["Bundle.entry"])
     if kind == "transaction":
-        return _transaction(store, raw_entries)
-    return _batch(store, raw_entries)
+        return _transaction(opener, raw_entries)
+    return _batch(opener, raw_entries)
 
 
-def _transaction(store: FhirStore, raw_entries: list[Any]) -> dict[str, Any]:
+def _transaction(opener: OpenTransaction, raw_entries: list[Any]) -> dict[str, Any]:
     requests = [_entry_request(i, e) for i, e in enumerate(raw_entries)]
     responses: dict[int, dict[str, Any]] = {}
-    with store.transaction() as tx:
+    with opener() as tx:
         aliases = _assign_ids(tx, requests)
         resolved = [_with_references_resolved(tx, r, aliases) for r in requests]
         for request in sorted(resolved, key=lambda r: (_ORDER[r.method], r.index)):
@@ -102,12 +112,12 @@ def _transaction(store: FhirStore, raw_entries: list[Any]) -> dict[str, Any]:
     }
 
 
-def _batch(store: FhirStore, raw_entries: list[Any]) -> dict[str, Any]:
+def _batch(opener: OpenTransaction, raw_entries: list[Any]) -> dict[str, Any]:
     entries = []
     for index, raw in enumerate(raw_entries):
         try:
             request = _entry_request(index, raw)
-            with store.transaction() as tx:
+            with opener() as tx:
                 request = _with_references_resolved(tx, request, {})
                 entry = _run(tx, request, {})
             entries.append(entry)  # only once its transaction has committed
@@ -304,7 +314,7 @@ def _run(tx: StoreTransaction, r: EntryRequest, aliases: dict[str, str]) -> dict
     if r.resource_id is None:
         raise InvalidResource("Searches inside a Bundle are not supported; search with GET instead")
     if r.version_id is not None:
-        stored = read_version(tx.conn, r.resource_type, r.resource_id, r.version_id)
+        stored = tx.vread(r.resource_type, r.resource_id, r.version_id)
     else:
         stored = tx.read(r.resource_type, r.resource_id)
     return _write_entry(stored, 200)

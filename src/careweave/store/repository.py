@@ -9,8 +9,8 @@ anything raises, nothing of the transaction is kept.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -37,6 +37,7 @@ from sqlalchemy import (
 from careweave.fhir.errors import (
     Conflict,
     DanglingReference,
+    Forbidden,
     Gone,
     InvalidResource,
     InvalidSearch,
@@ -74,6 +75,7 @@ from careweave.store.tables import (
     token_index,
     uri_index,
 )
+from careweave.store.visibility import Visibility, content_visible, resource_condition, visible_pks
 
 _INTEGRITY_BATCH = 500
 _PK_BLOCK = 256
@@ -239,6 +241,12 @@ class StoreTransaction:
 
     _connection: Connection
     registry: SearchParameterRegistry
+    # Set by the access layer for a user's transaction: what they may see, a check that they
+    # may do an interaction ("read", "search", "create", "update", "delete") on a type, and
+    # the record of what they touched, for the audit trail. None: the store's own work.
+    visibility: Visibility | None = None
+    permit: Callable[[str, str], None] | None = None
+    touched: list[Touched] = field(default_factory=list)
     _written: dict[tuple[str, str], Sequence[tuple[str, str]]] = field(default_factory=dict)
     _deleted: set[tuple[str, str]] = field(default_factory=set)
     _pending: dict[Table, list[tuple[Any, ...]]] = field(default_factory=dict)
@@ -294,11 +302,38 @@ class StoreTransaction:
 
     # -- reads -------------------------------------------------------------------------------
 
+    def _allow(self, interaction: str, resource_type: str) -> None:
+        if self.permit is not None:
+            self.permit(interaction, resource_type)
+
     def read(self, resource_type: str, resource_id: str) -> StoredResource:
-        return read_current(self.conn, resource_type, resource_id)
+        self._allow("read", resource_type)
+        if self.visibility is None:
+            stored = read_current(self.conn, resource_type, resource_id)
+        else:
+            stored = read_visible(
+                self.conn, self.visibility, self.registry, resource_type, resource_id
+            )
+        self.touched.append(Touched("read", resource_type, resource_id, stored.content))
+        return stored
+
+    def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
+        self._allow("vread", resource_type)
+        if self.visibility is None:
+            stored = read_version(self.conn, resource_type, resource_id, version_id)
+        else:
+            stored = read_version_visible(
+                self.conn, self.visibility, self.registry, resource_type, resource_id, version_id
+            )
+        self.touched.append(Touched("vread", resource_type, resource_id, stored.content))
+        return stored
 
     def search(self, query: SearchQuery) -> SearchPage:
-        return run_search(self.conn, query)
+        self._allow("search", query.resource_type)
+        page = run_search(self.conn, query, self.visibility)
+        for rt, rid, content in [*page.matches, *page.included]:
+            self.touched.append(Touched("search", rt, rid, content))
+        return page
 
     def find_ids(self, resource_type: str, query_string: str, limit: int = 2) -> list[str]:
         """Ids of current resources matching a search query string (for conditional writes)."""
@@ -312,13 +347,10 @@ class StoreTransaction:
                 f"every {resource_type}; give at least one search parameter"
             )
         r = resource
-        rows = self.conn.execute(
-            select(r.c.id)
-            .where(
-                *match_conditions(resource_type, query.filters, r),
-            )
-            .limit(limit)
-        ).all()
+        conditions = match_conditions(resource_type, query.filters, r, self.visibility)
+        if self.visibility is not None:
+            conditions.append(resource_condition(self.visibility, resource_type, r))
+        rows = self.conn.execute(select(r.c.id).where(*conditions).limit(limit)).all()
         return [row[0] for row in rows]
 
     # -- writes ------------------------------------------------------------------------------
@@ -335,6 +367,7 @@ class StoreTransaction:
         assign ids to `urn:uuid:` entries up front)."""
         validate_resource(body, expected_type=resource_type)
         rtype = body["resourceType"]
+        self._allow("create", rtype)
         if if_none_exist:
             existing = self.find_ids(rtype, if_none_exist)
             if len(existing) > 1:
@@ -362,7 +395,9 @@ class StoreTransaction:
                 expression=[f"{resource_type}.id"],
             )
         validate_resource(body, expected_type=resource_type, expected_id=resource_id)
+        self._allow("update", resource_type)
         current = self._lock_current(resource_type, resource_id)
+        self._check_visible(resource_type, resource_id, current)
         if current is None:
             if if_match is not None:
                 raise VersionConflict(
@@ -437,7 +472,9 @@ class StoreTransaction:
         self, resource_type: str, resource_id: str, *, if_match: int | None = None
     ) -> StoredResource | None:
         """Delete by writing a deleted version. Deleting what is already gone changes nothing."""
+        self._allow("delete", resource_type)
         current = self._lock_current(resource_type, resource_id)
+        self._check_visible(resource_type, resource_id, current)
         if current is None:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
         pk, version_id, last_updated, deleted, _ = current
@@ -467,9 +504,49 @@ class StoreTransaction:
         _clear_index(self.conn, pk)
         self._deleted.add((resource_type, resource_id))
         self._written.pop((resource_type, resource_id), None)
+        self.touched.append(Touched("delete", resource_type, resource_id, current[4]))
         return StoredResource(
             resource_type, resource_id, new_version, now, True, None, method="DELETE"
         )
+
+    def _check_visible(
+        self,
+        resource_type: str,
+        resource_id: str,
+        current: tuple[int, int, datetime, bool, str | None] | None,
+    ) -> None:
+        """Changing a record the user may not see is answered as if it were not there."""
+        if self.visibility is None or current is None:
+            return
+        pk, version_id, _, deleted, _ = current
+        if deleted:
+            visible = _deleted_visible(
+                self.conn, self.visibility, self.registry, resource_type, pk, version_id
+            )
+        else:
+            visible = bool(visible_pks(self.conn, self.visibility, [(pk, resource_type)]))
+        if not visible:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+
+    def check_written_visible(self) -> None:
+        """What a user writes must be something they may see: a user cannot record anything
+        about a person they have no relationship with, nor hide a record from themselves."""
+        if self.visibility is None or not self._written:
+            return
+        keys = sorted(self._written)
+        r = resource
+        rows = self.conn.execute(
+            select(r.c.pk, r.c.resource_type, r.c.id).where(
+                _pairs_in(r.c.resource_type, r.c.id, keys)
+            )
+        ).all()
+        allowed = visible_pks(self.conn, self.visibility, [(row[0], row[1]) for row in rows])
+        refused = sorted(f"{row[1]}/{row[2]}" for row in rows if row[0] not in allowed)
+        if refused:
+            raise Forbidden(
+                f"{', '.join(refused[:5])} would be about a person you have no legitimate "
+                "relationship with, or in a category your role may not see; nothing was saved"
+            )
 
     # -- integrity ---------------------------------------------------------------------------
 
@@ -577,6 +654,8 @@ class StoreTransaction:
         stored = StoredResource(
             resource_type, resource_id, version_id, now, False, content, method=method
         )
+        event = "create" if version_id == 1 else "update"
+        self.touched.append(Touched(event, resource_type, resource_id, content))
         return WriteResult(stored, created=version_id == 1)
 
     def _buffer_version(
@@ -917,6 +996,67 @@ def read_version(
 
 
 @dataclass(frozen=True)
+class Touched:
+    """One resource a transaction read or wrote, with its JSON (None once deleted), so the
+    audit trail can say whose record it was."""
+
+    event: str
+    resource_type: str
+    resource_id: str
+    content: str | None
+
+
+def read_visible(
+    conn: Connection,
+    visibility: Visibility,
+    registry: SearchParameterRegistry,
+    resource_type: str,
+    resource_id: str,
+) -> StoredResource:
+    """Read the current version if `visibility` lets it through.
+
+    A record the user may not see is answered exactly as one that does not exist, and both
+    paths run the same queries, so neither the message nor the time taken tells them apart.
+    A deleted record is Gone only to those who could see what it last held.
+    """
+    r = resource
+    row = conn.execute(
+        select(r.c.pk, r.c.version_id, r.c.last_updated, r.c.deleted, r.c.content).where(
+            r.c.resource_type == resource_type, r.c.id == resource_id
+        )
+    ).first()
+    pk = row[0] if row is not None else -1
+    if row is not None and row[3]:
+        visible = _deleted_visible(conn, visibility, registry, resource_type, pk, row[1])
+    else:
+        visible = bool(visible_pks(conn, visibility, [(pk, resource_type)]))
+    if row is None or not visible:
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+    return _current_from_row(row[1:], resource_type, resource_id)
+
+
+def _deleted_visible(
+    conn: Connection,
+    visibility: Visibility,
+    registry: SearchParameterRegistry,
+    resource_type: str,
+    pk: int,
+    deleted_version: int,
+) -> bool:
+    """Whether the user could see what a deleted resource held before its deletion."""
+    v = resource_version
+    content = conn.execute(
+        select(v.c.content)
+        .where(v.c.resource_pk == pk, v.c.version_id < deleted_version, v.c.content.is_not(None))
+        .order_by(v.c.version_id.desc())
+        .limit(1)
+    ).scalar()
+    if content is None:
+        return False
+    return content_visible(conn, visibility, resource_type, content, registry)
+
+
+@dataclass(frozen=True)
 class HistoryPage:
     versions: list[StoredResource]
     next_cursor: str | None
@@ -930,8 +1070,14 @@ def read_history(
     since: datetime | None = None,
     count: int = 50,
     cursor: tuple[datetime, int, int] | None = None,
+    visibility: Visibility | None = None,
+    registry: SearchParameterRegistry | None = None,
 ) -> HistoryPage:
-    """Versions newest first, keyset-paged on (last_updated, resource pk, version)."""
+    """Versions newest first, keyset-paged on (last_updated, resource pk, version).
+
+    With `visibility`, each version is shown only if the user could see what it held (index
+    rows describe only current versions, so old versions are judged from their own JSON); a
+    page may then hold fewer than `count` entries, and `next` still carries on after it."""
     r, v = resource, resource_version
     conditions = []
     if resource_type is not None:
@@ -950,6 +1096,9 @@ def read_history(
             )
         )
     if resource_id is not None and resource_type is not None:
+        if visibility is not None:
+            assert registry is not None
+            read_or_gone(conn, visibility, registry, resource_type, resource_id)
         exists_row = conn.execute(
             select(r.c.pk).where(r.c.resource_type == resource_type, r.c.id == resource_id)
         ).first()
@@ -973,12 +1122,65 @@ def read_history(
     versions = [
         StoredResource(row[0], row[1], row[2], row[3], row[4] == "DELETE", row[5], row[4])
         for row in rows[:count]
+        if visibility is None
+        or _version_visible(conn, visibility, registry, row[0], row[6], row[2], row[5])
     ]
     next_cursor = None
     if len(rows) > count:
         last = rows[count - 1]
         next_cursor = f"{format_instant(last[3])}~{last[6]}~{last[2]}"
     return HistoryPage(versions, next_cursor)
+
+
+def read_or_gone(
+    conn: Connection,
+    visibility: Visibility,
+    registry: SearchParameterRegistry,
+    resource_type: str,
+    resource_id: str,
+) -> None:
+    """NotFound unless the user may see the resource (current, or deleted: what it held)."""
+    with suppress(Gone):
+        read_visible(conn, visibility, registry, resource_type, resource_id)
+
+
+def _version_visible(
+    conn: Connection,
+    visibility: Visibility,
+    registry: SearchParameterRegistry | None,
+    resource_type: str,
+    pk: int,
+    version_id: int,
+    content: str | None,
+) -> bool:
+    assert registry is not None
+    if content is None:
+        return _deleted_visible(conn, visibility, registry, resource_type, pk, version_id)
+    return content_visible(conn, visibility, resource_type, content, registry)
+
+
+def read_version_visible(
+    conn: Connection,
+    visibility: Visibility,
+    registry: SearchParameterRegistry,
+    resource_type: str,
+    resource_id: str,
+    version_id: int,
+) -> StoredResource:
+    """vread for a user: the version must hold what they may see, and the resource too."""
+    read_or_gone(conn, visibility, registry, resource_type, resource_id)
+    _check_version_range(resource_type, resource_id, version_id)
+    params = {"rtype": resource_type, "rid": resource_id, "vid": version_id}
+    row = conn.execute(_VERSION, params).first()
+    if row is not None:
+        pk = conn.execute(
+            select(resource.c.pk).where(
+                resource.c.resource_type == resource_type, resource.c.id == resource_id
+            )
+        ).scalar_one()
+        if not _version_visible(conn, visibility, registry, resource_type, pk, version_id, row[3]):
+            raise _no_such_version(resource_type, resource_id, version_id)
+    return _version_from_row(row, resource_type, resource_id, version_id)
 
 
 def parse_history_cursor(cursor: str) -> tuple[datetime, int, int]:
@@ -997,31 +1199,59 @@ class FhirStore:
         self.registry = registry or default_registry()
 
     @contextmanager
-    def transaction(self) -> Iterator[StoreTransaction]:
+    def transaction(
+        self,
+        *,
+        visibility: Visibility | None = None,
+        permit: Callable[[str, str], None] | None = None,
+    ) -> Iterator[StoreTransaction]:
+        """A write transaction; `visibility` and `permit` make it a user's (see
+        StoreTransaction): their reads are filtered, and what they write must be visible to
+        them when the transaction ends, or nothing of it is kept."""
         with self.database.write() as conn:
-            tx = StoreTransaction(conn, self.registry)
+            tx = StoreTransaction(conn, self.registry, visibility=visibility, permit=permit)
             yield tx
+            # Visibility first: a reference to someone the user may not see must not be told
+            # apart from a reference to no one, which the integrity check would report.
+            tx.check_written_visible()
             tx.check_integrity()
             tx.flush()
 
-    def read(self, resource_type: str, resource_id: str) -> StoredResource:
+    def read(
+        self, resource_type: str, resource_id: str, *, visibility: Visibility | None = None
+    ) -> StoredResource:
+        if visibility is not None:
+            with self.database.read() as conn:
+                return read_visible(conn, visibility, self.registry, resource_type, resource_id)
         row = _CURRENT_POINT.fetch_one(self.database, rtype=resource_type, rid=resource_id)
         return _current_from_row(row, resource_type, resource_id)
 
-    def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
+    def vread(
+        self,
+        resource_type: str,
+        resource_id: str,
+        version_id: int,
+        *,
+        visibility: Visibility | None = None,
+    ) -> StoredResource:
+        if visibility is not None:
+            with self.database.read() as conn:
+                return read_version_visible(
+                    conn, visibility, self.registry, resource_type, resource_id, version_id
+                )
         _check_version_range(resource_type, resource_id, version_id)
         row = _VERSION_POINT.fetch_one(
             self.database, rtype=resource_type, rid=resource_id, vid=version_id
         )
         return _version_from_row(row, resource_type, resource_id, version_id)
 
-    def search(self, query: SearchQuery) -> SearchPage:
+    def search(self, query: SearchQuery, *, visibility: Visibility | None = None) -> SearchPage:
         with self.database.read() as conn:
-            return run_search(conn, query)
+            return run_search(conn, query, visibility)
 
-    def history(self, **kwargs: Any) -> HistoryPage:
+    def history(self, *, visibility: Visibility | None = None, **kwargs: Any) -> HistoryPage:
         with self.database.read() as conn:
-            return read_history(conn, **kwargs)
+            return read_history(conn, visibility=visibility, registry=self.registry, **kwargs)
 
     def create(self, body: dict[str, Any], **kwargs: Any) -> WriteResult:
         with self.transaction() as tx:
@@ -1045,6 +1275,7 @@ __all__: Sequence[str] = (
     "PutOutcome",
     "StoreTransaction",
     "StoredResource",
+    "Touched",
     "WriteResult",
     "format_instant",
     "parse_history_cursor",

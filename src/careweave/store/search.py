@@ -57,6 +57,7 @@ from careweave.store.tables import (
     token_index,
     uri_index,
 )
+from careweave.store.visibility import Visibility, resource_condition, visible_pks
 
 _TABLE_BY_TYPE: dict[str, Table] = {
     "token": token_index,
@@ -92,9 +93,15 @@ class SearchPage:
     previous_cursor: str | None
 
 
-def search(conn: Connection, query: SearchQuery) -> SearchPage:
+def search(
+    conn: Connection, query: SearchQuery, visibility: Visibility | None = None
+) -> SearchPage:
+    """One page of `query`; with `visibility`, only what it lets through, counts and
+    included resources too, so what a user may not see leaves no trace in the answer."""
     r = resource
-    where = match_conditions(query.resource_type, query.filters, r)
+    where = match_conditions(query.resource_type, query.filters, r, visibility)
+    if visibility is not None:
+        where.append(resource_condition(visibility, query.resource_type, r))
     unpaged_where = list(where)
 
     def count_all() -> int:
@@ -133,7 +140,7 @@ def search(conn: Connection, query: SearchQuery) -> SearchPage:
         if (not forward and more) or (forward and query.cursor is not None):
             previous_cursor = _encode_cursor("previous", position_of(rows[0]))
     matches = [(row[1], row[2], row[3]) for row in rows]
-    included = _included(conn, query, [row[0] for row in rows], matches)
+    included = _included(conn, query, [row[0] for row in rows], matches, visibility)
     total = None
     if query.total != "none":
         # A first page that holds every match is its own count; otherwise ask the database.
@@ -157,7 +164,7 @@ def _driving_rank(f: Filter) -> int:
 
 
 def match_conditions(
-    resource_type: str, filters: list[Filter], r: Table
+    resource_type: str, filters: list[Filter], r: Table, visibility: Visibility | None = None
 ) -> list[ColumnElement[bool]]:
     """The WHERE conditions for current resources of one type that pass every filter.
 
@@ -170,16 +177,21 @@ def match_conditions(
     conditions: list[ColumnElement[bool]] = [r.c.deleted == false()]
     ordered = sorted(filters, key=_driving_rank)
     if ordered and _driving_rank(ordered[0]) < 9 and ordered[0].name != "_id":
-        conditions.append(filter_condition(resource_type, ordered[0], r, driving=True))
+        conditions.append(filter_condition(resource_type, ordered[0], r, visibility, driving=True))
         ordered = ordered[1:]
     else:
         conditions.append(r.c.resource_type == resource_type)
-    conditions += [filter_condition(resource_type, f, r) for f in ordered]
+    conditions += [filter_condition(resource_type, f, r, visibility) for f in ordered]
     return conditions
 
 
 def filter_condition(
-    resource_type: str, f: Filter, r: Table, *, driving: bool = False
+    resource_type: str,
+    f: Filter,
+    r: Table,
+    visibility: Visibility | None = None,
+    *,
+    driving: bool = False,
 ) -> ColumnElement[bool]:
     """The SQL condition for one filter on rows of `r` (a resource table or alias)."""
     if f.name == "_id":
@@ -207,7 +219,7 @@ def filter_condition(
         present = having()
         return not_(present) if f.values[0] is True else present
     if f.chained is not None:
-        return having(_chain_condition(f))
+        return having(_chain_condition(f, visibility))
     if f.type == "reference" and f.target_type is not None:
         base.append(table.c.target_type == f.target_type)
     matching = having(or_(*[_value_condition(f, table, v) for v in f.values]))
@@ -216,12 +228,15 @@ def filter_condition(
     return matching
 
 
-def _chain_condition(f: Filter) -> ColumnElement[bool]:
+def _chain_condition(f: Filter, visibility: Visibility | None) -> ColumnElement[bool]:
+    """A chain only follows references to resources the user may see: matching on what a
+    hidden resource holds would tell them what it holds."""
     assert f.chained is not None and f.target_type is not None
     target = resource.alias("chained")
-    inner = select(target.c.id).where(
-        *match_conditions(f.target_type, [f.chained], target),  # type: ignore[arg-type]
-    )
+    conditions = match_conditions(f.target_type, [f.chained], target, visibility)  # type: ignore[arg-type]
+    if visibility is not None:
+        conditions.append(resource_condition(visibility, f.target_type, target))  # type: ignore[arg-type]
+    inner = select(target.c.id).where(*conditions)
     return and_(
         reference_index.c.target_type == f.target_type, reference_index.c.target_id.in_(inner)
     )
@@ -441,6 +456,7 @@ def _included(
     query: SearchQuery,
     page_pks: list[int],
     matches: list[tuple[str, str, str]],
+    visibility: Visibility | None,
 ) -> list[tuple[str, str, str]]:
     if not page_pks or not (query.includes or query.revincludes):
         return []
@@ -458,6 +474,9 @@ def _included(
             if round_number and not inc.iterate:
                 continue
             found += _reverse_include(conn, inc, frontier)
+        if visibility is not None and found:
+            allowed = visible_pks(conn, visibility, [(row[0], row[1]) for row in found])
+            found = [row for row in found if row[0] in allowed]
         frontier = []
         for pk, rt, rid, content in found:
             if pk not in seen:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from careweave.store.tables import metadata
+from careweave.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -1,0 +1,81 @@
+"""A person's choices about sharing, recorded as FHIR Consent and turned into access rules.
+
+Two kinds of Consent matter here (docs/access-model.md shows examples):
+
+* an objection to sharing with an organisation: status active, scope patient-privacy, category
+  `objection`, provision.type deny, provision.actor the Organization; with a
+  provision.securityLabel it objects only to that sensitive category reaching them;
+* the national data opt-out: status active, category `ndoo`: the person is left out of
+  planning and research outputs (population analytics, exports) but not out of direct care.
+
+The rules are evaluated by the database at query time (careweave.store.visibility), so a Consent
+takes effect the moment it is saved, with no cache to go stale.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from careweave.access.sharing import SENSITIVE_CATEGORIES, SENSITIVE_SYSTEM
+from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
+from careweave.store.repository import FhirStore
+from careweave.store.visibility import LabelObjection, LinkRule
+
+CONSENT_CATEGORY_SYSTEM = "https://fhir.careweave.example/CodeSystem/consent-category"
+OBJECTION = "objection"
+NATIONAL_DATA_OPT_OUT = "ndoo"
+
+
+def objection_to(organisation_id: str) -> LinkRule:
+    """Patients who object to their whole record reaching `organisation_id`."""
+    return LinkRule(
+        resource_type="Consent",
+        patient_param="patient",
+        link_param="actor",
+        targets=(("Organization", organisation_id),),
+        statuses=("active",),
+        has_tokens=(("category", OBJECTION),),
+        lacks_param="security-label",
+    )
+
+
+def category_objections(organisation_id: str) -> tuple[LabelObjection, ...]:
+    """For each sensitive category, the patients who object to it reaching the organisation."""
+    return tuple(
+        LabelObjection(
+            label=(SENSITIVE_SYSTEM, category),
+            rules=(
+                LinkRule(
+                    resource_type="Consent",
+                    patient_param="patient",
+                    link_param="actor",
+                    targets=(("Organization", organisation_id),),
+                    statuses=("active",),
+                    has_tokens=(("category", OBJECTION), ("security-label", category)),
+                ),
+            ),
+        )
+        for category in SENSITIVE_CATEGORIES
+    )
+
+
+def opted_out_patients(store: FhirStore) -> set[str]:
+    """Ids of everyone with an active national data opt-out: leave them out of planning and
+    research outputs (population analytics, exports)."""
+    params = [
+        ("category", f"{CONSENT_CATEGORY_SYSTEM}|{NATIONAL_DATA_OPT_OUT}"),
+        ("status", "active"),
+        ("_count", "1000"),
+    ]
+    found: set[str] = set()
+    cursor: str | None = None
+    while True:
+        paging = [(CURSOR_PARAMETER, cursor)] if cursor else []
+        page = store.search(parse_search("Consent", [*params, *paging], store.registry))
+        for _, _, content in page.matches:
+            reference = str((orjson.loads(content).get("patient") or {}).get("reference", ""))
+            if reference.startswith("Patient/"):
+                found.add(reference.removeprefix("Patient/"))
+        cursor = page.next_cursor
+        if cursor is None:
+            return found

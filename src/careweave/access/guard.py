@@ -1,0 +1,268 @@
+"""The one door to the shared record: every transport reads and writes through here.
+
+`CareRecordAccess` binds a store to the person asking. It works out once per request what they
+may see (careweave.access.policy), hands that to the store so that reads, searches, counts,
+includes, history and every entry of a Bundle are filtered inside the database, checks each
+interaction against their scopes and role, and writes what happened to the audit trail: one
+entry per person whose record was touched, and one for every refusal.
+
+Refusals are chosen so they leak nothing: a record the user may not see is "not known" (404),
+exactly as one that does not exist; 403 is kept for what their token or role cannot do to a
+whole type, which says nothing about any person.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from careweave.access import break_glass
+from careweave.access.audit import AuditRecord, AuditTrail
+from careweave.access.policy import check_permitted, visibility_for
+from careweave.access.principal import Principal
+from careweave.access.roles import Role
+from careweave.access.sharing import active_agreements, shared_view
+from careweave.fhir.errors import FhirError, Forbidden, Gone, NotFound
+from careweave.fhir.search_query import SearchQuery
+from careweave.store.bundles import process_bundle
+from careweave.store.repository import (
+    FhirStore,
+    HistoryPage,
+    StoredResource,
+    StoreTransaction,
+    Touched,
+    WriteResult,
+)
+from careweave.store.search import SearchPage
+from careweave.store.visibility import Visibility
+
+_T = TypeVar("_T")
+_PATIENT_REFERENCE = re.compile(r'"reference":\s*"Patient/([A-Za-z0-9\-.]{1,64})"')
+
+
+def patients_in(resource_type: str, resource_id: str, content: str | None) -> set[str]:
+    """Whose record a resource belongs to, for the audit trail: the Patient itself, or every
+    patient its JSON refers to (a superset of its compartment, which errs towards telling a
+    person more about who looked, never less)."""
+    if resource_type == "Patient":
+        return {resource_id}
+    if content is None:
+        return set()
+    return set(_PATIENT_REFERENCE.findall(content))
+
+
+@dataclass
+class CareRecordAccess:
+    """A store seen by one principal. Build one per request (it caches what they may see)."""
+
+    store: FhirStore
+    principal: Principal
+    audit: AuditTrail | None
+    _visibility: Visibility | None = field(default=None, init=False)
+    _resolved: bool = field(default=False, init=False)
+    _break_glass: frozenset[str] = field(default=frozenset(), init=False)
+
+    # -- what they may see -----------------------------------------------------------------
+
+    @property
+    def visibility(self) -> Visibility | None:
+        if not self._resolved:
+            principal = self.principal
+            agreements = active_agreements(self.store.database)
+            view = shared_view(agreements, principal.organisation_id, principal.role)
+            if principal.user_pk is not None and principal.role not in (Role.PATIENT, Role.CARER):
+                self._break_glass = break_glass.active_patients(
+                    self.store.database, principal.user_pk
+                )
+            self._visibility = visibility_for(principal, view, self._break_glass)
+            self._resolved = True
+        return self._visibility
+
+    def permit(self, interaction: str, resource_type: str) -> None:
+        check_permitted(self.principal, interaction, resource_type)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def read(self, resource_type: str, resource_id: str) -> StoredResource:
+        entity = f"{resource_type}/{resource_id}"
+        stored = self._audited(
+            "read",
+            entity,
+            lambda: self._permitted_then(
+                "read",
+                resource_type,
+                lambda: self.store.read(resource_type, resource_id, visibility=self.visibility),
+            ),
+        )
+        self._record_touched([Touched("read", resource_type, resource_id, stored.content)], entity)
+        return stored
+
+    def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
+        entity = f"{resource_type}/{resource_id}/_history/{version_id}"
+        stored = self._audited(
+            "vread",
+            entity,
+            lambda: self._permitted_then(
+                "vread",
+                resource_type,
+                lambda: self.store.vread(
+                    resource_type, resource_id, version_id, visibility=self.visibility
+                ),
+            ),
+        )
+        self._record_touched([Touched("vread", resource_type, resource_id, stored.content)], entity)
+        return stored
+
+    def search(self, query: SearchQuery, entity: str) -> SearchPage:
+        page = self._audited(
+            "search",
+            entity,
+            lambda: self._permitted_then(
+                "search",
+                query.resource_type,
+                lambda: self.store.search(query, visibility=self.visibility),
+            ),
+        )
+        touched = [Touched("search", rt, rid, c) for rt, rid, c in [*page.matches, *page.included]]
+        self._record_touched(touched, entity, always=True)
+        return page
+
+    def history(
+        self, resource_type: str | None, resource_id: str | None, entity: str, **kwargs: Any
+    ) -> HistoryPage:
+        def run() -> HistoryPage:
+            if resource_type is not None:
+                self.permit("history", resource_type)
+            visibility = self.visibility
+            return self.store.history(
+                resource_type=resource_type,
+                resource_id=resource_id,
+                visibility=visibility,
+                **kwargs,
+            )
+
+        page = self._audited("history", entity, run)
+        touched = [Touched("history", v.resource_type, v.id, v.content) for v in page.versions]
+        self._record_touched(touched, entity, always=True)
+        return page
+
+    # -- writes ----------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[StoreTransaction]:
+        """A write transaction as this user; what it touched is audited once it commits."""
+        with self.store.transaction(visibility=self.visibility, permit=self.permit) as tx:
+            yield tx
+        self._record_touched(tx.touched, None)
+
+    def write(self, event: str, entity: str, work: Callable[[StoreTransaction], _T]) -> _T:
+        """Run `work` in one transaction as this user; refusals are audited, then raised."""
+
+        def run() -> _T:
+            with self.transaction() as tx:
+                return work(tx)
+
+        return self._audited(event, entity, run)
+
+    def create(self, body: dict[str, Any], **kwargs: Any) -> WriteResult:
+        entity = str(kwargs.get("resource_type") or body.get("resourceType", "?"))
+        return self.write("create", entity, lambda tx: tx.create(body, **kwargs))
+
+    def update(
+        self, resource_type: str, resource_id: str, body: dict[str, Any], **kwargs: Any
+    ) -> WriteResult:
+        return self.write(
+            "update",
+            f"{resource_type}/{resource_id}",
+            lambda tx: tx.update(resource_type, resource_id, body, **kwargs),
+        )
+
+    def delete(self, resource_type: str, resource_id: str, **kwargs: Any) -> StoredResource | None:
+        return self.write(
+            "delete",
+            f"{resource_type}/{resource_id}",
+            lambda tx: tx.delete(resource_type, resource_id, **kwargs),
+        )
+
+    def bundle(self, body: object) -> dict[str, Any]:
+        return self._audited(
+            "transaction",
+            "Bundle",
+            lambda: process_bundle(self.store, body, transaction=self.transaction),
+        )
+
+    # -- audit -----------------------------------------------------------------------------
+
+    def _permitted_then(self, interaction: str, resource_type: str, work: Callable[[], _T]) -> _T:
+        self.permit(interaction, resource_type)
+        return work()
+
+    def _audited(self, event: str, entity: str, work: Callable[[], _T]) -> _T:
+        try:
+            return work()
+        except (Forbidden, NotFound) as exc:
+            self._record(event, entity, None, outcome="4", reason=str(exc))
+            raise
+        except Gone:
+            raise
+        except FhirError as exc:
+            if exc.status in (401, 403):
+                self._record(event, entity, None, outcome="4", reason=str(exc))
+            raise
+
+    def _record_touched(
+        self, touched: list[Touched], entity: str | None, *, always: bool = False
+    ) -> None:
+        """One audit entry per person whose record was touched, per kind of event."""
+        seen: dict[tuple[str, str | None], str] = {}
+        for item in touched:
+            patients: set[str | None] = set()
+            patients.update(patients_in(item.resource_type, item.resource_id, item.content))
+            for patient in patients or {None}:
+                key = (item.event, patient)
+                if key not in seen:
+                    seen[key] = entity or f"{item.resource_type}/{item.resource_id}"
+        if not seen and always and entity is not None:
+            seen[("search" if "?" in entity else "history", None)] = entity
+        records = [
+            self._record_of(event, target, patient, outcome="0")
+            for (event, patient), target in seen.items()
+        ]
+        if records and self.audit is not None:
+            self.audit.record(records)
+
+    def _record_of(
+        self,
+        event: str,
+        entity: str,
+        patient: str | None,
+        *,
+        outcome: str,
+        reason: str | None = None,
+    ) -> AuditRecord:
+        return AuditRecord.for_principal(
+            self.principal,
+            event=event,
+            outcome=outcome,
+            patient_id=patient,
+            entity=entity,
+            reason=reason,
+            break_glass=patient is not None and patient in self._break_glass,
+        )
+
+    def _record(
+        self,
+        event: str,
+        entity: str,
+        patient: str | None,
+        *,
+        outcome: str,
+        reason: str | None = None,
+    ) -> None:
+        if self.audit is not None:
+            self.audit.record(
+                [self._record_of(event, entity, patient, outcome=outcome, reason=reason)]
+            )

@@ -1,0 +1,163 @@
+"""The access rules: from who is asking to what they may see (a Visibility) and do.
+
+Kept pure (no database): the guard gathers the inputs (the principal, the sharing agreements
+covering their organisation, their break-glass grants) and this module decides. That keeps the
+rules in one readable place and lets the access-matrix test state them as a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from careweave.access.consent import category_objections, objection_to
+from careweave.access.principal import Principal
+from careweave.access.roles import Role
+from careweave.access.scopes import Permission
+from careweave.access.sharing import (
+    CATEGORY_OF_TYPE,
+    CATEGORY_TYPES,
+    DIRECTORY_TYPES,
+    SENSITIVE_CATEGORIES,
+    SENSITIVE_SYSTEM,
+    SharedView,
+)
+from careweave.fhir.errors import Forbidden
+from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
+from careweave.store.visibility import LinkRule, PatientSet, Visibility
+
+# Task and ServiceRequest statuses that no longer tie the person to the team they were for.
+CLOSED_TASK_STATUSES = ("completed", "cancelled", "rejected", "failed", "entered-in-error")
+OPEN_REFERRAL_STATUSES = ("draft", "active", "on-hold")
+
+INTERACTION_PERMISSION: Mapping[str, Permission] = {
+    "read": "r",
+    "vread": "r",
+    "history": "r",
+    "search": "s",
+    "create": "c",
+    "update": "u",
+    "delete": "d",
+}
+
+_COORDINATION = CATEGORY_TYPES["coordination"]
+WRITABLE_TYPES: Mapping[Role, frozenset[str]] = {
+    Role.GP: frozenset(CATEGORY_OF_TYPE),
+    Role.NURSE: frozenset(CATEGORY_OF_TYPE),
+    Role.DISCHARGE_COORDINATOR: _COORDINATION
+    | {"Patient", "RelatedPerson", "Encounter", "DocumentReference", "Provenance"},
+    Role.CARE_COORDINATOR: _COORDINATION
+    | {"Patient", "RelatedPerson", "DocumentReference", "Provenance"},
+    Role.SOCIAL_WORKER: _COORDINATION
+    | {"Patient", "RelatedPerson", "DocumentReference", "Provenance"},
+    Role.CARE_HOME_STAFF: _COORDINATION | {"Observation", "Provenance"},
+    Role.LINK_WORKER: _COORDINATION | {"Provenance"},
+    Role.VOLUNTEER: frozenset({"Task", "Communication", "Appointment"}),
+    Role.ANALYST: frozenset(),
+    Role.ADMINISTRATOR: DIRECTORY_TYPES,
+    # A person adds "what matters to me", questions, and their own consent choices.
+    Role.PATIENT: frozenset({"Communication", "QuestionnaireResponse", "Consent", "Goal"}),
+    Role.CARER: frozenset({"Communication", "QuestionnaireResponse"}),
+    Role.SYSTEM: frozenset(SUPPORTED_RESOURCE_TYPES) - {"AuditEvent"},
+}
+"""What each role may create, update and delete (it must also be able to see the result)."""
+
+PERSON_CATEGORIES: Mapping[Role, frozenset[str]] = {
+    Role.PATIENT: frozenset(CATEGORY_TYPES) - {"governance"},
+    Role.CARER: frozenset({"demographics", "coordination"}),
+}
+"""What a person sees of their own record, and a carer of the record of the person they
+care for (more needs the person's consent to the carer, which issue 6 adds)."""
+
+
+def relationship_rules(principal: Principal) -> tuple[LinkRule, ...]:
+    """The legitimate relationships through which a member of staff reaches a person."""
+    organisation = principal.organisation_id
+    if organisation is None:
+        return ()
+    org = ("Organization", organisation)
+    people: list[tuple[str, str]] = [org]
+    if principal.practitioner_role_id:
+        people.append(("PractitionerRole", principal.practitioner_role_id))
+    if principal.practitioner_id:
+        people.append(("Practitioner", principal.practitioner_id))
+    teams = tuple(people)
+    assigned = tuple(p for p in people if p[0] != "Practitioner")
+    rules = [
+        LinkRule("Patient", "_id", "general-practitioner", (org,)),
+        LinkRule("Patient", "_id", "organization", (org,)),
+        LinkRule("CareTeam", "patient", "participant", teams, statuses=("active",)),
+        LinkRule("ServiceRequest", "subject", "performer", assigned, OPEN_REFERRAL_STATUSES),
+        LinkRule("Task", "patient", "owner", assigned, closed_statuses=CLOSED_TASK_STATUSES),
+        LinkRule("EpisodeOfCare", "patient", "organization", (org,), statuses=("active",)),
+    ]
+    if principal.practitioner_id:
+        rules.append(
+            LinkRule(
+                "EpisodeOfCare",
+                "patient",
+                "care-manager",
+                (("Practitioner", principal.practitioner_id),),
+                statuses=("active",),
+            )
+        )
+    return tuple(rules)
+
+
+def _types_of(categories: frozenset[str]) -> frozenset[str]:
+    return frozenset(t for c in categories for t in CATEGORY_TYPES.get(c, ()))
+
+
+def visibility_for(
+    principal: Principal, view: SharedView, break_glass_patients: frozenset[str] = frozenset()
+) -> Visibility | None:
+    """What `principal` may see; None means everything (a platform-wide system client)."""
+    role = principal.role
+    if role is Role.SYSTEM:
+        if principal.organisation_id is None:
+            return None
+        # An integration for one organisation sees what its organisation's records reach,
+        # under the agreements, as a care coordinator would (the broadest non-clinical role).
+        role = Role.CARE_COORDINATOR
+    if role in (Role.PATIENT, Role.CARER):
+        own = frozenset({principal.patient_id}) if principal.patient_id else frozenset()
+        return Visibility(
+            readable_types=_types_of(PERSON_CATEGORIES[role]) | (DIRECTORY_TYPES - {"Group"}),
+            patients=PatientSet(ids=own),
+            unlinked_records=False,
+        )
+    if role in (Role.ADMINISTRATOR, Role.ANALYST) or not view.agreements:
+        # No direct care role, or no agreement covering the organisation: the directory only.
+        return Visibility(readable_types=DIRECTORY_TYPES, patients=PatientSet())
+    categories = view.categories
+    hidden = frozenset(
+        (SENSITIVE_SYSTEM, code) for code in SENSITIVE_CATEGORIES if code not in view.sensitive
+    )
+    organisation = principal.organisation_id
+    objections = (objection_to(organisation),) if organisation else ()
+    return Visibility(
+        readable_types=_types_of(categories) | DIRECTORY_TYPES,
+        patients=PatientSet(
+            ids=break_glass_patients,
+            rules=relationship_rules(principal),
+            excluded=objections,
+        ),
+        hidden_labels=hidden,
+        label_objections=category_objections(organisation) if organisation else (),
+    )
+
+
+def check_permitted(principal: Principal, interaction: str, resource_type: str) -> None:
+    """Scopes and role together: a token never grants more than its user's role allows."""
+    permission = INTERACTION_PERMISSION[interaction]
+    if not principal.scopes.allows(resource_type, permission):
+        raise Forbidden(
+            f"Your access token's scopes do not allow {interaction} on {resource_type} "
+            f"(it holds: {principal.scopes})"
+        )
+    if permission in ("c", "u", "d"):
+        if resource_type == "AuditEvent":
+            raise Forbidden("The audit trail is written by careweave itself and cannot be changed")
+        if resource_type not in WRITABLE_TYPES.get(principal.role, frozenset()):
+            raise Forbidden(
+                f"The {principal.role.value} role may not {interaction} {resource_type} records"
+            )

@@ -1,0 +1,174 @@
+"""AuditEvent in the FHIR API: careweave's own hash-chained audit trail, read-only.
+
+`GET AuditEvent?patient=X` is "who looked at my record" for a person or their carer (their own
+record only), and the organisation's accesses for its Caldicott guardian; a platform-wide
+integration may read everything. Nobody writes AuditEvents through the API: careweave writes
+them itself, so the trail cannot be edited from outside (and `careweave audit verify` would find
+an edit made behind its back).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Path, Request
+from starlette.concurrency import run_in_threadpool
+
+from careweave.access.audit import (
+    AuditRecord,
+    read_audit_event,
+    search_audit,
+    stored_audit_event,
+)
+from careweave.access.principal import Principal
+from careweave.access.roles import Role
+from careweave.api.auth import audit_trail, principal_of
+from careweave.api.responses import FhirResponse
+from careweave.fhir.errors import Forbidden, InvalidSearch, NotFound
+from careweave.fhir.search_query import CURSOR_PARAMETER
+from careweave.fhir.search_values import SearchValueError, parse_fhir_date_range
+
+audit_router = APIRouter(prefix="/fhir/R4/AuditEvent", default_response_class=FhirResponse)
+SEARCH_PARAMETERS = ("patient", "agent", "altid", "date", "_count", CURSOR_PARAMETER)
+
+
+def _scope_of_reader(principal: Principal) -> dict[str, str | None]:
+    """Which part of the trail the caller may read, as fixed search criteria."""
+    if principal.role is Role.SYSTEM and principal.organisation_id is None:
+        return {}
+    if principal.role in (Role.PATIENT, Role.CARER) and principal.patient_id:
+        return {"patient_id": principal.patient_id}
+    if principal.caldicott_guardian and principal.organisation_id:
+        return {"organisation_id": principal.organisation_id}
+    raise Forbidden(
+        "The audit trail is read by the person it is about (or their carer), by their "
+        "organisation's Caldicott guardian, or by a platform-wide integration"
+    )
+
+
+def _audit_the_reading(request: Request, principal: Principal, entity: str) -> None:
+    audit_trail(request).record(
+        [AuditRecord.for_principal(principal, event="search", action="E", entity=entity)]
+    )
+
+
+def _permitted(principal: Principal, permission: str) -> None:
+    if not principal.scopes.allows("AuditEvent", permission):  # type: ignore[arg-type]
+        raise Forbidden(
+            f"Your access token's scopes do not allow reading AuditEvent ({permission})"
+        )
+
+
+@audit_router.get("")
+async def search_audit_events(request: Request) -> FhirResponse:
+    principal = principal_of(request)
+    _permitted(principal, "s")
+    fixed = _scope_of_reader(principal)
+    params = request.query_params
+    unknown = [name for name in params if name not in SEARCH_PARAMETERS]
+    if unknown:
+        raise InvalidSearch(
+            f"AuditEvent searches take {', '.join(SEARCH_PARAMETERS[:4])}; not {', '.join(unknown)}"
+        )
+    criteria: dict[str, Any] = {}
+    if "patient" in params:
+        criteria["patient_id"] = params["patient"].removeprefix("Patient/")
+    if "altid" in params:
+        criteria["username"] = params["altid"]
+    if "agent" in params:
+        criteria["organisation_id"] = params["agent"].removeprefix("Organization/")
+    since: datetime | None = None
+    until: datetime | None = None
+    for value in params.getlist("date"):
+        prefix, text = (
+            (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("", value)
+        )
+        try:
+            span = parse_fhir_date_range(text)
+        except SearchValueError as exc:
+            raise InvalidSearch(f"date: {exc}") from None
+        if prefix in ("ge", "gt"):
+            since = span.start
+        elif prefix in ("le", "lt"):
+            until = span.end
+        else:
+            since, until = span.start, span.end
+    # Asking for entries outside what the caller may read finds none; it does not say whether
+    # any exist.
+    outside = any(key in criteria and criteria[key] != value for key, value in fixed.items())
+    criteria.update(fixed)
+    count_text = params.get("_count", "50")
+    if not count_text.isdigit():
+        raise InvalidSearch(f"_count must be a whole number, not '{count_text}'")
+    count = max(1, min(int(count_text), 1000))
+    cursor = params.get(CURSOR_PARAMETER)
+    if cursor is not None and not cursor.isdigit():
+        raise InvalidSearch("The paging cursor is not valid; start again")
+    database = request.app.state.store.database
+    rows = (
+        []
+        if outside
+        else await run_in_threadpool(
+            lambda: search_audit(
+                database,
+                since=since,
+                until=until,
+                count=count + 1,
+                after_seq=int(cursor) if cursor else None,
+                **criteria,
+            )
+        )
+    )
+    _audit_the_reading(request, principal, f"AuditEvent?{params}")
+    base = f"{str(request.base_url).rstrip('/')}/fhir/R4"
+    echo = [(k, v) for k, v in params.multi_items() if k not in ("_count", CURSOR_PARAMETER)]
+    links = [
+        {"relation": "self", "url": f"{base}/AuditEvent?{urlencode([*echo, ('_count', count)])}"}
+    ]
+    if len(rows) > count:
+        next_page = [*echo, ("_count", count), (CURSOR_PARAMETER, rows[count - 1][0])]
+        links.append({"relation": "next", "url": f"{base}/AuditEvent?{urlencode(next_page)}"})
+    entries = [
+        {
+            "fullUrl": f"{base}/AuditEvent/{seq}",
+            "resource": stored_audit_event(seq, content),
+            "search": {"mode": "match"},
+        }
+        for seq, content in rows[:count]
+    ]
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "link": links}
+    if entries:
+        bundle["entry"] = entries
+    return FhirResponse(bundle)
+
+
+@audit_router.get("/{event_id}")
+async def read_audit(
+    request: Request, event_id: Annotated[str, Path(pattern="^[0-9]{1,18}$")]
+) -> FhirResponse:
+    principal = principal_of(request)
+    _permitted(principal, "r")
+    fixed = _scope_of_reader(principal)
+    database = request.app.state.store.database
+    event = await run_in_threadpool(read_audit_event, database, int(event_id))
+    visible = event is not None and all(_matches(event, key, value) for key, value in fixed.items())
+    _audit_the_reading(request, principal, f"AuditEvent/{event_id}")
+    if event is None or not visible:
+        raise NotFound(f"AuditEvent/{event_id} is not known")
+    return FhirResponse(event)
+
+
+def _matches(event: dict[str, Any], key: str, value: str | None) -> bool:
+    if key == "patient_id":
+        return any(
+            (entity.get("what") or {}).get("reference") == f"Patient/{value}"
+            for entity in event.get("entity", [])
+        )
+    if key == "organisation_id":
+        return any(
+            (agent.get("who") or {}).get("reference") == f"Organization/{value}"
+            for agent in event.get("agent", [])
+        )
+    return False

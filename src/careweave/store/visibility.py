@@ -1,0 +1,408 @@
+"""Row-level visibility: which stored resources one user may see, as SQL the store applies.
+
+The access layer (careweave.access.policy) decides *who* may see *what* and describes it with
+the plain data below; this module turns that description into SQL conditions over the search
+indexes, so searches, counts, includes and reads filter inside the database and a page is never
+short of rows the user may see. The store knows nothing of roles or consent: it only knows
+"patients reached through resources of type T whose parameter P refers to one of these".
+
+A resource of a type in the Patient compartment is visible when it refers to at least one
+patient through its compartment parameters and every patient it refers to is in the visible
+set; a resource of such a type that refers to no patient (a staff-only Task, say) is visible to
+staff. Other types (the directory: Organization, Practitioner ...) are visible when their type
+is readable. Resources carrying a hidden security label are never visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    exists,
+    false,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+
+from careweave.fhir.index_values import extract_index_values
+from careweave.fhir.search_parameters import SearchParameterRegistry
+from careweave.store.tables import reference_index, resource, token_index
+
+# The FHIR R4 Patient CompartmentDefinition's parameters for the types careweave serves (Task
+# is not in R4's definition; its `patient` parameter is what ties a task to a person).
+PATIENT_COMPARTMENT: Mapping[str, tuple[str, ...]] = {
+    "AllergyIntolerance": ("patient", "recorder", "asserter"),
+    "Appointment": ("actor",),
+    "AuditEvent": ("patient",),
+    "CarePlan": ("patient", "performer"),
+    "CareTeam": ("patient", "participant"),
+    "Communication": ("subject", "sender", "recipient"),
+    "Condition": ("patient", "asserter"),
+    "Consent": ("patient",),
+    "DocumentReference": ("subject", "author"),
+    "Encounter": ("patient",),
+    "EpisodeOfCare": ("patient",),
+    "Flag": ("patient",),
+    "Goal": ("patient",),
+    "Group": ("member",),
+    "List": ("subject", "source"),
+    "MedicationStatement": ("subject",),
+    "Observation": ("subject", "performer"),
+    "Provenance": ("patient",),
+    "QuestionnaireResponse": ("subject", "author"),
+    "RelatedPerson": ("patient",),
+    "ServiceRequest": ("subject", "performer"),
+    "Task": ("patient",),
+}
+
+
+@dataclass(frozen=True)
+class LinkRule:
+    """Patients reached through current resources of `resource_type` whose `link_param`
+    refers to one of `targets` ((type, id) pairs); `patient_param` is the parameter naming the
+    patient (`_id` when the resource is the Patient itself). `statuses` limits the linking
+    resources by their `status` code (`closed_statuses` excludes codes instead); `has_tokens`
+    requires (param, code) pairs; `lacks_param` requires that parameter to have no value."""
+
+    resource_type: str
+    patient_param: str
+    link_param: str
+    targets: tuple[tuple[str, str], ...]
+    statuses: tuple[str, ...] = ()
+    closed_statuses: tuple[str, ...] = ()
+    has_tokens: tuple[tuple[str, str], ...] = ()
+    lacks_param: str | None = None
+
+
+@dataclass(frozen=True)
+class PatientSet:
+    """Patients in `ids`, or reached by any of `rules` and by none of `excluded`."""
+
+    everyone: bool = False
+    ids: frozenset[str] = frozenset()
+    rules: tuple[LinkRule, ...] = ()
+    excluded: tuple[LinkRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabelObjection:
+    """Resources labelled `label` are hidden for the patients reached by `rules` (a person's
+    objection to one sensitive category reaching this user's organisation)."""
+
+    label: tuple[str, str]
+    rules: tuple[LinkRule, ...]
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What one user may see. `readable_types` bounds everything; `patients` bounds records in
+    the Patient compartment; `hidden_labels` are (system, code) security labels never shown."""
+
+    readable_types: frozenset[str]
+    patients: PatientSet
+    hidden_labels: frozenset[tuple[str, str]] = frozenset()
+    label_objections: tuple[LabelObjection, ...] = ()
+    # Whether a compartment resource naming no patient is visible (staff: yes; a person: no).
+    unlinked_records: bool = True
+
+    def may_read_type(self, resource_type: str) -> bool:
+        return resource_type in self.readable_types
+
+
+# -- SQL ---------------------------------------------------------------------------------------
+
+
+def _rule_reaches(rule: LinkRule, patient_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """EXISTS a linking resource for `rule` that names the patient `patient_id`."""
+    link = reference_index.alias("link")
+    linked = resource.alias("linked")
+    conditions: list[ColumnElement[bool]] = [
+        link.c.resource_type == rule.resource_type,
+        link.c.param == rule.link_param,
+        tuple_(link.c.target_type, link.c.target_id).in_(list(rule.targets))
+        if len(rule.targets) > 1
+        else and_(link.c.target_type == rule.targets[0][0], link.c.target_id == rule.targets[0][1]),
+    ]
+    if rule.patient_param == "_id":
+        conditions += [
+            linked.c.resource_type == "Patient",
+            linked.c.id == patient_id,
+            linked.c.deleted == false(),
+        ]
+        source = (
+            select(literal(1)).select_from(link).join(linked, linked.c.pk == link.c.resource_pk)
+        )
+    else:
+        names = reference_index.alias("names")
+        conditions += [
+            names.c.resource_type == rule.resource_type,
+            names.c.param == rule.patient_param,
+            names.c.target_type == "Patient",
+            names.c.target_id == patient_id,
+        ]
+        source = (
+            select(literal(1))
+            .select_from(names)
+            .join(link, link.c.resource_pk == names.c.resource_pk)
+        )
+        conditions.append(
+            exists().where(linked.c.pk == link.c.resource_pk, linked.c.deleted == false())
+        )
+    if rule.statuses or rule.closed_statuses:
+        status = token_index.alias("status")
+        codes = rule.statuses or rule.closed_statuses
+        has_status = exists().where(
+            status.c.resource_pk == link.c.resource_pk,
+            status.c.param == "status",
+            status.c.code.in_(list(codes)),
+        )
+        conditions.append(has_status if rule.statuses else not_(has_status))
+    for param, code in rule.has_tokens:
+        token = token_index.alias(f"has_{param.replace('-', '_')}")
+        conditions.append(
+            exists().where(
+                token.c.resource_pk == link.c.resource_pk,
+                token.c.param == param,
+                token.c.code == code,
+            )
+        )
+    if rule.lacks_param is not None:
+        any_token = token_index.alias("lacks")
+        conditions.append(
+            not_(
+                exists().where(
+                    any_token.c.resource_pk == link.c.resource_pk,
+                    any_token.c.param == rule.lacks_param,
+                )
+            )
+        )
+    return source.where(*conditions).exists()
+
+
+def patient_condition(patients: PatientSet, patient_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """True where `patient_id` (a column or expression) is in `patients`."""
+    if patients.everyone:
+        return true()
+    reached: list[ColumnElement[bool]] = [
+        _rule_reaches(rule, patient_id) for rule in patients.rules
+    ]
+    related = or_(*reached) if reached else false()
+    if patients.excluded:
+        related = and_(
+            related, not_(or_(*[_rule_reaches(r, patient_id) for r in patients.excluded]))
+        )
+    if patients.ids:
+        return or_(patient_id.in_(sorted(patients.ids)), related)
+    return related
+
+
+def resource_condition(visibility: Visibility, resource_type: str, r: Table) -> ColumnElement[bool]:
+    """The WHERE condition for rows of `r` (resource table or alias) of `resource_type`."""
+    if not visibility.may_read_type(resource_type):
+        return false()
+    conditions: list[ColumnElement[bool]] = []
+    if visibility.hidden_labels:
+        label = token_index.alias("label")
+        conditions.append(
+            not_(
+                exists().where(
+                    label.c.resource_pk == r.c.pk,
+                    label.c.param == "_security",
+                    tuple_(label.c.system, label.c.code).in_(sorted(visibility.hidden_labels)),
+                )
+            )
+        )
+    if resource_type == "Patient":
+        conditions.append(patient_condition(visibility.patients, r.c.id))
+        conditions += _objection_conditions(
+            visibility,
+            r,
+            lambda objection: or_(*[_rule_reaches(rule, r.c.id) for rule in objection.rules]),
+        )
+        return and_(*conditions)
+    params = PATIENT_COMPARTMENT.get(resource_type)
+    if params is None:
+        return and_(*conditions) if conditions else true()
+    named = reference_index.alias("named")
+    names_patient = [
+        named.c.resource_pk == r.c.pk,
+        named.c.param.in_(params),
+        named.c.target_type == "Patient",
+    ]
+    if not visibility.patients.everyone:
+        outside = not_(patient_condition(visibility.patients, named.c.target_id))
+        conditions.append(not_(exists().where(*names_patient, outside)))
+    if not visibility.unlinked_records:
+        conditions.append(exists().where(*names_patient))
+
+    def objecting(objection: LabelObjection) -> ColumnElement[bool]:
+        named_by = reference_index.alias("objecting")
+        return exists().where(
+            named_by.c.resource_pk == r.c.pk,
+            named_by.c.param.in_(params),
+            named_by.c.target_type == "Patient",
+            or_(*[_rule_reaches(rule, named_by.c.target_id) for rule in objection.rules]),
+        )
+
+    conditions += _objection_conditions(visibility, r, objecting)
+    return and_(*conditions) if conditions else true()
+
+
+def _objection_conditions(
+    visibility: Visibility, r: Table, objecting: Callable[[LabelObjection], ColumnElement[bool]]
+) -> list[ColumnElement[bool]]:
+    """Hide a labelled row when a patient it belongs to objects to that label reaching the
+    user (`objecting` says, for one objection, whether the row's patient objects)."""
+    conditions: list[ColumnElement[bool]] = []
+    for objection in visibility.label_objections:
+        label = token_index.alias("objected_label")
+        conditions.append(
+            not_(
+                and_(
+                    exists().where(
+                        label.c.resource_pk == r.c.pk,
+                        label.c.param == "_security",
+                        label.c.system == objection.label[0],
+                        label.c.code == objection.label[1],
+                    ),
+                    objecting(objection),
+                )
+            )
+        )
+    return conditions
+
+
+def visible_pks(
+    conn: Connection, visibility: Visibility, rows: Iterable[tuple[int, str]]
+) -> set[int]:
+    """Which of `rows` ((pk, resource_type) of current resources) `visibility` lets through."""
+    by_type: dict[str, list[int]] = {}
+    for pk, resource_type in rows:
+        by_type.setdefault(resource_type, []).append(pk)
+    found: set[int] = set()
+    r = resource
+    for resource_type, pks in by_type.items():
+        if not visibility.may_read_type(resource_type):
+            continue
+        condition = resource_condition(visibility, resource_type, r)
+        found.update(conn.execute(select(r.c.pk).where(r.c.pk.in_(pks), condition)).scalars().all())
+    return found
+
+
+def allowed_patients(conn: Connection, visibility: Visibility, ids: Iterable[str]) -> set[str]:
+    """Those of the patient `ids` that are in the visible set."""
+    wanted = sorted(set(ids))
+    if not wanted or visibility.patients.everyone:
+        return set(wanted)
+    r = resource
+    rows = conn.execute(
+        select(r.c.id).where(
+            r.c.resource_type == "Patient",
+            r.c.id.in_(wanted),
+            patient_condition(visibility.patients, r.c.id),
+        )
+    )
+    return set(rows.scalars().all())
+
+
+def patients_named(
+    resource_type: str, content: Mapping[str, Any], registry: SearchParameterRegistry
+) -> set[str]:
+    """The patients a resource's JSON names through its compartment parameters."""
+    if resource_type == "Patient":
+        return {str(content.get("id"))}
+    params = PATIENT_COMPARTMENT.get(resource_type)
+    if params is None:
+        return set()
+    values = extract_index_values(content, registry)
+    return {
+        ref.target_id
+        for ref in values.references
+        if ref.param in params and ref.target_type == "Patient" and ref.target_id
+    }
+
+
+def labels_of(content: Mapping[str, Any]) -> set[tuple[str, str]]:
+    meta = content.get("meta")
+    if not isinstance(meta, dict):
+        return set()
+    return {
+        (str(label.get("system", "")), str(label.get("code", "")))
+        for label in meta.get("security", ())
+        if isinstance(label, dict)
+    }
+
+
+def content_visible(
+    conn: Connection,
+    visibility: Visibility,
+    resource_type: str,
+    content: str | Mapping[str, Any],
+    registry: SearchParameterRegistry,
+) -> bool:
+    """Whether one version's JSON (an old version, or what a deleted resource last held) is
+    visible: checked from the JSON itself, because index rows describe only current versions.
+    Label objections are checked through the patients' consent records as they are now."""
+    if not visibility.may_read_type(resource_type):
+        return False
+    body = orjson.loads(content) if isinstance(content, str) else content
+    labels = labels_of(body)
+    if labels & visibility.hidden_labels:
+        return False
+    patients = patients_named(resource_type, body, registry)
+    if resource_type in PATIENT_COMPARTMENT or resource_type == "Patient":
+        if not patients:
+            return visibility.unlinked_records and resource_type != "Patient"
+        if allowed_patients(conn, visibility, patients) != patients:
+            return False
+    for objection in visibility.label_objections:
+        if objection.label in labels and any(
+            _objects(conn, objection, patient) for patient in patients
+        ):
+            return False
+    return True
+
+
+def _objects(conn: Connection, objection: LabelObjection, patient: str) -> bool:
+    r = resource
+    condition = or_(*[_rule_reaches(rule, r.c.id) for rule in objection.rules])
+    row = conn.execute(
+        select(r.c.pk).where(r.c.resource_type == "Patient", r.c.id == patient, condition)
+    ).first()
+    return row is not None
+
+
+def patients_of_rows(conn: Connection, pks: Sequence[int]) -> dict[int, set[str]]:
+    """For audit: the patients each current resource (by pk) names through its compartment
+    parameters, or is (a Patient)."""
+    result: dict[int, set[str]] = {pk: set() for pk in pks}
+    if not pks:
+        return result
+    r, ref = resource, reference_index
+    for pk, resource_type, rid in conn.execute(
+        select(r.c.pk, r.c.resource_type, r.c.id).where(r.c.pk.in_(list(pks)))
+    ):
+        if resource_type == "Patient":
+            result[pk].add(rid)
+    compartment_params = sorted({p for params in PATIENT_COMPARTMENT.values() for p in params})
+    for pk, target_id, resource_type, param in conn.execute(
+        select(ref.c.resource_pk, ref.c.target_id, ref.c.resource_type, ref.c.param).where(
+            ref.c.resource_pk.in_(list(pks)),
+            ref.c.target_type == "Patient",
+            ref.c.param.in_(compartment_params),
+        )
+    ):
+        if param in PATIENT_COMPARTMENT.get(resource_type, ()) and target_id:
+            result[pk].add(target_id)
+    return result

@@ -1,0 +1,338 @@
+"""The web pages: signing in and out, and the page a signed-in person lands on.
+
+Every page works without JavaScript. Every POST form carries a CSRF token: the session's once
+signed in, a signed double-submit cookie's on the sign-in form (careweave.web.forms). Errors
+on these routes become readable pages, never OperationOutcomes or tracebacks, and every
+response carries the security headers of careweave.web.pages.
+
+`build_web_router` makes the router; its `on_event` parameter is where sign-in, failed sign-in
+and sign-out are reported (the audit trail connects there).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any, NamedTuple
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse, Response
+
+from careweave.access.accounts import UserAccount, get_user, sign_in
+from careweave.access.sessions import (
+    ActiveSession,
+    check_csrf,
+    end_session,
+    find_session,
+    start_session,
+)
+from careweave.store.database import Database
+from careweave.web.assets import FrontendAssets
+from careweave.web.forms import (
+    FormProblem,
+    SignInFormToken,
+    new_sign_in_token,
+    read_form,
+    safe_next,
+    sign_in_token_from_cookie,
+    sign_in_token_matches,
+)
+from careweave.web.pages import SECURITY_HEADERS, error_page, render
+from careweave.web.settings import WebSettings
+
+logger = logging.getLogger("careweave.web")
+
+SESSION_COOKIE = "careweave_session"
+SIGN_IN_COOKIE = "careweave_sign_in"
+# Told of each sign-in ("sign-in"), refusal ("sign-in-failed") and sign-out ("sign-out"):
+# (event, the user or None when the username is unknown, outcome "0" success or "4" refused,
+# the browser's address). It runs before the response is sent; if it raises, the sign-in is
+# undone and the person sees an error page, so nothing happens that was not recorded.
+OnEvent = Callable[[str, UserAccount | None, str, str | None], None]
+
+WRONG_DETAILS = "Enter a correct username and password"
+LOCKED = (
+    "Your account is locked because of too many attempts to sign in. "
+    "Try again later, or contact your administrator."
+)
+FORGED_SIGN_IN = (
+    "This sign-in form has expired or did not come from careweave. "
+    "Go to the sign-in page and try again. Your browser must accept cookies from careweave."
+)
+FORGED_FORM = "This form has expired or did not come from careweave, so nothing was changed."
+
+
+class SignedIn(NamedTuple):
+    """Who is signed in on this request, and the session they are signed in with."""
+
+    session: ActiveSession
+    user: UserAccount
+
+
+class SignInRequired(Exception):  # noqa: N818 - a state the browser is redirected out of
+    """No valid session: the browser is sent to sign in, then back to `next_path`."""
+
+    def __init__(self, next_path: str | None) -> None:
+        super().__init__("sign in required")
+        self.next_path = next_path
+
+
+class PageRefused(Exception):  # noqa: N818 - a refusal shown as a page
+    """A request the pages refuse, shown as an error page with `message`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One entry of the error summary; `field` is the id of the input it links to."""
+
+    field: str | None
+    message: str
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.store.database
+    return database
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _here(request: Request) -> str | None:
+    """Where to come back to after signing in: the page asked for, if it was a GET."""
+    if request.method != "GET":
+        return None
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def current_user(request: Request) -> SignedIn:
+    """The signed-in person, for a page that needs one; otherwise the browser is redirected
+    to /sign-in?next=... (a dependency: `Depends(current_user)`)."""
+    database = _database(request)
+    session = find_session(database, request.cookies.get(SESSION_COOKIE))
+    user = get_user(database, session.user_pk) if session is not None else None
+    if session is None or user is None or user.disabled:
+        raise SignInRequired(_here(request))
+    return SignedIn(session, user)
+
+
+async def require_csrf(
+    request: Request, signed_in: Annotated[SignedIn, Depends(current_user)]
+) -> SignedIn:
+    """The signed-in person, when the posted form carries their session's CSRF token;
+    otherwise a 403 page and nothing done. Every POST form route depends on this."""
+    form = await read_form(request)
+    if not check_csrf(signed_in.session, form.get("csrf_token")):
+        raise PageRefused(403, FORGED_FORM)
+    return signed_in
+
+
+def _secure(request: Request, settings: WebSettings) -> bool:
+    return settings.secure_cookies or request.url.scheme == "https"
+
+
+def _with_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _sign_in_redirect(request: Request, next_path: str | None, secure: bool) -> Response:
+    target = "/sign-in"
+    if next_path and safe_next(next_path, "") and next_path != "/home":
+        target += "?" + urlencode({"next": next_path})
+    response = RedirectResponse(target, status_code=303)
+    if SESSION_COOKIE in request.cookies:
+        # The browser's cookie names a session that is over: stop it sending it.
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax"
+        )
+    return response
+
+
+def _page_route(settings: WebSettings, styled: bool) -> type[APIRoute]:
+    """A route class turning every failure on a web route into a page, with the headers."""
+
+    class PageRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def page_handler(request: Request) -> Response:
+                try:
+                    response = await handler(request)
+                except SignInRequired as exc:
+                    response = _sign_in_redirect(request, exc.next_path, _secure(request, settings))
+                except (PageRefused, FormProblem) as exc:
+                    response = error_page(exc.status, exc.message, styled=styled)
+                except HTTPException as exc:
+                    response = error_page(exc.status_code, styled=styled)
+                except RequestValidationError:
+                    response = error_page(400, styled=styled)
+                except Exception as exc:
+                    logger.error(
+                        "Unhandled error on %s %s",
+                        request.method,
+                        request.url.path,
+                        exc_info=exc,
+                    )
+                    response = error_page(500, styled=styled)
+                return _with_headers(response)
+
+            return page_handler
+
+    return PageRoute
+
+
+def build_web_router(
+    settings: WebSettings | None = None, on_event: OnEvent | None = None
+) -> APIRouter:
+    """The web pages as a router to include in the app; `settings` default to the
+    environment's (WebSettings.from_env), `on_event` is told of sign-ins and sign-outs."""
+    settings = settings or WebSettings.from_env()
+    assets = FrontendAssets(settings.frontend_dir)
+    styled = assets.styled
+    key = settings.secret_key
+    router = APIRouter(route_class=_page_route(settings, styled), include_in_schema=False)
+
+    def report(event: str, user: UserAccount | None, outcome: str, address: str | None) -> None:
+        if on_event is not None:
+            on_event(event, user, outcome, address)
+
+    def sign_in_page(
+        request: Request,
+        token: SignInFormToken,
+        next_path: str,
+        *,
+        username: str = "",
+        errors: list[FieldError] | None = None,
+    ) -> Response:
+        response = render(
+            "sign_in.html",
+            status_code=400 if errors else 200,
+            styled=styled,
+            csrf_token=token.field,
+            next=next_path,
+            username=username[:200],
+            errors=errors or [],
+        )
+        response.set_cookie(
+            SIGN_IN_COOKIE,
+            token.cookie,
+            path="/sign-in",
+            secure=_secure(request, settings),
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    @router.get("/sign-in")
+    async def show_sign_in(
+        request: Request, next_path: Annotated[str | None, Query(alias="next")] = None
+    ) -> Response:
+        target = safe_next(next_path)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie is not None:
+            session = await run_in_threadpool(find_session, _database(request), cookie)
+            if session is not None:
+                return RedirectResponse(target, status_code=303)
+        token = sign_in_token_from_cookie(key, request.cookies.get(SIGN_IN_COOKIE))
+        return sign_in_page(request, token or new_sign_in_token(key), target)
+
+    @router.post("/sign-in")
+    async def submit_sign_in(request: Request) -> Response:
+        form = await read_form(request)
+        cookie = request.cookies.get(SIGN_IN_COOKIE)
+        token = sign_in_token_from_cookie(key, cookie)
+        if token is None or not sign_in_token_matches(key, cookie, form.get("csrf_token")):
+            raise PageRefused(403, FORGED_SIGN_IN)
+        target = safe_next(form.get("next"))
+        username = form.get("username", "").strip()
+        password = form.get("password", "")
+        errors = []
+        if not username:
+            errors.append(FieldError("username", "Enter your username"))
+        if not password:
+            errors.append(FieldError("password", "Enter your password"))
+        if errors:
+            return sign_in_page(request, token, target, username=username, errors=errors)
+
+        database = _database(request)
+        address = _address(request)
+        result = await run_in_threadpool(sign_in, database, username, password, address)
+        if not result.ok or result.user is None:
+            await run_in_threadpool(report, "sign-in-failed", result.user, "4", address)
+            failure = (
+                FieldError(None, LOCKED)
+                if result.reason == "locked"
+                else FieldError("username", WRONG_DETAILS)
+            )
+            return sign_in_page(request, token, target, username=username, errors=[failure])
+
+        user = result.user
+        # Whatever session the browser held before is ended, and a new one always begins.
+        await run_in_threadpool(end_session, database, request.cookies.get(SESSION_COOKIE))
+        new = await run_in_threadpool(start_session, database, user.pk, address)
+        try:
+            await run_in_threadpool(report, "sign-in", user, "0", address)
+        except Exception:
+            await run_in_threadpool(end_session, database, new.cookie_value)
+            raise
+        secure = _secure(request, settings)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            new.cookie_value,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="lax",
+        )
+        response.delete_cookie(
+            SIGN_IN_COOKIE, path="/sign-in", secure=secure, httponly=True, samesite="strict"
+        )
+        return response
+
+    @router.post("/sign-out")
+    async def sign_out(
+        request: Request, signed_in: Annotated[SignedIn, Depends(require_csrf)]
+    ) -> Response:
+        database = _database(request)
+        address = _address(request)
+        await run_in_threadpool(end_session, database, request.cookies.get(SESSION_COOKIE))
+        await run_in_threadpool(report, "sign-out", signed_in.user, "0", address)
+        response = RedirectResponse("/signed-out", status_code=303)
+        response.delete_cookie(
+            SESSION_COOKIE,
+            path="/",
+            secure=_secure(request, settings),
+            httponly=True,
+            samesite="lax",
+        )
+        return response
+
+    @router.get("/signed-out")
+    async def signed_out() -> Response:
+        return render("signed_out.html", styled=styled)
+
+    @router.get("/home")
+    def home(signed_in: Annotated[SignedIn, Depends(current_user)]) -> Response:
+        return render("home.html", styled=styled, signed_in=signed_in)
+
+    @router.api_route("/assets/{path:path}", methods=["GET", "HEAD"])
+    async def asset(request: Request, path: str) -> Response:
+        return await assets.response(path, request.scope)
+
+    return router

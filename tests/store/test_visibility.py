@@ -1,0 +1,371 @@
+"""Row-level visibility in the store, on SQLite and PostgreSQL: each legitimate relationship
+opens a record, its ending closes it, and nothing leaks through counts, includes, chains,
+history, deleted records or writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from careweave.access.consent import (
+    CONSENT_CATEGORY_SYSTEM,
+    OBJECTION,
+    category_objections,
+    objection_to,
+)
+from careweave.access.policy import relationship_rules
+from careweave.access.principal import Principal
+from careweave.access.roles import Role
+from careweave.access.scopes import Scopes
+from careweave.access.sharing import SENSITIVE_SYSTEM
+from careweave.fhir.errors import Forbidden, Gone, NotFound
+from careweave.fhir.search_query import parse_search
+from careweave.store.repository import FhirStore
+from careweave.store.visibility import PatientSet, Visibility
+
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+ALL_TYPES = frozenset(
+    {
+        "Patient",
+        "Observation",
+        "Condition",
+        "CareTeam",
+        "ServiceRequest",
+        "Task",
+        "EpisodeOfCare",
+        "Consent",
+        "Organization",
+        "PractitionerRole",
+        "Practitioner",
+        "Encounter",
+    }
+)
+
+
+def put(store: FhirStore, body: dict[str, Any]) -> str:
+    """Store with the id the body carries (the test names every resource)."""
+    store.update(body["resourceType"], body["id"], body)
+    return str(body["id"])
+
+
+def patient(pid: str, nhs: str, practice: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": pid,
+        "identifier": [{"system": NHS, "value": nhs}],
+        "name": [{"family": f"Family-{pid}", "given": ["Alex"]}],
+    }
+    if practice:
+        body["generalPractitioner"] = [{"reference": f"Organization/{practice}"}]
+    return body
+
+
+def observation(oid: str, pid: str, label: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "code": {"text": "Weight"},
+        "subject": {"reference": f"Patient/{pid}"},
+        "valueQuantity": {"value": 61.0, "unit": "kg"},
+    }
+    if label:
+        body["meta"] = {"security": [{"system": SENSITIVE_SYSTEM, "code": label}]}
+    return body
+
+
+@pytest.fixture
+def place(store: FhirStore) -> FhirStore:
+    """Two organisations (a practice and the council), a social worker, six people."""
+    for oid, name in (("prac", "Riverside Surgery"), ("council", "Northshire Council")):
+        put(store, {"resourceType": "Organization", "id": oid, "name": name})
+    put(store, {"resourceType": "Practitioner", "id": "sw", "name": [{"family": "Okafor"}]})
+    put(
+        store,
+        {
+            "resourceType": "PractitionerRole",
+            "id": "sw-role",
+            "practitioner": {"reference": "Practitioner/sw"},
+            "organization": {"reference": "Organization/council"},
+        },
+    )
+    numbers = ["9990000018", "9990000026", "9990000034", "9990000042", "9990000050", "9990000069"]
+    for index, pid in enumerate(["reg", "team", "ref", "task", "ep", "none"]):
+        put(store, patient(pid, numbers[index], "prac" if pid == "reg" else None))
+        put(store, observation(f"obs-{pid}", pid))
+    put(
+        store,
+        {
+            "resourceType": "CareTeam",
+            "id": "ct",
+            "status": "active",
+            "subject": {"reference": "Patient/team"},
+            "participant": [{"member": {"reference": "PractitionerRole/sw-role"}}],
+        },
+    )
+    put(
+        store,
+        {
+            "resourceType": "ServiceRequest",
+            "id": "sr",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/ref"},
+            "performer": [{"reference": "Organization/council"}],
+        },
+    )
+    put(
+        store,
+        {
+            "resourceType": "Task",
+            "id": "tk",
+            "status": "requested",
+            "intent": "order",
+            "for": {"reference": "Patient/task"},
+            "owner": {"reference": "Organization/council"},
+        },
+    )
+    put(
+        store,
+        {
+            "resourceType": "EpisodeOfCare",
+            "id": "eoc",
+            "status": "active",
+            "patient": {"reference": "Patient/ep"},
+            "managingOrganization": {"reference": "Organization/council"},
+        },
+    )
+    return store
+
+
+def staff(
+    organisation: str, role_id: str | None = None, practitioner: str | None = None
+) -> Principal:
+    return Principal(
+        username="u",
+        display_name="U",
+        role=Role.SOCIAL_WORKER,
+        scopes=Scopes.everything(),
+        user_pk=1,
+        organisation_id=organisation,
+        practitioner_role_id=role_id,
+        practitioner_id=practitioner,
+    )
+
+
+def view(principal: Principal, **extra: Any) -> Visibility:
+    args: dict[str, Any] = {
+        "readable_types": ALL_TYPES,
+        "patients": PatientSet(
+            rules=relationship_rules(principal),
+            excluded=(objection_to(principal.organisation_id or ""),),
+        ),
+        "label_objections": category_objections(principal.organisation_id or ""),
+    }
+    args.update(extra)
+    return Visibility(**args)
+
+
+def ids(
+    store: FhirStore, resource_type: str, visibility: Visibility, *params: tuple[str, str]
+) -> set[str]:
+    query = parse_search(resource_type, list(params), store.registry)
+    return {rid for _, rid, _ in store.search(query, visibility=visibility).matches}
+
+
+def total(store: FhirStore, resource_type: str, visibility: Visibility) -> int | None:
+    query = parse_search(resource_type, [("_summary", "count")], store.registry)
+    return store.search(query, visibility=visibility).total
+
+
+def test_each_relationship_opens_the_record_and_only_that_one(place: FhirStore) -> None:
+    council = view(staff("council", "sw-role", "sw"))
+    practice = view(staff("prac"))
+    assert ids(place, "Patient", council) == {"team", "ref", "task", "ep"}
+    assert ids(place, "Patient", practice) == {"reg"}
+    assert ids(place, "Observation", council) == {"obs-team", "obs-ref", "obs-task", "obs-ep"}
+    assert total(place, "Observation", council) == 4
+    assert total(place, "Patient", practice) == 1
+    # The directory is not about a person: everyone may read it.
+    assert ids(place, "Organization", practice) == {"prac", "council"}
+
+
+def test_a_closed_referral_task_team_or_episode_closes_the_record(place: FhirStore) -> None:
+    council = view(staff("council", "sw-role", "sw"))
+    endings = [
+        ("CareTeam", "ct", {"status": "inactive"}, "team"),
+        ("ServiceRequest", "sr", {"status": "completed"}, "ref"),
+        ("Task", "tk", {"status": "completed"}, "task"),
+        ("EpisodeOfCare", "eoc", {"status": "finished"}, "ep"),
+    ]
+    for resource_type, rid, change, pid in endings:
+        body = {**place.read(resource_type, rid).as_dict(), **change}
+        place.update(resource_type, rid, body)
+        assert pid not in ids(place, "Patient", council), resource_type
+        with pytest.raises(NotFound):
+            place.read("Observation", f"obs-{pid}", visibility=council)
+    assert ids(place, "Patient", council) == set()
+
+
+def test_hidden_and_missing_records_get_the_same_answer(place: FhirStore) -> None:
+    practice = view(staff("prac"))
+    with pytest.raises(NotFound) as hidden:
+        place.read("Observation", "obs-team", visibility=practice)
+    with pytest.raises(NotFound) as missing:
+        place.read("Observation", "obs-nobody", visibility=practice)
+    assert str(hidden.value).replace("obs-team", "X") == str(missing.value).replace(
+        "obs-nobody", "X"
+    )
+    assert place.read("Observation", "obs-reg", visibility=practice).id == "obs-reg"
+
+
+def test_includes_revincludes_and_chains_stop_at_what_is_hidden(place: FhirStore) -> None:
+    # The council sees obs-team; a chain on the patient's name of someone hidden finds nothing.
+    council = view(staff("council", "sw-role", "sw"))
+    assert ids(place, "Observation", council, ("subject:Patient.name", "Family-reg")) == set()
+    assert ids(
+        place, "Observation", view(staff("prac")), ("subject:Patient.name", "Family-reg")
+    ) == {"obs-reg"}
+    # A revinclude of every Observation naming a visible patient: only theirs, never others'.
+    query = parse_search(
+        "Organization",
+        [("_id", "council"), ("_revinclude", "PractitionerRole:organization")],
+        place.registry,
+    )
+    page = place.search(query, visibility=council)
+    assert {rid for _, rid, _ in page.included} == {"sw-role"}
+    query = parse_search("Patient", [("_revinclude", "Observation:subject")], place.registry)
+    page = place.search(query, visibility=view(staff("prac")))
+    assert {rid for _, rid, _ in page.matches} == {"reg"}
+    assert {rid for _, rid, _ in page.included} == {"obs-reg"}
+    # An include from a visible resource to a hidden one is dropped.
+    place.update(
+        "Observation",
+        "obs-reg",
+        {**observation("obs-reg", "reg"), "focus": [{"reference": "Patient/team"}]},
+    )
+    query = parse_search(
+        "Observation", [("_id", "obs-reg"), ("_include", "Observation:focus")], place.registry
+    )
+    page = place.search(query, visibility=view(staff("prac")))
+    assert [rid for _, rid, _ in page.matches] == ["obs-reg"]
+    assert page.included == []
+
+
+def test_sensitive_labels_are_hidden_unless_allowed(place: FhirStore) -> None:
+    put(place, observation("obs-mh", "reg", label="mental-health"))
+    allowed = view(staff("prac"))
+    hidden = view(staff("prac"), hidden_labels=frozenset({(SENSITIVE_SYSTEM, "mental-health")}))
+    assert "obs-mh" in ids(place, "Observation", allowed)
+    assert "obs-mh" not in ids(place, "Observation", hidden)
+    with pytest.raises(NotFound):
+        place.read("Observation", "obs-mh", visibility=hidden)
+
+
+def test_an_objection_to_an_organisation_removes_the_record_from_it(place: FhirStore) -> None:
+    council = view(staff("council", "sw-role", "sw"))
+    consent = {
+        "resourceType": "Consent",
+        "id": "objects",
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "policyRule": {"coding": [{"code": "OPTOUT"}]},
+        "category": [{"coding": [{"system": CONSENT_CATEGORY_SYSTEM, "code": OBJECTION}]}],
+        "patient": {"reference": "Patient/team"},
+        "provision": {
+            "type": "deny",
+            "actor": [
+                {"reference": {"reference": "Organization/council"}, "role": {"text": "recipient"}}
+            ],
+        },
+    }
+    put(place, consent)
+    assert "team" not in ids(place, "Patient", council)
+    assert "obs-team" not in ids(place, "Observation", council)
+    # Withdrawn (inactive), the objection no longer applies.
+    place.update("Consent", "objects", {**consent, "status": "inactive"})
+    assert "team" in ids(place, "Patient", council)
+
+
+def test_an_objection_to_one_category_hides_only_that_category(place: FhirStore) -> None:
+    council = view(staff("council", "sw-role", "sw"))
+    put(place, observation("obs-sh", "team", label="sexual-health"))
+    assert "obs-sh" in ids(place, "Observation", council)
+    put(
+        place,
+        {
+            "resourceType": "Consent",
+            "id": "no-sh",
+            "status": "active",
+            "scope": {"coding": [{"code": "patient-privacy"}]},
+            "policyRule": {"coding": [{"code": "OPTOUT"}]},
+            "category": [{"coding": [{"system": CONSENT_CATEGORY_SYSTEM, "code": OBJECTION}]}],
+            "patient": {"reference": "Patient/team"},
+            "provision": {
+                "type": "deny",
+                "actor": [
+                    {
+                        "reference": {"reference": "Organization/council"},
+                        "role": {"text": "recipient"},
+                    }
+                ],
+                "securityLabel": [{"system": SENSITIVE_SYSTEM, "code": "sexual-health"}],
+            },
+        },
+    )
+    assert "obs-sh" not in ids(place, "Observation", council)
+    assert "obs-team" in ids(place, "Observation", council)
+    assert "team" in ids(place, "Patient", council)
+
+
+def test_history_and_vread_judge_each_version_by_what_it_held(place: FhirStore) -> None:
+    hidden = view(staff("prac"), hidden_labels=frozenset({(SENSITIVE_SYSTEM, "mental-health")}))
+    place.update("Observation", "obs-reg", observation("obs-reg", "reg", label="mental-health"))
+    place.update("Observation", "obs-reg", observation("obs-reg", "reg"))
+    versions = place.history(
+        resource_type="Observation", resource_id="obs-reg", visibility=hidden
+    ).versions
+    assert [v.version_id for v in versions] == [3, 1]
+    with pytest.raises(NotFound):
+        place.vread("Observation", "obs-reg", 2, visibility=hidden)
+    assert place.vread("Observation", "obs-reg", 1, visibility=hidden).version_id == 1
+    with pytest.raises(NotFound):
+        place.history(resource_type="Observation", resource_id="obs-team", visibility=hidden)
+
+
+def test_a_deleted_record_is_gone_only_to_those_who_could_see_it(place: FhirStore) -> None:
+    place.delete("Observation", "obs-team")
+    with pytest.raises(Gone):
+        place.read("Observation", "obs-team", visibility=view(staff("council", "sw-role", "sw")))
+    with pytest.raises(NotFound):
+        place.read("Observation", "obs-team", visibility=view(staff("prac")))
+
+
+def test_writing_about_someone_you_cannot_see_is_refused_and_nothing_is_kept(
+    place: FhirStore,
+) -> None:
+    practice = view(staff("prac"))
+    with pytest.raises(Forbidden), place.transaction(visibility=practice) as tx:
+        tx.update("Observation", "sneaky", observation("sneaky", "team"))
+    with pytest.raises(NotFound):
+        place.read("Observation", "sneaky")
+    # Updating a hidden record is answered as if it did not exist.
+    with pytest.raises(NotFound), place.transaction(visibility=practice) as tx:
+        tx.update("Observation", "obs-team", observation("obs-team", "team"))
+    assert place.read("Observation", "obs-team").version_id == 1
+    with place.transaction(visibility=practice) as tx:
+        tx.update("Observation", "fine", observation("fine", "reg"))
+    assert place.read("Observation", "fine").id == "fine"
+
+
+def test_break_glass_patients_are_visible_despite_no_relationship_or_an_objection(
+    place: FhirStore,
+) -> None:
+    principal = staff("prac")
+    glass = view(
+        principal,
+        patients=PatientSet(ids=frozenset({"none"}), rules=relationship_rules(principal)),
+    )
+    assert ids(place, "Patient", glass) == {"reg", "none"}
+    assert "obs-none" in ids(place, "Observation", glass)
