@@ -981,3 +981,96 @@ def sharing_list(database_url: DatabaseUrl = None) -> None:
         for role, categories in sorted(agreement.terms.categories.items()):
             table.add_row(role.value, ", ".join(sorted(categories)))
         Console().print(table)
+
+
+@app.command("export")
+def export_command(
+    out: Annotated[
+        Path, typer.Argument(help="Folder to write Type.ndjson files and manifest.json")
+    ],
+    resource_type: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="A resource type to export (repeat; default: every type)"),
+    ] = None,
+    purpose: Annotated[
+        str,
+        typer.Option(
+            help="planning: everyone but people with a national data opt-out (analysts, "
+            "research); direct-care: what --user may see"
+        ),
+    ] = "planning",
+    user: Annotated[str | None, typer.Option(help="Export as this user (direct care)")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Bulk export as FHIR NDJSON, through the same access rules and audit as the API."""
+    from careweave.access.accounts import get_user, principal_for_user
+    from careweave.access.audit import AuditTrail
+    from careweave.access.guard import CareRecordAccess
+    from careweave.access.principal import Principal
+    from careweave.access.roles import Role
+    from careweave.access.scopes import Scopes
+    from careweave.access.sharing import CATEGORY_OF_TYPE, DIRECTORY_TYPES
+    from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
+
+    types = resource_type or sorted((set(CATEGORY_OF_TYPE) | DIRECTORY_TYPES) - {"AuditEvent"})
+    unknown = [t for t in types if t not in SUPPORTED_RESOURCE_TYPES]
+    if unknown:
+        raise _fail(f"not resource types careweave serves: {', '.join(unknown)}")
+    if purpose not in ("planning", "direct-care"):
+        raise _fail("--purpose is planning or direct-care")
+    if (purpose == "direct-care") != (user is not None):
+        raise _fail("a direct-care export is made as a user (--user); a planning one is not")
+    if out.exists() and any(out.iterdir()):
+        raise _fail(f"{out} is not empty; choose a new folder")
+    store = _open_store(database_url)
+    try:
+        if user is not None:
+            account = get_user(store.database, user)
+            if account is None:
+                raise _fail(f"no user '{user}'")
+            principal = principal_for_user(account)
+        else:
+            principal = Principal(
+                username="careweave-cli",
+                display_name="careweave command line (planning extract)",
+                role=Role.SYSTEM,
+                scopes=Scopes.parse("system/*.rs"),
+            )
+        access = CareRecordAccess(store, principal, AuditTrail(store.database))
+        out.mkdir(parents=True, exist_ok=True)
+        files: dict[str, Any] = {}
+
+        def write(rtype: str, content: str) -> None:
+            if rtype not in files:
+                files[rtype] = (out / f"{rtype}.ndjson").open("w", encoding="utf-8")
+            files[rtype].write(content + "\n")
+
+        try:
+            with console.status(f"Exporting {len(types)} types for {purpose}"):
+                counts = access.export(types, write, purpose=purpose)
+        except FhirError as exc:
+            raise _fail(str(exc)) from None
+        finally:
+            for handle in files.values():
+                handle.close()
+        manifest: dict[str, Any] = {
+            "purpose": purpose,
+            "exportedBy": principal.username,
+            "counts": {t: n for t, n in counts.items() if n},
+        }
+        if purpose == "planning":
+            from careweave.access.consent import opted_out_patients
+
+            manifest["leftOutUnderNationalDataOptOut"] = len(opted_out_patients(store))
+        (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    finally:
+        store.database.dispose()
+    console.print(
+        f"Exported {sum(counts.values())} resources to {out}"
+        + (
+            f"; {manifest['leftOutUnderNationalDataOptOut']} people left out under the national "
+            "data opt-out"
+            if purpose == "planning"
+            else ""
+        )
+    )

@@ -193,3 +193,11 @@ def test_tokens_that_cannot_be_issued_write_nothing(people: Database) -> None:
     with pytest.raises(TokenError, match="positive"):
         issue_token(people, scopes, username="asha.patel", client_name="cli", lifetime=timedelta(0))
     assert token_rows(people) == 0
+
+
+def test_a_client_name_too_long_for_the_audit_trail_is_refused(database: Database) -> None:
+    with pytest.raises(TokenError, match="1-56"):
+        issue_token(database, Scopes.parse("system/*.rs"), client_name="x" * 57)
+    issued = issue_token(database, Scopes.parse("system/*.rs"), client_name="x" * 56)
+    principal = principal_for_token(database, issued.token)
+    assert principal is not None and len(principal.username) <= 64

@@ -10,11 +10,13 @@ import pytest
 
 from careweave.access.consent import (
     CONSENT_CATEGORY_SYSTEM,
+    NATIONAL_DATA_OPT_OUT,
     OBJECTION,
     category_objections,
     objection_to,
+    opted_out_patients,
 )
-from careweave.access.policy import relationship_rules
+from careweave.access.policy import planning_visibility, relationship_rules
 from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.access.scopes import Scopes
@@ -369,3 +371,31 @@ def test_break_glass_patients_are_visible_despite_no_relationship_or_an_objectio
     )
     assert ids(place, "Patient", glass) == {"reg", "none"}
     assert "obs-none" in ids(place, "Observation", glass)
+
+
+def test_planning_outputs_leave_out_people_with_a_national_data_opt_out(
+    place: FhirStore,
+) -> None:
+    planning = planning_visibility()
+    assert ids(place, "Patient", planning) == {"reg", "team", "ref", "task", "ep", "none"}
+    opt_out = {
+        "resourceType": "Consent",
+        "id": "ndoo-ep",
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "policyRule": {"coding": [{"code": "OPTOUT"}]},
+        "category": [
+            {"coding": [{"system": CONSENT_CATEGORY_SYSTEM, "code": NATIONAL_DATA_OPT_OUT}]}
+        ],
+        "patient": {"reference": "Patient/ep"},
+        "provision": {"type": "deny"},
+    }
+    put(place, opt_out)
+    assert opted_out_patients(place) == {"ep"}
+    assert "ep" not in ids(place, "Patient", planning)
+    assert "obs-ep" not in ids(place, "Observation", planning)
+    assert total(place, "Observation", planning) == 5
+    # Direct care is not affected: the council still sees the person it works with.
+    assert "ep" in ids(place, "Patient", view(staff("council", "sw-role", "sw")))
+    place.update("Consent", "ndoo-ep", {**opt_out, "status": "inactive"})
+    assert "ep" in ids(place, "Patient", planning)

@@ -8,6 +8,8 @@ import orjson
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from careweave.access.scopes import Scopes
+from careweave.access.tokens import issue_token
 from careweave.api.app import create_app
 from careweave.cli import app
 from careweave.settings import Settings
@@ -65,7 +67,11 @@ def test_a_generated_place_imports_and_is_searchable_over_the_api(
     nhs_number = first["identifier"][0]["value"]
     database = open_database(database_url)
     try:
-        client = TestClient(create_app(Settings(database_url=database_url), FhirStore(database)))
+        token = issue_token(database, Scopes.parse("system/*.rs"), client_name="test").token
+        client = TestClient(
+            create_app(Settings(database_url=database_url), FhirStore(database)),
+            headers={"Authorization": f"Bearer {token}"},
+        )
         found = client.get(
             "/fhir/R4/Patient",
             params={"identifier": f"https://fhir.nhs.uk/Id/nhs-number|{nhs_number}"},

@@ -39,6 +39,18 @@ def objection_to(organisation_id: str) -> LinkRule:
     )
 
 
+def national_opt_out() -> LinkRule:
+    """Patients with an active national data opt-out (left out of planning and research)."""
+    return LinkRule(
+        resource_type="Consent",
+        patient_param="patient",
+        link_param="",
+        targets=(),
+        statuses=("active",),
+        has_tokens=(("category", NATIONAL_DATA_OPT_OUT),),
+    )
+
+
 def category_objections(organisation_id: str) -> tuple[LabelObjection, ...]:
     """For each sensitive category, the patients who object to it reaching the organisation."""
     return tuple(

@@ -14,19 +14,20 @@ whole type, which says nothing about any person.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from careweave.access import break_glass
 from careweave.access.audit import AuditRecord, AuditTrail
-from careweave.access.policy import check_permitted, visibility_for
+from careweave.access.policy import check_permitted, planning_visibility, visibility_for
 from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.access.sharing import active_agreements, shared_view
 from careweave.fhir.errors import FhirError, Forbidden, Gone, NotFound
-from careweave.fhir.search_query import SearchQuery
+from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
+from careweave.fhir.search_query import CURSOR_PARAMETER, SearchQuery, parse_search
 from careweave.store.bundles import process_bundle
 from careweave.store.repository import (
     FhirStore,
@@ -37,7 +38,7 @@ from careweave.store.repository import (
     WriteResult,
 )
 from careweave.store.search import SearchPage
-from careweave.store.visibility import Visibility
+from careweave.store.visibility import PatientSet, Visibility
 
 _T = TypeVar("_T")
 _PATIENT_REFERENCE = re.compile(r'"reference":\s*"Patient/([A-Za-z0-9\-.]{1,64})"')
@@ -52,6 +53,17 @@ def patients_in(resource_type: str, resource_id: str, content: str | None) -> se
     if content is None:
         return set()
     return set(_PATIENT_REFERENCE.findall(content))
+
+
+def _within_scopes(visibility: Visibility | None, principal: Principal) -> Visibility | None:
+    """Only types the token may read ('r') are ever shown, whichever route asked: includes,
+    system history and exports included."""
+    readable = frozenset(t for t in SUPPORTED_RESOURCE_TYPES if principal.scopes.allows(t, "r"))
+    if visibility is None:
+        if readable == frozenset(SUPPORTED_RESOURCE_TYPES):
+            return None
+        return Visibility(readable_types=readable, patients=PatientSet(everyone=True))
+    return replace(visibility, readable_types=visibility.readable_types & readable)
 
 
 @dataclass
@@ -77,7 +89,9 @@ class CareRecordAccess:
                 self._break_glass = break_glass.active_patients(
                     self.store.database, principal.user_pk
                 )
-            self._visibility = visibility_for(principal, view, self._break_glass)
+            self._visibility = _within_scopes(
+                visibility_for(principal, view, self._break_glass), principal
+            )
             self._resolved = True
         return self._visibility
 
@@ -193,6 +207,55 @@ class CareRecordAccess:
             "Bundle",
             lambda: process_bundle(self.store, body, transaction=self.transaction),
         )
+
+    # -- bulk export -------------------------------------------------------------------------
+
+    def export(
+        self,
+        resource_types: Sequence[str],
+        write: Callable[[str, str], None],
+        *,
+        purpose: str = "direct-care",
+        page_size: int = 1000,
+    ) -> dict[str, int]:
+        """Every resource of `resource_types` the export may hold, one JSON text at a time to
+        `write(resource_type, json)`; returns how many of each type.
+
+        `purpose` "direct-care" exports what the principal may see. "planning" (population
+        analytics, research extracts) is for a platform-wide client or an analyst, draws on
+        everyone except people with a national data opt-out, and needs no relationship. Each
+        page is audited: one entry per person whose records left in it.
+        """
+        if purpose == "planning":
+            if not (self.principal.role is Role.ANALYST or self.principal.is_system):
+                raise Forbidden("Planning extracts are made by analysts or platform integrations")
+            visibility: Visibility | None = _within_scopes(planning_visibility(), self.principal)
+        elif purpose == "direct-care":
+            visibility = self.visibility
+        else:
+            raise Forbidden(f"'{purpose}' is not an export purpose (direct-care or planning)")
+        counts: dict[str, int] = {}
+        for resource_type in resource_types:
+            self.permit("search", resource_type)
+            counts[resource_type] = 0
+            cursor: str | None = None
+            while True:
+                params = [("_count", str(page_size))]
+                if cursor:
+                    params.append((CURSOR_PARAMETER, cursor))
+                query = parse_search(
+                    resource_type, params, self.store.registry, max_count=page_size
+                )
+                page = self.store.search(query, visibility=visibility)
+                for _, _, content in page.matches:
+                    write(resource_type, content)
+                counts[resource_type] += len(page.matches)
+                touched = [Touched("export", rt, rid, c) for rt, rid, c in page.matches]
+                self._record_touched(touched, f"{resource_type} export ({purpose})")
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+        return counts
 
     # -- audit -----------------------------------------------------------------------------
 

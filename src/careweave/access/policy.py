@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from careweave.access.consent import category_objections, objection_to
+from careweave.access.consent import category_objections, national_opt_out, objection_to
 from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.access.scopes import Permission
@@ -143,6 +143,18 @@ def visibility_for(
         ),
         hidden_labels=hidden,
         label_objections=category_objections(organisation) if organisation else (),
+    )
+
+
+def planning_visibility() -> Visibility:
+    """What a planning or research output (population analytics, an extract) may draw on:
+    every record except those of people with a national data opt-out. Not direct care, so no
+    relationship is needed, and what it produces must leave the platform de-identified or
+    aggregated (careweave.population does that)."""
+    return Visibility(
+        readable_types=frozenset(CATEGORY_OF_TYPE) | DIRECTORY_TYPES,
+        patients=PatientSet(everyone=True, excluded=(national_opt_out(),)),
+        unlinked_records=False,
     )
 
 

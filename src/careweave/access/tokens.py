@@ -121,8 +121,9 @@ def issue_token(
     token lasts until revoked (for integrations that rotate their tokens themselves).
     """
     client = " ".join(client_name.split())
-    if not client or len(client) > 200:
-        raise TokenError("Name the client the token is for (1-200 characters)")
+    # "client:<name>" is the audit trail's username for a system client: it must fit its 64.
+    if not client or len(client) > 56:
+        raise TokenError("Name the client the token is for (1-56 characters)")
     if lifetime is not None and lifetime <= timedelta(0):
         raise TokenError("A token's lifetime must be positive")
     user: UserAccount | None = None

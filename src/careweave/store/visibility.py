@@ -87,12 +87,17 @@ class LinkRule:
 
 @dataclass(frozen=True)
 class PatientSet:
-    """Patients in `ids`, or reached by any of `rules` and by none of `excluded`."""
+    """Patients in `ids`, or reached by any of `rules` (everyone, if `everyone`) and by none
+    of `excluded`."""
 
     everyone: bool = False
     ids: frozenset[str] = frozenset()
     rules: tuple[LinkRule, ...] = ()
     excluded: tuple[LinkRule, ...] = ()
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.everyone and not self.excluded
 
 
 @dataclass(frozen=True)
@@ -124,46 +129,44 @@ class Visibility:
 
 
 def _rule_reaches(rule: LinkRule, patient_id: ColumnElement[Any]) -> ColumnElement[bool]:
-    """EXISTS a linking resource for `rule` that names the patient `patient_id`."""
-    link = reference_index.alias("link")
+    """EXISTS a current resource for `rule` that names the patient `patient_id` (and links to
+    one of its targets, when it has any)."""
     linked = resource.alias("linked")
-    conditions: list[ColumnElement[bool]] = [
-        link.c.resource_type == rule.resource_type,
-        link.c.param == rule.link_param,
-        tuple_(link.c.target_type, link.c.target_id).in_(list(rule.targets))
-        if len(rule.targets) > 1
-        else and_(link.c.target_type == rule.targets[0][0], link.c.target_id == rule.targets[0][1]),
-    ]
+    conditions: list[ColumnElement[bool]] = []
+    link = reference_index.alias("link")
+    if rule.targets:
+        conditions += [
+            link.c.resource_type == rule.resource_type,
+            link.c.param == rule.link_param,
+            _pairs(link.c.target_type, link.c.target_id, rule.targets),
+        ]
     if rule.patient_param == "_id":
+        assert rule.targets, "a rule on the Patient itself needs a link"
+        anchor = link.c.resource_pk
         conditions += [
             linked.c.resource_type == "Patient",
             linked.c.id == patient_id,
             linked.c.deleted == false(),
         ]
-        source = (
-            select(literal(1)).select_from(link).join(linked, linked.c.pk == link.c.resource_pk)
-        )
+        source = select(literal(1)).select_from(link).join(linked, linked.c.pk == anchor)
     else:
         names = reference_index.alias("names")
+        anchor = names.c.resource_pk
         conditions += [
             names.c.resource_type == rule.resource_type,
             names.c.param == rule.patient_param,
             names.c.target_type == "Patient",
             names.c.target_id == patient_id,
+            exists().where(linked.c.pk == anchor, linked.c.deleted == false()),
         ]
-        source = (
-            select(literal(1))
-            .select_from(names)
-            .join(link, link.c.resource_pk == names.c.resource_pk)
-        )
-        conditions.append(
-            exists().where(linked.c.pk == link.c.resource_pk, linked.c.deleted == false())
-        )
+        source = select(literal(1)).select_from(names)
+        if rule.targets:
+            source = source.join(link, link.c.resource_pk == anchor)
     if rule.statuses or rule.closed_statuses:
         status = token_index.alias("status")
         codes = rule.statuses or rule.closed_statuses
         has_status = exists().where(
-            status.c.resource_pk == link.c.resource_pk,
+            status.c.resource_pk == anchor,
             status.c.param == "status",
             status.c.code.in_(list(codes)),
         )
@@ -172,9 +175,7 @@ def _rule_reaches(rule: LinkRule, patient_id: ColumnElement[Any]) -> ColumnEleme
         token = token_index.alias(f"has_{param.replace('-', '_')}")
         conditions.append(
             exists().where(
-                token.c.resource_pk == link.c.resource_pk,
-                token.c.param == param,
-                token.c.code == code,
+                token.c.resource_pk == anchor, token.c.param == param, token.c.code == code
             )
         )
     if rule.lacks_param is not None:
@@ -182,22 +183,28 @@ def _rule_reaches(rule: LinkRule, patient_id: ColumnElement[Any]) -> ColumnEleme
         conditions.append(
             not_(
                 exists().where(
-                    any_token.c.resource_pk == link.c.resource_pk,
-                    any_token.c.param == rule.lacks_param,
+                    any_token.c.resource_pk == anchor, any_token.c.param == rule.lacks_param
                 )
             )
         )
     return source.where(*conditions).exists()
 
 
+def _pairs(
+    type_column: ColumnElement[Any], id_column: ColumnElement[Any], pairs: Sequence[tuple[str, str]]
+) -> ColumnElement[bool]:
+    """(type, id) in `pairs`, one equality per pair: SQLite scans on a row-value IN."""
+    return or_(*[and_(type_column == t, id_column == i) for t, i in pairs])
+
+
 def patient_condition(patients: PatientSet, patient_id: ColumnElement[Any]) -> ColumnElement[bool]:
     """True where `patient_id` (a column or expression) is in `patients`."""
-    if patients.everyone:
+    if patients.everyone and not patients.excluded:
         return true()
     reached: list[ColumnElement[bool]] = [
         _rule_reaches(rule, patient_id) for rule in patients.rules
     ]
-    related = or_(*reached) if reached else false()
+    related = true() if patients.everyone else (or_(*reached) if reached else false())
     if patients.excluded:
         related = and_(
             related, not_(or_(*[_rule_reaches(r, patient_id) for r in patients.excluded]))
@@ -240,7 +247,7 @@ def resource_condition(visibility: Visibility, resource_type: str, r: Table) -> 
         named.c.param.in_(params),
         named.c.target_type == "Patient",
     ]
-    if not visibility.patients.everyone:
+    if not visibility.patients.unrestricted:
         outside = not_(patient_condition(visibility.patients, named.c.target_id))
         conditions.append(not_(exists().where(*names_patient, outside)))
     if not visibility.unlinked_records:
@@ -303,7 +310,7 @@ def visible_pks(
 def allowed_patients(conn: Connection, visibility: Visibility, ids: Iterable[str]) -> set[str]:
     """Those of the patient `ids` that are in the visible set."""
     wanted = sorted(set(ids))
-    if not wanted or visibility.patients.everyone:
+    if not wanted or visibility.patients.unrestricted:
         return set(wanted)
     r = resource
     rows = conn.execute(
