@@ -399,3 +399,25 @@ def test_planning_outputs_leave_out_people_with_a_national_data_opt_out(
     assert "ep" in ids(place, "Patient", view(staff("council", "sw-role", "sw")))
     place.update("Consent", "ndoo-ep", {**opt_out, "status": "inactive"})
     assert "ep" in ids(place, "Patient", planning)
+
+
+def test_the_named_care_manager_of_another_providers_episode_sees_the_person(
+    place: FhirStore,
+) -> None:
+    """Home care arranged by the council, provided by an agency: the council's social worker
+    is the episode's care manager, though the agency manages it."""
+    put(place, {"resourceType": "Organization", "id": "agency", "name": "Homecare Agency"})
+    put(
+        place,
+        {
+            "resourceType": "EpisodeOfCare",
+            "id": "package",
+            "status": "active",
+            "patient": {"reference": "Patient/none"},
+            "managingOrganization": {"reference": "Organization/agency"},
+            "careManager": {"reference": "Practitioner/sw"},
+        },
+    )
+    assert "none" in ids(place, "Patient", view(staff("council", "sw-role", "sw")))
+    # Another social worker at the same council is not the care manager.
+    assert "none" not in ids(place, "Patient", view(staff("council", "other-role", "other")))

@@ -150,7 +150,7 @@ def test_refuses_more_people_than_there_are_nhs_numbers(tmp_path: Path) -> None:
 
 def test_refuses_to_mix_with_an_earlier_place_unless_told_to_overwrite(tmp_path: Path) -> None:
     generate_place(people=200, seed=1, out=tmp_path)
-    stale = tmp_path / "Flag.ndjson"
+    stale = tmp_path / "Goal.ndjson"
     stale.write_bytes(b"{}\n")
     with pytest.raises(ValueError, match="already holds"):
         generate_place(people=200, seed=2, out=tmp_path)

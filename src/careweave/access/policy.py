@@ -90,15 +90,12 @@ def relationship_rules(principal: Principal) -> tuple[LinkRule, ...]:
         LinkRule("Task", "patient", "owner", assigned, closed_statuses=CLOSED_TASK_STATUSES),
         LinkRule("EpisodeOfCare", "patient", "organization", (org,), statuses=("active",)),
     ]
-    if principal.practitioner_id:
+    # The named care manager (a social worker, say) of an episode another organisation
+    # provides; R4 allows a Practitioner or a PractitionerRole there.
+    individuals = tuple(p for p in people if p[0] != "Organization")
+    if individuals:
         rules.append(
-            LinkRule(
-                "EpisodeOfCare",
-                "patient",
-                "care-manager",
-                (("Practitioner", principal.practitioner_id),),
-                statuses=("active",),
-            )
+            LinkRule("EpisodeOfCare", "patient", "care-manager", individuals, statuses=("active",))
         )
     return tuple(rules)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Final
@@ -126,6 +126,26 @@ def code_choice(problem: Problem) -> Weighted[tuple[str, str]]:
 
 
 _CONDITIONS: Final = _fit_conditions()
+
+
+def chance_of_any(keys: Collection[str], age: int, sex: str) -> float:
+    """The chance that a person of this age and sex has at least one of the conditions `keys`.
+
+    Averaged, as the intercepts were fitted, over the latent propensity and the ten deprivation
+    deciles (each a tenth of people): this is what a share of people with any of the conditions
+    should come to, given how the conditions cluster.
+    """
+    index = min(max(age, MIN_AGE), MAX_AGE) - MIN_AGE
+    chosen = [f for f in _CONDITIONS if f.problem.key in keys]
+    total = 0.0
+    for shift in _DECILE_SHIFTS:
+        for z in _GRID:
+            none = 1.0
+            for fitted in chosen:
+                intercept = fitted.male[index] if sex == "male" else fitted.female[index]
+                none *= 1 - sigmoid(intercept + fitted.loading * (shift + z))
+            total += 1 - none
+    return total / (len(_DECILE_SHIFTS) * len(_GRID))
 
 
 @dataclass

@@ -92,6 +92,13 @@ AGE_AND_SEX: Weighted[tuple[Sex, int]] = Weighted(*_age_sex_weights())
 """One draw gives a person's sex and age in whole years."""
 
 
+def age_and_sex_shares() -> list[tuple[Sex, int, float]]:
+    """Every (sex, age) a person can be drawn with, and its share (percent) of the population:
+    what a statistic that depends on age and sex should average to in a generated place."""
+    items, weights = _age_sex_weights()
+    return [(sex, age, weight) for (sex, age), weight in zip(items, weights, strict=True)]
+
+
 # --- GP list sizes ------------------------------------------------------------------------------
 
 LIST_SIZE_MEAN = 10_000

@@ -8,8 +8,9 @@ stays flat as the population grows.
 With `workers > 1` the chunks go to a process pool. Each worker writes its chunk to part files
 of its own, and the parent appends the parts to the real files strictly in chunk order, so the
 output is byte-for-byte what one process writes: every draw comes from a stream named after the
-thing drawn (`stream(seed, "person", index)`, `stream(seed, "record", index)`), never from a
-shared sequence that would depend on who ran first.
+thing drawn (`stream(seed, "person", index)`, `stream(seed, "record", index)`,
+`stream(seed, "privacy", index)`), never from a shared sequence that would depend on who ran
+first.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from careweave.synth.ndjson import NdjsonWriter
 from careweave.synth.older_person import older_person_record
 from careweave.synth.people import NHS_NUMBER_CAPACITY, Register, patient_resource
 from careweave.synth.place import build_place
+from careweave.synth.privacy import PRIVACY_STREAM, privacy_resources
 from careweave.synth.resources import place_resources
 
 __all__ = [
@@ -66,20 +68,32 @@ class GenerationSummary:
         return sum(self.resources.values())
 
 
-def write_people(register: Register, start: int, stop: int, writer: NdjsonWriter) -> int:
-    """Write people `start` .. `stop - 1` and their records; return how many were 65 or over."""
+def write_people(
+    register: Register, start: int, stop: int, writer: NdjsonWriter, *, privacy: bool = True
+) -> int:
+    """Write people `start` .. `stop - 1` and their records; return how many were 65 or over.
+
+    With `privacy` (careweave.synth.privacy), sensitive Conditions are labelled and each person
+    may also get an alcohol Condition, a safeguarding Flag and Consents; without it the record
+    is written exactly as before those existed.
+    """
     place = register.place
     seed = place.seed
     older = 0
     for index in range(start, stop):
         person = register.person(index)
+        outcome = None
         if person.age >= OLDER_AGE:
             older += 1
             outcome = older_person_record(person, place, stream(seed, "record", index))
             writer.write(patient_resource(person, outcome))
-            writer.write_all(outcome.resources)
+            if not privacy:
+                writer.write_all(outcome.resources)
         else:
             writer.write(patient_resource(person))
+        if privacy:
+            rng = stream(seed, PRIVACY_STREAM, index)
+            writer.write_all(privacy_resources(person, place, outcome, rng))
     return older
 
 
@@ -120,6 +134,7 @@ class _Chunk:
     seed: int
     as_of: date
     directory: Path
+    privacy: bool
 
 
 @dataclass(frozen=True)
@@ -140,7 +155,7 @@ def _write_chunk(chunk: _Chunk) -> _ChunkResult:
     register = _worker_register(chunk.people, chunk.seed, chunk.as_of)
     chunk.directory.mkdir()
     with NdjsonWriter(chunk.directory) as writer:
-        older = write_people(register, chunk.start, chunk.stop, writer)
+        older = write_people(register, chunk.start, chunk.stop, writer, privacy=chunk.privacy)
     return _ChunkResult(chunk.number, chunk.stop, dict(writer.counts), older)
 
 
@@ -153,13 +168,14 @@ def _write_in_parallel(
     workers: int,
     writer: NdjsonWriter,
     progress: Callable[[int], None] | None,
+    privacy: bool,
 ) -> int:
     parts = out / PARTS_DIRECTORY
     shutil.rmtree(parts, ignore_errors=True)
     parts.mkdir()
     size = max(500, min(10_000, people // (workers * 8) or 1))
     chunks = [
-        _Chunk(number, start, stop, people, seed, as_of, parts / f"{number:06d}")
+        _Chunk(number, start, stop, people, seed, as_of, parts / f"{number:06d}", privacy)
         for number, (start, stop) in enumerate(_chunks(people, size))
     ]
     older = 0
@@ -187,6 +203,7 @@ def generate_place(
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
     overwrite: bool = False,
+    privacy: bool = True,
 ) -> GenerationSummary:
     """Generate a place of `people` registered people from `seed` into `out` as NDJSON.
 
@@ -194,6 +211,8 @@ def generate_place(
     given, is called with the number of people written so far after each chunk. Raises
     `ValueError` for fewer than 1 or more than `NHS_NUMBER_CAPACITY` people, for workers < 1,
     and when `out` already holds NDJSON files (unless `overwrite`, which deletes them first).
+    `privacy=False` leaves out sensitive labels, safeguarding flags, alcohol Conditions and
+    Consents (careweave.synth.privacy): every other file is byte-for-byte the same either way.
     """
     _check(people, workers)
     _prepare(out, overwrite)
@@ -204,7 +223,7 @@ def generate_place(
             register = Register(directory)
             older = 0
             for start, stop in _chunks(people, CHUNK_PEOPLE):
-                older += write_people(register, start, stop, writer)
+                older += write_people(register, start, stop, writer, privacy=privacy)
                 if progress is not None:
                     progress(stop)
         else:
@@ -216,6 +235,7 @@ def generate_place(
                 workers=workers,
                 writer=writer,
                 progress=progress,
+                privacy=privacy,
             )
     return GenerationSummary(
         out=out,

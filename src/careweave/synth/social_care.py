@@ -335,7 +335,9 @@ def _episode(
     if referral is not None:
         resource["referralRequest"] = [referral]
     if worker is not None:
-        resource["careManager"] = worker.role_reference
+        # Practitioner, not PractitionerRole: the R4 care-manager search parameter only indexes
+        # Practitioner targets, and the care manager is a person more than a post.
+        resource["careManager"] = worker.practitioner_reference
     return resource
 
 

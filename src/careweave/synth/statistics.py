@@ -5,9 +5,10 @@ generator: the statistical test asserts each row within a stated tolerance, `car
 prints the table, and docs/synthetic-data.md shows it. It reads the files exactly as an importer
 would, so it measures what was written, not what the generator meant to write.
 
-Who counts: the registered population for ages; everyone aged 65+ on the "as of" date for
-conditions and multimorbidity (the record keeps the conditions of people who died in the last
-year); the living for eFI categories and care-home residence, which describe people as they are.
+Who counts: the registered population for ages and the national data opt-out; everyone aged
+65+ on the "as of" date for conditions, multimorbidity, sensitive labels, safeguarding flags and
+objections (the record keeps what was recorded for people who died in the last year); the
+living for eFI categories and care-home residence, which describe people as they are.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ from careweave.synth.clinical_codes import (
 )
 from careweave.synth.demography import AGE_BANDS
 from careweave.synth.model import IMD_EXTENSION, SNOMED
+from careweave.synth.privacy import (
+    CONSENT_CATEGORY_SYSTEM,
+    MENTAL_HEALTH,
+    NATIONAL_DATA_OPT_OUT,
+    OBJECTION,
+    PRIVACY_TARGETS,
+    SAFEGUARDING,
+    SENSITIVE_SYSTEM,
+    SUBSTANCE_MISUSE,
+)
 
 HOUSEHOLD_COMPOSITION = "224130005"
 LIVES_ALONE = "105529008"
@@ -56,6 +67,11 @@ class OlderPerson:
     home_care: bool = False
     carer: bool = False
     lives_alone: bool = False
+    labels: set[str] = field(default_factory=set)  # sensitive categories on its Conditions
+    safeguarding_flag: bool = False
+    objects_to_organisation: bool = False  # to a whole organisation seeing the record
+    objects_to: set[str] = field(default_factory=set)  # sensitive categories objected to
+    opted_out: bool = False  # national data opt-out
 
     @property
     def band(self) -> str:
@@ -78,6 +94,7 @@ class OlderPerson:
 class PlaceStatistics:
     ages: list[int]
     older: dict[str, OlderPerson]
+    opted_out: set[str] = field(default_factory=set)  # ids of everyone with a national opt-out
 
     def living(self) -> list[OlderPerson]:
         return [p for p in self.older.values() if not p.deceased]
@@ -122,6 +139,21 @@ def _snomed_codes(concept: dict[str, Any] | None) -> list[str]:
     return [c["code"] for c in (concept or {}).get("coding", ()) if c.get("system") == SNOMED]
 
 
+def _labels(resource: dict[str, Any]) -> set[str]:
+    """The sensitive categories a resource (`meta.security`) or a provision is labelled with."""
+    security = resource.get("securityLabel") or (resource.get("meta") or {}).get("security", ())
+    return {c["code"] for c in security if c.get("system") == SENSITIVE_SYSTEM}
+
+
+def _categories(consent: dict[str, Any]) -> set[str]:
+    return {
+        c["code"]
+        for concept in consent.get("category", ())
+        for c in concept.get("coding", ())
+        if c.get("system") == CONSENT_CATEGORY_SYSTEM
+    }
+
+
 def _age(birth: str, on: date) -> int:
     born = date.fromisoformat(birth[:10])
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
@@ -150,6 +182,7 @@ def read_place(out: Path, as_of: date) -> PlaceStatistics:
         person = older.get(_subject(condition))
         if person is None:
             continue
+        person.labels |= _labels(condition)
         for code in _snomed_codes(condition.get("code")):
             if code in LONG_TERM_CONDITION_CODES:
                 person.conditions.add(LONG_TERM_CONDITION_CODES[code])
@@ -180,7 +213,26 @@ def read_place(out: Path, as_of: date) -> PlaceStatistics:
         person = older.get(_subject(related))
         if person:
             person.carer = True
-    return PlaceStatistics(ages, older)
+    for flag in _lines(out / "Flag.ndjson"):
+        person = older.get(_subject(flag))
+        if person:
+            person.safeguarding_flag |= SAFEGUARDING in _labels(flag)
+    opted_out: set[str] = set()
+    for consent in _lines(out / "Consent.ndjson"):
+        if consent.get("status") != "active":
+            continue
+        patient_id = _subject(consent)
+        person = older.get(patient_id)
+        provision = consent.get("provision") or {}
+        if NATIONAL_DATA_OPT_OUT in _categories(consent):
+            opted_out.add(patient_id)
+            if person:
+                person.opted_out = True
+        elif person and OBJECTION in _categories(consent) and provision.get("type") == "deny":
+            labels = _labels(provision)
+            person.objects_to |= labels
+            person.objects_to_organisation |= not labels
+    return PlaceStatistics(ages, older, opted_out)
 
 
 def _share(
@@ -277,4 +329,71 @@ def statistics_table(place: PlaceStatistics) -> list[Statistic]:
     ):
         hits = sum(getattr(p, flag) for p in everyone)
         rows.append(_share(name, everyone, hits, TARGETS[key]["65+"], allowance))
+    rows.extend(_privacy_rows(place, everyone))
     return rows
+
+
+def _privacy_rows(place: PlaceStatistics, everyone: list[OlderPerson]) -> list[Statistic]:
+    """Sensitive labels, safeguarding flags, objections and the national data opt-out."""
+    targets = PRIVACY_TARGETS
+    n = len(place.ages)
+    oldest = [p for p in everyone if p.age >= 85]
+    labelled = [p for p in everyone if MENTAL_HEALTH in p.labels]
+    return [
+        Statistic(
+            "National data opt-out, everyone",
+            targets["ndoo_everyone"],
+            100 * len(place.opted_out) / max(n, 1),
+            n,
+            0.3,
+        ),
+        _share(
+            "National data opt-out, 65+",
+            everyone,
+            sum(p.opted_out for p in everyone),
+            targets["ndoo_65+"],
+            0.5,
+        ),
+        _share(
+            "Mental-health label, 65+",
+            everyone,
+            len(labelled),
+            targets["mental_health_label_65+"],
+            2.0,
+        ),
+        _share(
+            "Substance-misuse label, 65+",
+            everyone,
+            sum(SUBSTANCE_MISUSE in p.labels for p in everyone),
+            targets["substance_misuse_label_65+"],
+            0.1,
+        ),
+        _share(
+            "Safeguarding flag, 65+",
+            everyone,
+            sum(p.safeguarding_flag for p in everyone),
+            targets["safeguarding_flag_65+"],
+            0.3,
+        ),
+        _share(
+            "Safeguarding flag, 85+",
+            oldest,
+            sum(p.safeguarding_flag for p in oldest),
+            targets["safeguarding_flag_85+"],
+            1.0,
+        ),
+        _share(
+            "Objection to an organisation, 65+",
+            everyone,
+            sum(p.objects_to_organisation for p in everyone),
+            targets["objection_65+"],
+            0.2,
+        ),
+        _share(
+            "Mental-health objection, 65+ with a mental-health label",
+            labelled,
+            sum(MENTAL_HEALTH in p.objects_to for p in labelled),
+            targets["mental_health_objection_labelled_65+"],
+            1.0,
+        ),
+    ]
