@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 
+from careweave.access.audit import AuditTrail, who_accessed
 from careweave.access.guard import CareRecordAccess
 from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.access.scopes import Scopes
-from careweave.fhir.errors import Forbidden
+from careweave.access.sharing import DEFAULT_TERMS, save_agreement
+from careweave.fhir.errors import Forbidden, NotFound
 from careweave.fhir.search_query import parse_search
 from careweave.store.repository import FhirStore
 
@@ -59,3 +61,24 @@ def test_a_narrow_token_sees_only_its_types_on_every_route(
         "Observation": 1
     }
     assert len(written) == 1
+
+
+def test_a_refused_read_shows_in_the_persons_record_of_who_tried(store: FhirStore) -> None:
+    save_agreement(store.database, "test", DEFAULT_TERMS)
+    put(store, {"resourceType": "Organization", "id": "prac"})
+    put(store, {"resourceType": "Patient", "id": "elsewhere"})
+    gp = Principal(
+        username="gp.one",
+        display_name="Dr One",
+        role=Role.GP,
+        scopes=Scopes.everything(),
+        user_pk=1,
+        organisation_id="prac",
+    )
+    access = CareRecordAccess(store, gp, AuditTrail(store.database))
+    with pytest.raises(NotFound):
+        access.read("Patient", "elsewhere")
+    with pytest.raises(NotFound):
+        access.read("Patient", "nobody")
+    entries = who_accessed(store.database, "elsewhere")
+    assert [(e.username, e.outcome) for e in entries] == [("gp.one", "4")]

@@ -318,6 +318,9 @@ def test_an_objection_to_one_category_hides_only_that_category(place: FhirStore)
     )
     assert "obs-sh" not in ids(place, "Observation", council)
     assert "obs-team" in ids(place, "Observation", council)
+    # Another person's objection hides nothing of someone who has not objected.
+    put(place, observation("obs-sh-ref", "ref", label="sexual-health"))
+    assert "obs-sh-ref" in ids(place, "Observation", council)
     assert "team" in ids(place, "Patient", council)
 
 

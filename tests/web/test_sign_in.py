@@ -23,9 +23,10 @@ from careweave.settings import Settings
 from careweave.store.access_tables import user_session
 from careweave.store.database import Database
 from careweave.store.repository import FhirStore
-from careweave.web.app import LOCKED, SESSION_COOKIE, SIGN_IN_COOKIE, build_web_router
+from careweave.web.app import LOCKED, SIGN_IN_COOKIE, build_web_router
 from careweave.web.pages import web_error_page
 from careweave.web.settings import WebSettings, find_frontend_dir
+from careweave.web.signed_in import SESSION_COOKIE
 
 PASSWORD = "kettle orchard lantern"
 Event = tuple[str, str | None, str, str | None]

@@ -98,6 +98,7 @@ EVENTS: dict[str, str] = {
     "break-glass": "Broke the glass (emergency access)",
     "refused": "Was refused access",
     "token-issued": "API token issued",
+    "break-glass-review": "Reviewed an emergency access",
 }
 # FHIR AuditEvent.action when the caller does not say: E (execute) for searches and operations.
 DEFAULT_ACTIONS: dict[str, str] = {
@@ -116,6 +117,7 @@ DEFAULT_ACTIONS: dict[str, str] = {
     "break-glass": "E",
     "refused": "R",
     "token-issued": "C",
+    "break-glass-review": "U",
 }
 OUTCOMES = ("0", "4", "8", "12")
 _EVENT_CODE = re.compile(r"[a-z][a-z0-9-]{0,31}")

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import orjson
 
-from careweave.access.sharing import SENSITIVE_CATEGORIES, SENSITIVE_SYSTEM
+from careweave.access.sharing import SENSITIVE_SYSTEM
 from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
 from careweave.store.repository import FhirStore
-from careweave.store.visibility import LabelObjection, LinkRule
+from careweave.store.visibility import LabelObjections, LinkRule
 
 CONSENT_CATEGORY_SYSTEM = "https://fhir.careweave.example/CodeSystem/consent-category"
 OBJECTION = "objection"
@@ -51,23 +51,21 @@ def national_opt_out() -> LinkRule:
     )
 
 
-def category_objections(organisation_id: str) -> tuple[LabelObjection, ...]:
-    """For each sensitive category, the patients who object to it reaching the organisation."""
-    return tuple(
-        LabelObjection(
-            label=(SENSITIVE_SYSTEM, category),
-            rules=(
-                LinkRule(
-                    resource_type="Consent",
-                    patient_param="patient",
-                    link_param="actor",
-                    targets=(("Organization", organisation_id),),
-                    statuses=("active",),
-                    has_tokens=(("category", OBJECTION), ("security-label", category)),
-                ),
+def category_objections(organisation_id: str) -> LabelObjections:
+    """The patients who object to a sensitive category (a security label) reaching the
+    organisation: the Consent's securityLabel names the category."""
+    return LabelObjections(
+        system=SENSITIVE_SYSTEM,
+        rules=(
+            LinkRule(
+                resource_type="Consent",
+                patient_param="patient",
+                link_param="actor",
+                targets=(("Organization", organisation_id),),
+                statuses=("active",),
+                has_tokens=(("category", OBJECTION),),
             ),
-        )
-        for category in SENSITIVE_CATEGORIES
+        ),
     )
 
 

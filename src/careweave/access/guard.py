@@ -267,7 +267,8 @@ class CareRecordAccess:
         try:
             return work()
         except (Forbidden, NotFound) as exc:
-            self._record(event, entity, None, outcome="4", reason=str(exc))
+            for patient in self._whose(entity):
+                self._record(event, entity, patient, outcome="4", reason=str(exc))
             raise
         except Gone:
             raise
@@ -275,6 +276,19 @@ class CareRecordAccess:
             if exc.status in (401, 403):
                 self._record(event, entity, None, outcome="4", reason=str(exc))
             raise
+
+    def _whose(self, entity: str) -> set[str | None]:
+        """Whose record a refused request named, so the refusal shows in that person's "who
+        looked at my record" (the audit is not shown to the caller, so this tells them nothing).
+        """
+        parts = entity.split("/")
+        if len(parts) >= 2 and "?" not in entity and parts[0] in SUPPORTED_RESOURCE_TYPES:
+            try:
+                stored = self.store.read(parts[0], parts[1])
+            except FhirError:
+                return {None}
+            return set(patients_in(parts[0], parts[1], stored.content)) or {None}
+        return {None}
 
     def _record_touched(
         self, touched: list[Touched], entity: str | None, *, always: bool = False

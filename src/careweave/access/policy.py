@@ -139,7 +139,7 @@ def visibility_for(
             excluded=objections,
         ),
         hidden_labels=hidden,
-        label_objections=category_objections(organisation) if organisation else (),
+        label_objections=category_objections(organisation) if organisation else None,
     )
 
 

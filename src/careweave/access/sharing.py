@@ -114,7 +114,14 @@ DEFAULT_TERMS: dict[str, Any] = {
             "documents",
         ],
         Role.DISCHARGE_COORDINATOR.value: list(_CLINICAL),
-        Role.SOCIAL_WORKER.value: ["demographics", "coordination", "conditions", "medications"],
+        # Care Act assessments and safeguarding records are documents social workers write.
+        Role.SOCIAL_WORKER.value: [
+            "demographics",
+            "coordination",
+            "conditions",
+            "medications",
+            "documents",
+        ],
         Role.CARE_HOME_STAFF.value: [
             "demographics",
             "coordination",

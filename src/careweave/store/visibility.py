@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -101,12 +102,14 @@ class PatientSet:
 
 
 @dataclass(frozen=True)
-class LabelObjection:
-    """Resources labelled `label` are hidden for the patients reached by `rules` (a person's
-    objection to one sensitive category reaching this user's organisation)."""
+class LabelObjections:
+    """A labelled resource is hidden when a patient it belongs to has a linking resource for
+    one of `rules` (an objection Consent reaching this user's organisation) whose
+    `label_param` holds the label's code: one condition for every label of `system`."""
 
-    label: tuple[str, str]
+    system: str
     rules: tuple[LinkRule, ...]
+    label_param: str = "security-label"
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class Visibility:
     readable_types: frozenset[str]
     patients: PatientSet
     hidden_labels: frozenset[tuple[str, str]] = frozenset()
-    label_objections: tuple[LabelObjection, ...] = ()
+    label_objections: LabelObjections | None = None
     # Whether a compartment resource naming no patient is visible (staff: yes; a person: no).
     unlinked_records: bool = True
 
@@ -128,9 +131,14 @@ class Visibility:
 # -- SQL ---------------------------------------------------------------------------------------
 
 
-def _rule_reaches(rule: LinkRule, patient_id: ColumnElement[Any]) -> ColumnElement[bool]:
+def _rule_reaches(
+    rule: LinkRule,
+    patient_id: ColumnElement[Any],
+    label: tuple[str, ColumnElement[Any]] | None = None,
+) -> ColumnElement[bool]:
     """EXISTS a current resource for `rule` that names the patient `patient_id` (and links to
-    one of its targets, when it has any)."""
+    one of its targets, when it has any; and holds the code `label[1]` in the token parameter
+    `label[0]`, when given)."""
     linked = resource.alias("linked")
     conditions: list[ColumnElement[bool]] = []
     link = reference_index.alias("link")
@@ -178,6 +186,20 @@ def _rule_reaches(rule: LinkRule, patient_id: ColumnElement[Any]) -> ColumnEleme
                 token.c.resource_pk == anchor, token.c.param == param, token.c.code == code
             )
         )
+    if label is not None:
+        # The label's code comes from a query several levels out; SQLAlchemy correlates only
+        # to the nearest enclosing SELECT unless told which table is this subquery's own.
+        labelled = token_index.alias("labelled")
+        conditions.append(
+            select(literal(1))
+            .where(
+                labelled.c.resource_pk == anchor,
+                labelled.c.param == label[0],
+                labelled.c.code == label[1],
+            )
+            .correlate_except(labelled)
+            .exists()
+        )
     if rule.lacks_param is not None:
         any_token = token_index.alias("lacks")
         conditions.append(
@@ -215,7 +237,26 @@ def patient_condition(patients: PatientSet, patient_id: ColumnElement[Any]) -> C
 
 
 def resource_condition(visibility: Visibility, resource_type: str, r: Table) -> ColumnElement[bool]:
-    """The WHERE condition for rows of `r` (resource table or alias) of `resource_type`."""
+    """The WHERE condition for rows of `r` (resource table or alias) of `resource_type`.
+
+    Building the expression costs far more than the database's work for a point read (each
+    alias sets up its column collections), so the condition on the resource table itself is
+    kept per (visibility, type): a user's requests share it, and SQLAlchemy's compiled-SQL
+    cache then serves the statement.
+    """
+    if r is resource:
+        return _cached_condition(visibility, resource_type)
+    return _resource_condition(visibility, resource_type, r)
+
+
+@lru_cache(maxsize=1024)
+def _cached_condition(visibility: Visibility, resource_type: str) -> ColumnElement[bool]:
+    return _resource_condition(visibility, resource_type, resource)
+
+
+def _resource_condition(
+    visibility: Visibility, resource_type: str, r: Table
+) -> ColumnElement[bool]:
     if not visibility.may_read_type(resource_type):
         return false()
     conditions: list[ColumnElement[bool]] = []
@@ -232,11 +273,7 @@ def resource_condition(visibility: Visibility, resource_type: str, r: Table) -> 
         )
     if resource_type == "Patient":
         conditions.append(patient_condition(visibility.patients, r.c.id))
-        conditions += _objection_conditions(
-            visibility,
-            r,
-            lambda objection: or_(*[_rule_reaches(rule, r.c.id) for rule in objection.rules]),
-        )
+        conditions += _objection_conditions(visibility, r, lambda _code: r.c.id)
         return and_(*conditions)
     params = PATIENT_COMPARTMENT.get(resource_type)
     if params is None:
@@ -253,41 +290,57 @@ def resource_condition(visibility: Visibility, resource_type: str, r: Table) -> 
     if not visibility.unlinked_records:
         conditions.append(exists().where(*names_patient))
 
-    def objecting(objection: LabelObjection) -> ColumnElement[bool]:
-        named_by = reference_index.alias("objecting")
-        return exists().where(
-            named_by.c.resource_pk == r.c.pk,
-            named_by.c.param.in_(params),
-            named_by.c.target_type == "Patient",
-            or_(*[_rule_reaches(rule, named_by.c.target_id) for rule in objection.rules]),
-        )
-
-    conditions += _objection_conditions(visibility, r, objecting)
+    conditions += _objection_conditions(visibility, r, None, params)
     return and_(*conditions) if conditions else true()
 
 
 def _objection_conditions(
-    visibility: Visibility, r: Table, objecting: Callable[[LabelObjection], ColumnElement[bool]]
+    visibility: Visibility,
+    r: Table,
+    own_id: Callable[[Any], ColumnElement[Any]] | None,
+    params: Sequence[str] = (),
 ) -> list[ColumnElement[bool]]:
     """Hide a labelled row when a patient it belongs to objects to that label reaching the
-    user (`objecting` says, for one objection, whether the row's patient objects)."""
-    conditions: list[ColumnElement[bool]] = []
-    for objection in visibility.label_objections:
-        label = token_index.alias("objected_label")
-        conditions.append(
-            not_(
-                and_(
-                    exists().where(
-                        label.c.resource_pk == r.c.pk,
-                        label.c.param == "_security",
-                        label.c.system == objection.label[0],
-                        label.c.code == objection.label[1],
-                    ),
-                    objecting(objection),
-                )
+    user: the row's own id (a Patient, `own_id`) or a patient its compartment `params` name."""
+    objections = visibility.label_objections
+    if objections is None:
+        return []
+    label = token_index.alias("objected_label")
+    reaches: Callable[[ColumnElement[Any]], ColumnElement[bool]] = lambda patient: or_(  # noqa: E731
+        *[
+            _rule_reaches(rule, patient, (objections.label_param, label.c.code))
+            for rule in objections.rules
+        ]
+    )
+    if own_id is not None:
+        objecting = reaches(own_id(None))
+    else:
+        named_by = reference_index.alias("objecting")
+        objecting = (
+            select(literal(1))
+            .where(
+                named_by.c.resource_pk == r.c.pk,
+                named_by.c.param.in_(params),
+                named_by.c.target_type == "Patient",
+                reaches(named_by.c.target_id),
             )
+            .correlate_except(named_by)
+            .exists()
         )
-    return conditions
+    # Nested three deep: each subquery names its own table, the rest correlate outwards.
+    return [
+        not_(
+            select(literal(1))
+            .where(
+                label.c.resource_pk == r.c.pk,
+                label.c.param == "_security",
+                label.c.system == objections.system,
+                objecting,
+            )
+            .correlate_except(label)
+            .exists()
+        )
+    ]
 
 
 def visible_pks(
@@ -373,17 +426,18 @@ def content_visible(
             return visibility.unlinked_records and resource_type != "Patient"
         if allowed_patients(conn, visibility, patients) != patients:
             return False
-    for objection in visibility.label_objections:
-        if objection.label in labels and any(
-            _objects(conn, objection, patient) for patient in patients
-        ):
+    objections = visibility.label_objections
+    if objections is not None:
+        codes = {code for system, code in labels if system == objections.system}
+        if any(_objects(conn, objections, patient, code) for patient in patients for code in codes):
             return False
     return True
 
 
-def _objects(conn: Connection, objection: LabelObjection, patient: str) -> bool:
+def _objects(conn: Connection, objections: LabelObjections, patient: str, code: str) -> bool:
     r = resource
-    condition = or_(*[_rule_reaches(rule, r.c.id) for rule in objection.rules])
+    label = (objections.label_param, literal(code))
+    condition = or_(*[_rule_reaches(rule, r.c.id, label) for rule in objections.rules])
     row = conn.execute(
         select(r.c.pk).where(r.c.resource_type == "Patient", r.c.id == patient, condition)
     ).first()

@@ -1,4 +1,6 @@
-"""The web pages: signing in and out, and the page a signed-in person lands on.
+"""The web pages: signing in and out, the page a signed-in person lands on, and (from their
+own modules) the governance pages: who looked at my record, the Caldicott guardian's review
+and break-glass.
 
 Every page works without JavaScript. Every POST form carries a CSRF token: the session's once
 signed in, a signed double-submit cookie's on the sign-in form (careweave.web.forms). Errors
@@ -13,8 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,16 +25,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from careweave.access.accounts import UserAccount, get_user, sign_in
-from careweave.access.sessions import (
-    ActiveSession,
-    check_csrf,
-    end_session,
-    find_session,
-    start_session,
-)
-from careweave.store.database import Database
+from careweave.access.accounts import UserAccount, sign_in
+from careweave.access.sessions import end_session, find_session, start_session
 from careweave.web.assets import FrontendAssets
+from careweave.web.break_glass_pages import break_glass_router
 from careweave.web.forms import (
     FormProblem,
     SignInFormToken,
@@ -43,12 +38,25 @@ from careweave.web.forms import (
     sign_in_token_from_cookie,
     sign_in_token_matches,
 )
+from careweave.web.governance import governance_router
+from careweave.web.home import home_links
+from careweave.web.my_record import my_record_router
 from careweave.web.pages import SECURITY_HEADERS, error_page, render
 from careweave.web.settings import WebSettings
+from careweave.web.signed_in import (
+    SESSION_COOKIE,
+    FieldError,
+    PageRefused,
+    SignedIn,
+    SignInRequired,
+    current_user,
+    require_csrf,
+)
+from careweave.web.signed_in import address_of as _address
+from careweave.web.signed_in import database_of as _database
 
 logger = logging.getLogger("careweave.web")
 
-SESSION_COOKIE = "careweave_session"
 SIGN_IN_COOKIE = "careweave_sign_in"
 # Told of each sign-in ("sign-in"), refusal ("sign-in-failed") and sign-out ("sign-out"):
 # (event, the user or None when the username is unknown, outcome "0" success or "4" refused,
@@ -65,78 +73,6 @@ FORGED_SIGN_IN = (
     "This sign-in form has expired or did not come from careweave. "
     "Go to the sign-in page and try again. Your browser must accept cookies from careweave."
 )
-FORGED_FORM = "This form has expired or did not come from careweave, so nothing was changed."
-
-
-class SignedIn(NamedTuple):
-    """Who is signed in on this request, and the session they are signed in with."""
-
-    session: ActiveSession
-    user: UserAccount
-
-
-class SignInRequired(Exception):  # noqa: N818 - a state the browser is redirected out of
-    """No valid session: the browser is sent to sign in, then back to `next_path`."""
-
-    def __init__(self, next_path: str | None) -> None:
-        super().__init__("sign in required")
-        self.next_path = next_path
-
-
-class PageRefused(Exception):  # noqa: N818 - a refusal shown as a page
-    """A request the pages refuse, shown as an error page with `message`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One entry of the error summary; `field` is the id of the input it links to."""
-
-    field: str | None
-    message: str
-
-
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.store.database
-    return database
-
-
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-def _here(request: Request) -> str | None:
-    """Where to come back to after signing in: the page asked for, if it was a GET."""
-    if request.method != "GET":
-        return None
-    query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
-
-
-def current_user(request: Request) -> SignedIn:
-    """The signed-in person, for a page that needs one; otherwise the browser is redirected
-    to /sign-in?next=... (a dependency: `Depends(current_user)`)."""
-    database = _database(request)
-    session = find_session(database, request.cookies.get(SESSION_COOKIE))
-    user = get_user(database, session.user_pk) if session is not None else None
-    if session is None or user is None or user.disabled:
-        raise SignInRequired(_here(request))
-    return SignedIn(session, user)
-
-
-async def require_csrf(
-    request: Request, signed_in: Annotated[SignedIn, Depends(current_user)]
-) -> SignedIn:
-    """The signed-in person, when the posted form carries their session's CSRF token;
-    otherwise a 403 page and nothing done. Every POST form route depends on this."""
-    form = await read_form(request)
-    if not check_csrf(signed_in.session, form.get("csrf_token")):
-        raise PageRefused(403, FORGED_FORM)
-    return signed_in
 
 
 def _secure(request: Request, settings: WebSettings) -> bool:
@@ -205,7 +141,8 @@ def build_web_router(
     assets = FrontendAssets(settings.frontend_dir)
     styled = assets.styled
     key = settings.secret_key
-    router = APIRouter(route_class=_page_route(settings, styled), include_in_schema=False)
+    route_class = _page_route(settings, styled)
+    router = APIRouter(route_class=route_class, include_in_schema=False)
 
     def report(event: str, user: UserAccount | None, outcome: str, address: str | None) -> None:
         if on_event is not None:
@@ -329,10 +266,15 @@ def build_web_router(
 
     @router.get("/home")
     def home(signed_in: Annotated[SignedIn, Depends(current_user)]) -> Response:
-        return render("home.html", styled=styled, signed_in=signed_in)
+        return render(
+            "home.html", styled=styled, signed_in=signed_in, links=home_links(signed_in.user)
+        )
 
     @router.api_route("/assets/{path:path}", methods=["GET", "HEAD"])
     async def asset(request: Request, path: str) -> Response:
         return await assets.response(path, request.scope)
 
+    router.include_router(my_record_router(route_class, styled))
+    router.include_router(governance_router(route_class, styled))
+    router.include_router(break_glass_router(route_class, styled))
     return router
