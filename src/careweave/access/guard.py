@@ -25,7 +25,7 @@ from careweave.access.policy import check_permitted, planning_visibility, visibi
 from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.access.sharing import active_agreements, shared_view
-from careweave.fhir.errors import FhirError, Forbidden, Gone, NotFound
+from careweave.fhir.errors import FhirError, Forbidden
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
 from careweave.fhir.search_query import CURSOR_PARAMETER, SearchQuery, parse_search
 from careweave.store.bundles import process_bundle
@@ -76,6 +76,7 @@ class CareRecordAccess:
     _visibility: Visibility | None = field(default=None, init=False)
     _resolved: bool = field(default=False, init=False)
     _break_glass: frozenset[str] = field(default=frozenset(), init=False)
+    _in_batch: bool = field(default=False, init=False)
 
     # -- what they may see -----------------------------------------------------------------
 
@@ -168,8 +169,15 @@ class CareRecordAccess:
     @contextmanager
     def transaction(self) -> Iterator[StoreTransaction]:
         """A write transaction as this user; what it touched is audited once it commits."""
-        with self.store.transaction(visibility=self.visibility, permit=self.permit) as tx:
-            yield tx
+        try:
+            with self.store.transaction(visibility=self.visibility, permit=self.permit) as tx:
+                yield tx
+        except FhirError as exc:
+            # One entry of a batch runs in its own transaction, and the batch answers its
+            # error without raising: record the refusal here, where every entry passes.
+            if exc.status in (401, 403, 404) and self._in_batch:
+                self._record("transaction", "Bundle entry", None, outcome="4", reason=str(exc))
+            raise
         self._record_touched(tx.touched, None)
 
     def write(self, event: str, entity: str, work: Callable[[StoreTransaction], _T]) -> _T:
@@ -202,11 +210,15 @@ class CareRecordAccess:
         )
 
     def bundle(self, body: object) -> dict[str, Any]:
-        return self._audited(
-            "transaction",
-            "Bundle",
-            lambda: process_bundle(self.store, body, transaction=self.transaction),
-        )
+        self._in_batch = isinstance(body, dict) and body.get("type") == "batch"
+        try:
+            return self._audited(
+                "transaction",
+                "Bundle",
+                lambda: process_bundle(self.store, body, transaction=self.transaction),
+            )
+        finally:
+            self._in_batch = False
 
     # -- bulk export -------------------------------------------------------------------------
 
@@ -266,15 +278,12 @@ class CareRecordAccess:
     def _audited(self, event: str, entity: str, work: Callable[[], _T]) -> _T:
         try:
             return work()
-        except (Forbidden, NotFound) as exc:
-            for patient in self._whose(entity):
-                self._record(event, entity, patient, outcome="4", reason=str(exc))
-            raise
-        except Gone:
-            raise
         except FhirError as exc:
-            if exc.status in (401, 403):
-                self._record(event, entity, None, outcome="4", reason=str(exc))
+            # Refusals (a Bundle entry's too: EntryError carries its cause's status); not
+            # Gone, nor invalid input, which is the caller's mistake rather than a refusal.
+            if exc.status in (401, 403, 404):
+                for patient in self._whose(entity):
+                    self._record(event, entity, patient, outcome="4", reason=str(exc))
             raise
 
     def _whose(self, entity: str) -> set[str | None]:

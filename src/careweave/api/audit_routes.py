@@ -61,11 +61,33 @@ def _permitted(principal: Principal, permission: str) -> None:
         )
 
 
+def _allowed_part(
+    request: Request, principal: Principal, permission: str, entity: str
+) -> dict[str, str | None]:
+    """Which part of the trail the caller may read; a refusal is itself audited."""
+    try:
+        _permitted(principal, permission)
+        return _scope_of_reader(principal)
+    except Forbidden as exc:
+        audit_trail(request).record(
+            [
+                AuditRecord.for_principal(
+                    principal,
+                    event="search",
+                    action="E",
+                    outcome="4",
+                    entity=entity,
+                    reason=str(exc),
+                )
+            ]
+        )
+        raise
+
+
 @audit_router.get("")
 async def search_audit_events(request: Request) -> FhirResponse:
     principal = principal_of(request)
-    _permitted(principal, "s")
-    fixed = _scope_of_reader(principal)
+    fixed = _allowed_part(request, principal, "s", f"AuditEvent?{request.query_params}")
     params = request.query_params
     unknown = [name for name in params if name not in SEARCH_PARAMETERS]
     if unknown:
@@ -149,8 +171,7 @@ async def read_audit(
     request: Request, event_id: Annotated[str, Path(pattern="^[0-9]{1,18}$")]
 ) -> FhirResponse:
     principal = principal_of(request)
-    _permitted(principal, "r")
-    fixed = _scope_of_reader(principal)
+    fixed = _allowed_part(request, principal, "r", f"AuditEvent/{event_id}")
     database = request.app.state.store.database
     event = await run_in_threadpool(read_audit_event, database, int(event_id))
     visible = event is not None and all(_matches(event, key, value) for key, value in fixed.items())

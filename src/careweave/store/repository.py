@@ -337,6 +337,7 @@ class StoreTransaction:
 
     def find_ids(self, resource_type: str, query_string: str, limit: int = 2) -> list[str]:
         """Ids of current resources matching a search query string (for conditional writes)."""
+        self._allow("search", resource_type)
         pairs = parse_qsl(query_string, keep_blank_values=True)
         if not pairs:
             raise InvalidSearch(f"The condition '{query_string}' has no search parameters")
@@ -437,6 +438,7 @@ class StoreTransaction:
             raise MalformedRequest(
                 f"A FHIR resource must be a JSON object, not {type(body).__name__}"
             )
+        self._allow("update", resource_type)
         matches = self.find_ids(resource_type, query_string)
         if len(matches) > 1:
             raise VersionConflict(
@@ -457,6 +459,7 @@ class StoreTransaction:
 
     def conditional_delete(self, resource_type: str, query_string: str) -> str | None:
         """`DELETE Type?query`: deletes the one match and returns its id; several -> 412."""
+        self._allow("delete", resource_type)
         matches = self.find_ids(resource_type, query_string)
         if len(matches) > 1:
             raise VersionConflict(
@@ -571,6 +574,22 @@ class StoreTransaction:
         """Those of `refs` (type, id) that are current resources, this transaction's included."""
         return _existing(self.conn, refs)
 
+    def _visible_existing(self, refs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Those of `refs` that exist and, in a user's transaction, that the user may see: a
+        reference to a hidden record must fail exactly as one to no record, or the error
+        would tell the user the hidden record exists."""
+        found = _existing(self.conn, refs)
+        if self.visibility is None or not found:
+            return found
+        r = resource
+        rows = self.conn.execute(
+            select(r.c.pk, r.c.resource_type, r.c.id).where(
+                _pairs_in(r.c.resource_type, r.c.id, sorted(found))
+            )
+        ).all()
+        allowed = visible_pks(self.conn, self.visibility, [(row[0], row[1]) for row in rows])
+        return {(row[1], row[2]) for row in rows if row[0] in allowed}
+
     def dangling_references(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
         """For each resource written in this transaction whose references do not all resolve
         (to the store or to this transaction's writes), the references that do not; in the
@@ -578,7 +597,7 @@ class StoreTransaction:
         wanted = {
             ref for refs in self._written.values() for ref in refs if ref not in self._written
         }
-        missing = wanted - _existing(self.conn, wanted)
+        missing = wanted - self._visible_existing(wanted)
         if not missing:
             return {}
         return {

@@ -212,6 +212,14 @@ def _rule_reaches(
     return source.where(*conditions).exists()
 
 
+def _not_indexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`column || ''`: the same value, but no index can serve it. For "the patients this row
+    names", SQLite otherwise picks the (target_type, target_id) index and scans every
+    reference to any Patient for each candidate row (a search went from 1.6 ms to 20 s);
+    it must start from the row's own references, the (resource_pk, param) index."""
+    return column + ""
+
+
 def _pairs(
     type_column: ColumnElement[Any], id_column: ColumnElement[Any], pairs: Sequence[tuple[str, str]]
 ) -> ColumnElement[bool]:
@@ -282,7 +290,7 @@ def _resource_condition(
     names_patient = [
         named.c.resource_pk == r.c.pk,
         named.c.param.in_(params),
-        named.c.target_type == "Patient",
+        _not_indexed(named.c.target_type) == "Patient",
     ]
     if not visibility.patients.unrestricted:
         outside = not_(patient_condition(visibility.patients, named.c.target_id))
@@ -321,7 +329,7 @@ def _objection_conditions(
             .where(
                 named_by.c.resource_pk == r.c.pk,
                 named_by.c.param.in_(params),
-                named_by.c.target_type == "Patient",
+                _not_indexed(named_by.c.target_type) == "Patient",
                 reaches(named_by.c.target_id),
             )
             .correlate_except(named_by)

@@ -1,0 +1,398 @@
+"""AuditEvent in the FHIR API, over HTTP on SQLite and PostgreSQL: "who looked at my record" for
+a person and their carer, the organisation's entries for its Caldicott guardian, everything for
+a platform integration, nothing for anyone else; and `careweave audit verify` finding an edit.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+from typer.testing import CliRunner, Result
+
+from careweave.access.accounts import add_user
+from careweave.access.audit import chain_head
+from careweave.access.scopes import Scopes
+from careweave.access.sharing import DEFAULT_TERMS, save_agreement
+from careweave.access.tokens import issue_token
+from careweave.api.app import create_app
+from careweave.cli import app as cli
+from careweave.fhir.validation import validate_resource
+from careweave.settings import Settings
+from careweave.store.access_tables import audit_log
+from careweave.store.database import open_database
+from careweave.store.repository import FhirStore
+from tests.api.test_access import build_place, put
+
+BASE = "/fhir/R4"
+USERNAME_SYSTEM = "https://fhir.careweave.example/Id/username"
+runner = CliRunner()
+
+# token name -> (username or None for a platform integration, scopes)
+TOKENS: dict[str, tuple[str | None, str]] = {
+    "gp.a": ("gp.a", "user/*.rs"),
+    "gp.b": ("gp.b", "user/*.rs"),
+    "guardian.a": ("guardian.a", "user/*.rs"),
+    "alice": ("alice", "patient/*.rs"),
+    "carer": ("carer", "patient/*.rs"),
+    "bob": ("bob", "patient/*.rs"),
+    "system": (None, "system/*.rs"),
+}
+
+
+def add_people(store: FhirStore) -> None:
+    """The place of test_access, its agreement, and the people who read its trail: practice A's
+    GP and its Caldicott guardian, practice B's GP, Alice, her carer, and Bob."""
+    database = store.database
+    build_place(store)
+    put(
+        store,
+        {
+            "resourceType": "RelatedPerson",
+            "id": "rp-alice",
+            "active": True,
+            "patient": {"reference": "Patient/alice"},
+            "name": [{"family": "Smith", "given": ["Carol"]}],
+        },
+    )
+    save_agreement(database, "test", DEFAULT_TERMS)
+    add_user(database, "gp.a", "Dr Asha Patel", "gp", practitioner_role_id="gp-a-role", store=store)
+    add_user(database, "gp.b", "Dr Ben Hill", "gp", practitioner_role_id="gp-b-role", store=store)
+    add_user(
+        database,
+        "guardian.a",
+        "Grace Guardian",
+        "gp",
+        organisation_id="prac-a",
+        caldicott_guardian=True,
+        store=store,
+    )
+    add_user(database, "alice", "Alice Smith", "patient", patient_id="alice", store=store)
+    add_user(database, "bob", "Bob Jones", "patient", patient_id="bob", store=store)
+    add_user(database, "carer", "Carol Smith", "carer", related_person_id="rp-alice", store=store)
+
+
+@dataclass
+class Trail:
+    client: TestClient
+    store: FhirStore
+    tokens: dict[str, str]
+
+    def get(self, who: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = path if path.startswith("http") else f"{BASE}/{path}"
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        response: httpx.Response = self.client.get(url, headers=headers, **kwargs)
+        return response
+
+    def events(self, who: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every AuditEvent `who` may read with these parameters (one large page)."""
+        response = self.get(who, "AuditEvent", params={"_count": "1000", **(params or {})})
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
+        return [entry["resource"] for entry in bundle.get("entry", [])]
+
+
+def issue_tokens(store: FhirStore) -> dict[str, str]:
+    return {
+        name: issue_token(
+            store.database, Scopes.parse(scope), username=username, client_name=f"tests: {name}"
+        ).token
+        for name, (username, scope) in TOKENS.items()
+    }
+
+
+def gp_traffic(trail: Trail) -> None:
+    """Practice A's GP looks at Alice's record; practice B's GP at Bob's."""
+    for who, path in (
+        ("gp.a", "Patient/alice"),
+        ("gp.a", "Observation?patient=alice"),
+        ("gp.b", "Patient/bob"),
+        ("gp.b", "Condition?patient=bob"),
+    ):
+        assert trail.get(who, path).status_code == 200
+
+
+@pytest.fixture
+def trail(store: FhirStore, database_url: str) -> Iterator[Trail]:
+    add_people(store)
+    app = create_app(Settings(database_url=database_url), store)
+    with TestClient(app, base_url="http://testserver") as client:
+        trail = Trail(client, store, issue_tokens(store))
+        gp_traffic(trail)
+        yield trail
+
+
+def patients_of(event: dict[str, Any]) -> set[str]:
+    return {
+        entity["what"]["reference"]
+        for entity in event.get("entity", [])
+        if entity.get("what", {}).get("reference", "").startswith("Patient/")
+    }
+
+
+def username_in(event: dict[str, Any]) -> str | None:
+    for agent in event["agent"]:
+        if agent.get("requestor"):
+            identifier = agent.get("who", {}).get("identifier", {})
+            assert identifier.get("system", USERNAME_SYSTEM) == USERNAME_SYSTEM
+            return identifier.get("value")  # type: ignore[no-any-return]
+    return None
+
+
+def organisations_in(event: dict[str, Any]) -> set[str]:
+    return {
+        agent["who"]["reference"]
+        for agent in event["agent"]
+        if agent.get("who", {}).get("reference", "").startswith("Organization/")
+    }
+
+
+def audit_rows(store: FhirStore, after: int = 0) -> list[dict[str, Any]]:
+    a = audit_log
+    columns = (a.c.seq, a.c.event, a.c.outcome, a.c.username, a.c.patient_id, a.c.entity)
+    with store.database.read() as conn:
+        rows = conn.execute(select(*columns).where(a.c.seq > after).order_by(a.c.seq)).all()
+    return [dict(row._mapping) for row in rows]
+
+
+def last_seq(store: FhirStore) -> int:
+    with store.database.read() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(audit_log.c.seq), 0))).scalar_one())
+
+
+# -- a person, and their carer, see who looked at their record -----------------------------------
+
+
+@pytest.mark.parametrize("reader", ["alice", "carer"])
+def test_a_person_and_their_carer_see_who_looked_at_the_record(trail: Trail, reader: str) -> None:
+    events = trail.events(reader)
+    assert events, "nothing about Alice's record was found"
+    assert all(patients_of(event) == {"Patient/alice"} for event in events)
+    gp_read = [
+        e
+        for e in events
+        if username_in(e) == "gp.a"
+        and any(c["code"] == "read" for c in e["subtype"])
+        and any(x.get("what", {}).get("reference") == "Patient/alice" for x in e["entity"])
+    ]
+    assert len(gp_read) == 1
+    named = gp_read[0]
+    assert named["action"] == "R" and named["outcome"] == "0"
+    requestor = next(agent for agent in named["agent"] if agent["requestor"])
+    assert requestor["who"]["display"] == "Dr Asha Patel"
+    assert requestor["who"]["reference"] == "PractitionerRole/gp-a-role"
+    assert organisations_in(named) == {"Organization/prac-a"}
+    searched = [e for e in events if any(c["code"] == "search" for c in e["subtype"])]
+    assert [username_in(e) for e in searched] == ["gp.a"]
+    assert "gp.b" not in {username_in(e) for e in events}
+
+
+@pytest.mark.parametrize("reader", ["alice", "carer"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"patient": "bob"},
+        {"patient": "Patient/bob"},
+        {"altid": "gp.b"},
+        {"agent": "Organization/prac-b"},
+        {"patient": "bob", "altid": "gp.b"},
+    ],
+)
+def test_asking_about_someone_else_finds_nothing(
+    trail: Trail, reader: str, params: dict[str, str]
+) -> None:
+    response = trail.get(reader, "AuditEvent", params=params)
+    assert response.status_code == 200, response.text
+    assert response.json()["resourceType"] == "Bundle"
+    assert "entry" not in response.json()
+
+
+def test_a_persons_own_filters_narrow_their_own_entries(trail: Trail) -> None:
+    everything = trail.events("alice")
+    assert trail.events("alice", {"patient": "alice"}) == everything
+    by_gp = trail.events("alice", {"altid": "gp.a"})
+    assert by_gp and {username_in(e) for e in by_gp} == {"gp.a"}
+    assert trail.events("alice", {"agent": "Organization/prac-a"}) == by_gp
+
+
+def test_bob_sees_his_own_record_and_not_alices(trail: Trail) -> None:
+    events = trail.events("bob")
+    assert events and all(patients_of(e) == {"Patient/bob"} for e in events)
+    assert {username_in(e) for e in events} == {"gp.b"}
+
+
+# -- the Caldicott guardian, other staff, integrations ------------------------------------------
+
+
+def test_a_caldicott_guardian_reads_their_organisations_entries_only(trail: Trail) -> None:
+    events = trail.events("guardian.a")
+    assert events
+    assert all(organisations_in(e) == {"Organization/prac-a"} for e in events)
+    users = {username_in(e) for e in events}
+    assert "gp.a" in users and "gp.b" not in users
+    assert not any("Patient/bob" in patients_of(e) for e in events)
+    assert trail.events("guardian.a", {"agent": "Organization/prac-b"}) == []
+    assert trail.events("guardian.a", {"altid": "gp.b"}) == []
+    assert trail.events("guardian.a", {"patient": "bob"}) == []
+
+
+def test_staff_who_are_not_guardians_may_not_read_the_trail(trail: Trail) -> None:
+    for path in ("AuditEvent", "AuditEvent?patient=alice", "AuditEvent/1"):
+        before = last_seq(trail.store)
+        response = trail.get("gp.a", path)
+        assert response.status_code == 403, response.text
+        assert [i["code"] for i in response.json()["issue"]] == ["forbidden"]
+        refusals = [e for e in audit_rows(trail.store, before) if e["outcome"] == "4"]
+        assert [e["username"] for e in refusals] == ["gp.a"], (
+            f"GET {path} by gp.a was refused but not audited: {audit_rows(trail.store, before)}"
+        )
+
+
+def test_a_platform_integration_reads_everything(trail: Trail) -> None:
+    stored = len(audit_rows(trail.store))
+    events = trail.events("system")
+    assert len(events) == stored
+    users = {username_in(e) for e in events}
+    assert {"gp.a", "gp.b"} <= users
+    assert {"Patient/alice", "Patient/bob"} <= set().union(*(patients_of(e) for e in events))
+
+
+def test_an_organisations_integration_may_not_read_the_trail(trail: Trail) -> None:
+    token = issue_token(
+        trail.store.database,
+        Scopes.parse("system/*.rs"),
+        client_name="practice A's integration",
+        organisation_id="prac-a",
+    ).token
+    response = trail.client.get(f"{BASE}/AuditEvent", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403, response.text
+
+
+def test_someone_elses_entry_is_not_found(trail: Trail) -> None:
+    bobs = [row["seq"] for row in audit_rows(trail.store) if row["patient_id"] == "bob"]
+    alices = [row["seq"] for row in audit_rows(trail.store) if row["patient_id"] == "alice"]
+    assert bobs and alices
+    mine = trail.get("alice", f"AuditEvent/{alices[0]}")
+    assert mine.status_code == 200, mine.text
+    assert mine.json() in trail.events("alice")
+    missing_id = last_seq(trail.store) + 1000
+    for who in ("alice", "carer", "guardian.a"):
+        hidden = trail.get(who, f"AuditEvent/{bobs[0]}")
+        missing = trail.get(who, f"AuditEvent/{missing_id}")
+        assert hidden.status_code == missing.status_code == 404
+        assert hidden.content.replace(str(bobs[0]).encode(), str(missing_id).encode()) == (
+            missing.content
+        )
+    assert trail.get("system", f"AuditEvent/{bobs[0]}").status_code == 200
+
+
+def test_pages_follow_next_links_to_the_end(trail: Trail) -> None:
+    for _ in range(9):
+        assert trail.get("gp.a", "Observation/obs-alice").status_code == 200
+    everything = [e["id"] for e in trail.events("alice")]
+    assert len(everything) >= 10
+    seen: list[str] = []
+    url = "AuditEvent?_count=3"
+    pages = 0
+    while url:
+        response = trail.get("alice", url)
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        page = [entry["resource"]["id"] for entry in bundle.get("entry", [])]
+        assert 1 <= len(page) <= 3
+        seen += page
+        pages += 1
+        links = {link["relation"]: link["url"] for link in bundle["link"]}
+        assert "_count=3" in links["self"]
+        url = links.get("next", "")
+        assert pages <= len(everything)
+    assert seen == everything
+    assert pages == -(-len(everything) // 3)
+
+
+def test_every_audit_event_served_is_valid_fhir_r4(trail: Trail) -> None:
+    assert trail.get("gp.a", "Patient/bob").status_code == 404  # a refusal too
+    assert trail.client.get(f"{BASE}/Patient").status_code == 401  # and an unknown caller
+    served = trail.events("system") + trail.events("alice") + trail.events("guardian.a")
+    assert len({e["resourceType"] for e in served}) == 1
+    outcomes = set()
+    for event in served:
+        assert validate_resource(event, expected_type="AuditEvent", expected_id=event["id"])
+        outcomes.add(event["outcome"])
+    assert outcomes == {"0", "4"}
+    one = trail.get("system", f"AuditEvent/{served[0]['id']}").json()
+    assert validate_resource(one, expected_type="AuditEvent", expected_id=served[0]["id"])
+
+
+def test_reading_the_trail_is_itself_audited(trail: Trail) -> None:
+    before = last_seq(trail.store)
+    trail.events("alice")
+    entry = trail.events("alice")[0]["id"]
+    trail.get("carer", f"AuditEvent/{entry}")
+    rows = audit_rows(trail.store, before)
+    assert [(r["username"], r["outcome"]) for r in rows] == [
+        ("alice", "0"),
+        ("alice", "0"),
+        ("carer", "0"),
+    ]
+    assert all(r["entity"].startswith("AuditEvent") for r in rows)
+    assert rows[-1]["entity"] == f"AuditEvent/{entry}"
+
+
+# -- careweave audit verify ------------------------------------------------------------------------
+
+
+def invoke(command: str, url: str) -> Result:
+    return runner.invoke(
+        cli, [*shlex.split(command), "--database-url", url], env={"COLUMNS": "250"}
+    )
+
+
+def test_audit_verify_passes_after_api_traffic_and_names_an_edited_entry(
+    database_url: str,
+) -> None:
+    upgraded = invoke("db upgrade", database_url)
+    assert upgraded.exit_code == 0, upgraded.output
+    store = FhirStore(open_database(database_url))
+    try:
+        add_people(store)
+        app = create_app(Settings(database_url=database_url), store)
+        with TestClient(app, base_url="http://testserver") as client:
+            trail = Trail(client, store, issue_tokens(store))
+            gp_traffic(trail)
+            assert trail.get("gp.a", "Patient/bob").status_code == 404
+            assert trail.events("alice")
+        head = chain_head(store.database)
+        assert head is not None and head[0] >= 6
+        verified = invoke("audit verify", database_url)
+        assert verified.exit_code == 0, verified.output
+        assert f"{head[0]} entries checked; the chain is intact." in verified.output
+        assert verified.output.strip().splitlines()[-1] == head[1]
+        assert invoke(f"audit verify --expect-head {head[1]}", database_url).exit_code == 0
+        with store.database.read() as conn:
+            content = conn.execute(
+                select(audit_log.c.content).where(audit_log.c.seq == 2)
+            ).scalar_one()
+        edited = orjson.loads(content)
+        edited["agent"][0]["who"]["display"] = "Someone Else"
+        with store.database.write() as conn:
+            conn.execute(
+                update(audit_log)
+                .where(audit_log.c.seq == 2)
+                .values(content=orjson.dumps(edited, option=orjson.OPT_SORT_KEYS).decode())
+            )
+        tampered = invoke("audit verify", database_url)
+        assert tampered.exit_code != 0
+        assert "entry 2" in tampered.output
+        assert "tampered" in tampered.output
+        assert "entry 1:" not in tampered.output and "entry 3:" not in tampered.output
+    finally:
+        store.database.dispose()
