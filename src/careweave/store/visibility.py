@@ -336,6 +336,9 @@ def _objection_conditions(
             .exists()
         )
     # Nested three deep: each subquery names its own table, the rest correlate outwards.
+    # OFFSET 0 keeps PostgreSQL from flattening this into an anti-join that evaluated the
+    # objection check for every labelled resource in the store rather than for this row's
+    # few labels (3.8 s instead of 20 ms for a social worker's count of 20,000 people).
     return [
         not_(
             select(literal(1))
@@ -346,6 +349,7 @@ def _objection_conditions(
                 objecting,
             )
             .correlate_except(label)
+            .offset(0)
             .exists()
         )
     ]
