@@ -160,7 +160,6 @@ def test_token_revoke(url: str, db: Database) -> None:
         ("--user nobody --scope user/*.rs", "no account called 'nobody'"),
         ("--user asha.patel --scope patient/*.rs", "use user/ scopes"),
         ("--user asha.patel --scope system/*.rs", "cannot be issued to 'asha.patel'"),
-        ("--scope system/*.rs", "name it with --client"),
         ("--client feed --scope user/*.rs", "a system client"),
         ("--client feed --scope system/*.rs --organisation org-404", "org-404 is not in"),
         ("--user asha.patel --scope user/*.rs --hours 0", "--hours"),
@@ -174,6 +173,15 @@ def test_a_token_that_cannot_be_issued_is_one_line_of_error_and_writes_nothing(
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
     assert rows(db, api_token) == 0
+
+
+def test_a_system_token_needs_nothing_but_its_scope(url: str, db: Database) -> None:
+    """`careweave token issue --scope 'system/*.cruds'`, as the issue writes it."""
+    result = invoke("token issue --scope system/*.cruds", url)
+    assert result.exit_code == 0, result.output
+    principal = principal_for_token(db, result.output.strip().splitlines()[-1])
+    assert principal is not None and principal.username == "client:system client"
+    assert principal.organisation_id is None
 
 
 def test_demo_users_for_a_generated_place(database_url: str, tmp_path: Path) -> None:
