@@ -54,6 +54,7 @@ from careweave.web.signed_in import (
 )
 from careweave.web.signed_in import address_of as _address
 from careweave.web.signed_in import database_of as _database
+from careweave.web.wording import Directory
 
 logger = logging.getLogger("careweave.web")
 
@@ -265,9 +266,16 @@ def build_web_router(
         return render("signed_out.html", styled=styled)
 
     @router.get("/home")
-    def home(signed_in: Annotated[SignedIn, Depends(current_user)]) -> Response:
+    def home(request: Request, signed_in: Annotated[SignedIn, Depends(current_user)]) -> Response:
+        organisation = Directory(request.app.state.store).organisation(
+            signed_in.user.organisation_id
+        )
         return render(
-            "home.html", styled=styled, signed_in=signed_in, links=home_links(signed_in.user)
+            "home.html",
+            styled=styled,
+            signed_in=signed_in,
+            organisation=organisation,
+            links=home_links(signed_in.user),
         )
 
     @router.api_route("/assets/{path:path}", methods=["GET", "HEAD"])

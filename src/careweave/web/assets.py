@@ -4,10 +4,16 @@ nhsuk-frontend's stylesheet asks for its images at /assets/images/..., so its `a
 is served at /assets itself, and of the package's compiled files only the stylesheet and the
 script (with their source maps) are served beside it. Starlette's StaticFiles does the file
 work: paths that climb out of a folder are refused, and ETags answer repeat visits with 304.
+
+The stylesheet is served without its @font-face rules: they load Frutiger from assets.nhs.uk,
+which would tell a third party every time someone opened a page (and the Content-Security-Policy
+allows fonts from careweave only). The design system's own fallback, Arial, is used instead.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
@@ -26,6 +32,16 @@ _COMPILED = frozenset(
 )
 
 
+_STYLESHEET = "nhsuk-frontend.min.css"
+_REMOTE_FONTS = re.compile(r"@font-face\{[^}]*https?://[^}]*\}")
+
+
+def _self_contained(css: str) -> str:
+    """The stylesheet without font faces fetched from elsewhere, and without its source map
+    link (the map describes the file as published)."""
+    return re.sub(r"/\*# sourceMappingURL=[^*]*\*/", "", _REMOTE_FONTS.sub("", css))
+
+
 class FrontendAssets:
     """Looks a path up in careweave's static folder, then in nhsuk-frontend's dist."""
 
@@ -33,9 +49,14 @@ class FrontendAssets:
         self.own = StaticFiles(directory=_OWN)
         self.nhsuk: StaticFiles | None = None
         self.compiled: StaticFiles | None = None
+        self.stylesheet: tuple[bytes, str] | None = None
         if frontend_dir is not None:
             self.nhsuk = StaticFiles(directory=frontend_dir / "nhsuk" / "assets", check_dir=False)
             self.compiled = StaticFiles(directory=frontend_dir / "nhsuk", check_dir=False)
+            css = frontend_dir / "nhsuk" / _STYLESHEET
+            if css.is_file():
+                content = _self_contained(css.read_text(encoding="utf-8")).encode("utf-8")
+                self.stylesheet = (content, f'"{hashlib.sha256(content).hexdigest()[:32]}"')
 
     @property
     def styled(self) -> bool:
@@ -44,6 +65,13 @@ class FrontendAssets:
 
     async def response(self, path: str, scope: Scope) -> Response:
         """The file at /assets/`path`; HTTPException 404 when there is none."""
+        if path == _STYLESHEET and self.stylesheet is not None:
+            content, etag = self.stylesheet
+            headers = {"ETag": etag, "Cache-Control": "no-cache"}
+            request_headers = dict(scope.get("headers") or [])
+            if request_headers.get(b"if-none-match", b"").decode("latin-1") == etag:
+                return Response(status_code=304, headers=headers)
+            return Response(content, media_type="text/css", headers=headers)
         folders = [self.own] if path.startswith("careweave-") else []
         if self.compiled is not None and path in _COMPILED:
             folders.append(self.compiled)
