@@ -35,7 +35,7 @@ from careweave.access.roles import STAFF_ROLES, Role, parse_role
 from careweave.access.scopes import Scopes
 from careweave.fhir.errors import Gone, NotFound
 from careweave.store.access_tables import user_account
-from careweave.store.database import Database, as_datetime
+from careweave.store.database import Database, as_utc, stored_time
 
 if TYPE_CHECKING:
     from careweave.store.repository import FhirStore
@@ -109,14 +109,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(value: Any) -> datetime:
-    return as_datetime(value).replace(tzinfo=UTC)
-
-
 USER_COLUMNS: tuple[Any, ...] = (
     *(c for c in user_account.c if c.name != "password_hash"),
     user_account.c.password_hash.is_not(None).label("has_password"),
@@ -139,8 +131,8 @@ def user_from_row(row: Row[Any]) -> UserAccount:
         disabled=bool(row.disabled),
         has_password=bool(row.has_password),
         failed_sign_ins=int(row.failed_sign_ins),
-        locked_until=_aware(row.locked_until) if row.locked_until is not None else None,
-        created=_aware(row.created),
+        locked_until=as_utc(row.locked_until) if row.locked_until is not None else None,
+        created=as_utc(row.created),
     )
 
 
@@ -411,7 +403,7 @@ def add_user(
                     failed_sign_ins=0,
                     locked_until=None,
                     disabled=False,
-                    created=_naive(_now()),
+                    created=stored_time(_now()),
                 )
             )
         except IntegrityError:  # PostgreSQL: inserted concurrently after our check
@@ -500,8 +492,8 @@ def sign_in(
             refusal = _refused("unknown-or-wrong", "unknown-username")
         elif bool(row.disabled):
             refusal = _refused("disabled", "disabled")
-        elif row.locked_until is not None and _aware(row.locked_until) > now:
-            refusal = _refused("locked", f"locked-until {_aware(row.locked_until).isoformat()}")
+        elif row.locked_until is not None and as_utc(row.locked_until) > now:
+            refusal = _refused("locked", f"locked-until {as_utc(row.locked_until).isoformat()}")
         elif row.password_hash is None:
             refusal = _refused("unknown-or-wrong", "no-password-set")
         else:
@@ -514,7 +506,7 @@ def sign_in(
                 .where(user_account.c.pk == pk)
                 .values(
                     failed_sign_ins=failures,
-                    locked_until=_naive(locked_until) if locked_until else None,
+                    locked_until=stored_time(locked_until) if locked_until else None,
                 )
             )
     # Exactly one argon2 verification on every path, so timing tells nothing.

@@ -43,7 +43,7 @@ from sqlalchemy import Connection, Row, and_, func, insert, select, text
 
 from careweave.access.principal import Principal
 from careweave.store.access_tables import audit_log
-from careweave.store.database import Database, as_datetime
+from careweave.store.database import Database, as_datetime, as_utc, stored_time
 
 __all__ = [
     "GENESIS_HASH",
@@ -811,7 +811,7 @@ def _access_entry(row: Row[*tuple[Any, ...]]) -> AccessEntry:
     display_name, reason = _display_and_reason(row.content)
     return AccessEntry(
         seq=int(row.seq),
-        when=as_datetime(row.recorded).replace(tzinfo=UTC),
+        when=as_utc(row.recorded),
         username=row.username,
         display_name=display_name,
         role=row.role,
@@ -828,7 +828,7 @@ def _access_entry(row: Row[*tuple[Any, ...]]) -> AccessEntry:
 def _naive(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("audit queries take timezone-aware times")
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    return stored_time(moment)
 
 
 def who_accessed(
@@ -981,7 +981,7 @@ def unusual_access(
     with _snapshot(database) as conn:
         result = conn.execution_options(yield_per=2000).execute(query)
         for row in result:
-            when = as_datetime(row.recorded).replace(tzinfo=UTC)
+            when = as_utc(row.recorded)
             local = when.astimezone(LONDON)
             user = row.username
             if row.break_glass and row.patient_id is not None:

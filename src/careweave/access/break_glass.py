@@ -18,7 +18,7 @@ from careweave.access.principal import Principal
 from careweave.access.roles import CLINICAL_ROLES
 from careweave.fhir.errors import Forbidden, InvalidResource, NotFound
 from careweave.store.access_tables import break_glass, user_account
-from careweave.store.database import Database, as_datetime
+from careweave.store.database import Database, as_utc, stored_time
 from careweave.store.repository import FhirStore
 
 GRANT_LENGTH = timedelta(hours=4)
@@ -85,8 +85,8 @@ def start(
         "organisation_id": principal.organisation_id,
         "reason_code": reason_code,
         "reason_text": reason_text.strip(),
-        "started": _naive(moment),
-        "expires": _naive(moment + GRANT_LENGTH),
+        "started": stored_time(moment),
+        "expires": stored_time(moment + GRANT_LENGTH),
     }
     with database.write() as conn:
         pk = conn.execute(
@@ -112,7 +112,7 @@ def active_patients(
     database: Database, user_pk: int, now: datetime | None = None
 ) -> frozenset[str]:
     """The people this user currently holds an unexpired grant for."""
-    at = _naive(now or datetime.now(UTC))
+    at = stored_time(now or datetime.now(UTC))
     b = break_glass
     with database.read() as conn:
         rows = conn.execute(
@@ -168,8 +168,8 @@ def grants(
             row[4],
             row[5],
             row[6],
-            as_datetime(row[7]).replace(tzinfo=UTC),
-            as_datetime(row[8]).replace(tzinfo=UTC),
+            as_utc(row[7]),
+            as_utc(row[8]),
             row[9],
             row[10],
             row[11],
@@ -206,12 +206,8 @@ def review(
             .where(b.c.pk == grant_pk)
             .values(
                 reviewed_by=reviewer.user_pk,
-                reviewed_at=_naive(now or datetime.now(UTC)),
+                reviewed_at=stored_time(now or datetime.now(UTC)),
                 review_outcome=outcome,
                 review_note=note.strip() or None,
             )
         )
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)

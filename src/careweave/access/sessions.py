@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, update
 
 from careweave.store.access_tables import user_account, user_session
-from careweave.store.database import Database, as_datetime
+from careweave.store.database import Database, as_utc, stored_time
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
@@ -58,15 +58,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _naive(moment: datetime) -> datetime:
-    """The naive-UTC form the tables store."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(value: object) -> datetime:
-    return as_datetime(value).replace(tzinfo=UTC)
-
-
 def _token_hash(cookie_value: str) -> str:
     return hashlib.sha256(cookie_value.encode("utf-8")).hexdigest()
 
@@ -88,9 +79,9 @@ def start_session(database: Database, user_pk: int, address: str | None) -> NewS
                 token_hash=_token_hash(cookie_value),
                 user_pk=user_pk,
                 csrf_token=csrf_token,
-                created=_naive(created),
-                last_seen=_naive(created),
-                expires=_naive(expires),
+                created=stored_time(created),
+                last_seen=stored_time(created),
+                expires=stored_time(expires),
                 address=address[:64] if address else None,
             )
         )
@@ -124,7 +115,7 @@ def find_session(database: Database, cookie_value: str | None) -> ActiveSession 
     if row is None:
         return None
     now = _now()
-    created, last_seen, expires = _aware(row.created), _aware(row.last_seen), _aware(row.expires)
+    created, last_seen, expires = as_utc(row.created), as_utc(row.last_seen), as_utc(row.expires)
     if (
         bool(row.disabled)
         or now >= expires
@@ -140,7 +131,7 @@ def find_session(database: Database, cookie_value: str | None) -> ActiveSession 
             conn.execute(
                 update(user_session)
                 .where(user_session.c.token_hash == token_hash)
-                .values(last_seen=_naive(now))
+                .values(last_seen=stored_time(now))
             )
     return ActiveSession(
         token_hash=token_hash,
@@ -179,9 +170,9 @@ def remove_expired_sessions(database: Database) -> int:
     with database.write() as conn:
         result = conn.execute(
             delete(user_session).where(
-                (user_session.c.expires <= _naive(now))
-                | (user_session.c.created <= _naive(now - ABSOLUTE_TIMEOUT))
-                | (user_session.c.last_seen <= _naive(now - IDLE_TIMEOUT))
+                (user_session.c.expires <= stored_time(now))
+                | (user_session.c.created <= stored_time(now - ABSOLUTE_TIMEOUT))
+                | (user_session.c.last_seen <= stored_time(now - IDLE_TIMEOUT))
             )
         )
     return int(result.rowcount)

@@ -30,7 +30,7 @@ from sqlalchemy import insert, or_, select, update
 
 from careweave.access.roles import Role, parse_role
 from careweave.store.access_tables import sharing_agreement
-from careweave.store.database import Database, as_datetime
+from careweave.store.database import Database, as_utc, stored_time
 
 SENSITIVE_SYSTEM = "https://fhir.careweave.example/CodeSystem/sensitive-category"
 SENSITIVE_CATEGORIES: tuple[str, ...] = (
@@ -271,9 +271,9 @@ def save_agreement(
     )
     values = {
         "terms": text,
-        "starts": _naive(begin),
-        "ends": _naive(ends) if ends else None,
-        "loaded": _naive(now),
+        "starts": stored_time(begin),
+        "ends": stored_time(ends) if ends else None,
+        "loaded": stored_time(now),
     }
     with database.write() as conn:
         found = conn.execute(
@@ -289,7 +289,7 @@ def save_agreement(
 
 
 def active_agreements(database: Database, moment: datetime | None = None) -> list[Agreement]:
-    at = _naive(moment or datetime.now(UTC))
+    at = stored_time(moment or datetime.now(UTC))
     a = sharing_agreement
     with database.read() as conn:
         rows = conn.execute(
@@ -301,8 +301,8 @@ def active_agreements(database: Database, moment: datetime | None = None) -> lis
         Agreement(
             row[0],
             parse_terms(row[1]),
-            as_datetime(row[2]).replace(tzinfo=UTC),
-            as_datetime(row[3]).replace(tzinfo=UTC) if row[3] is not None else None,
+            as_utc(row[2]),
+            as_utc(row[3]) if row[3] is not None else None,
         )
         for row in rows
     ]
@@ -322,7 +322,3 @@ def shared_view(
         categories |= agreement.terms.categories.get(role, frozenset())
         sensitive |= {c for c, roles in agreement.terms.sensitive.items() if role in roles}
     return SharedView(frozenset(categories), frozenset(sensitive), tuple(names))
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)

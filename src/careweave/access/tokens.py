@@ -34,7 +34,7 @@ from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.access.scopes import Scopes
 from careweave.store.access_tables import api_token, user_account
-from careweave.store.database import Database, as_datetime
+from careweave.store.database import Database, as_utc, stored_time
 
 if TYPE_CHECKING:
     from careweave.store.repository import FhirStore
@@ -65,10 +65,6 @@ class IssuedToken:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def token_hash(token: str) -> str:
@@ -156,8 +152,8 @@ def issue_token(
                 client_name=client,
                 scopes=str(scopes),
                 organisation_id=organisation_id,
-                created=_naive(created),
-                expires=_naive(expires) if expires else None,
+                created=stored_time(created),
+                expires=stored_time(expires) if expires else None,
                 revoked=None,
             )
         )
@@ -201,7 +197,7 @@ def principal_for_token(
     now = _now()
     if row.revoked_ is not None:
         return None
-    if row.expires_ is not None and as_datetime(row.expires_).replace(tzinfo=UTC) <= now:
+    if row.expires_ is not None and as_utc(row.expires_) <= now:
         return None
     scopes = Scopes.parse(row.scopes_)
     if row.user_pk_ is None:
@@ -230,6 +226,6 @@ def revoke_token(database: Database, token: str) -> bool:
         result = conn.execute(
             update(api_token)
             .where(api_token.c.token_hash == token_hash(token), api_token.c.revoked.is_(None))
-            .values(revoked=_naive(_now()))
+            .values(revoked=stored_time(_now()))
         )
     return bool(result.rowcount)

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +164,13 @@ class PointQuery:
 def as_datetime(value: Any) -> datetime:
     """A timestamp column's value from either driver as a naive-UTC datetime."""
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def as_utc(value: Any) -> datetime:
+    """A timestamp column's value as an aware UTC datetime (what code outside the store uses)."""
+    return as_datetime(value).replace(tzinfo=UTC)
+
+
+def stored_time(moment: datetime) -> datetime:
+    """An aware datetime in the naive-UTC form the tables hold."""
+    return moment.astimezone(UTC).replace(tzinfo=None)

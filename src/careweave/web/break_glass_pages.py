@@ -29,7 +29,7 @@ from careweave.fhir.errors import Forbidden, InvalidResource, NotFound
 from careweave.fhir.nhs_number import NHS_NUMBER_SYSTEM, is_valid_nhs_number
 from careweave.fhir.search_query import parse_search
 from careweave.store.access_tables import break_glass as break_glass_table
-from careweave.store.database import as_datetime
+from careweave.store.database import as_utc
 from careweave.store.repository import FhirStore
 from careweave.web.pages import render, role_name
 from careweave.web.signed_in import (
@@ -255,14 +255,14 @@ def break_glass_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
                 reasons=["There is no emergency access of yours at this address."],
             )
         person = Directory(store).person(str(row.patient_id))
-        expires = as_datetime(row.expires).replace(tzinfo=UTC)
+        expires = as_utc(row.expires)
         granted = Granted(
             pk=grant_pk,
             name=person.shown,
             nhs_number=nhs_number_words(person.nhs_number) if person.nhs_number else None,
             reason=break_glass.REASONS.get(row.reason_code, row.reason_code),
             reason_text=row.reason_text,
-            started=london_time(as_datetime(row.started).replace(tzinfo=UTC)),
+            started=london_time(as_utc(row.started)),
             expires=london_time(expires),
             active=expires > datetime.now(UTC),
         )
