@@ -19,7 +19,6 @@ from urllib.parse import parse_qsl
 
 import orjson
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Table,
     and_,
@@ -75,7 +74,13 @@ from careweave.store.tables import (
     token_index,
     uri_index,
 )
-from careweave.store.visibility import Visibility, content_visible, resource_condition, visible_pks
+from careweave.store.visibility import (
+    Visibility,
+    content_visible,
+    pairs_in,
+    resource_condition,
+    visible_pks,
+)
 
 _INTEGRITY_BATCH = 500
 _PK_BLOCK = 256
@@ -540,7 +545,7 @@ class StoreTransaction:
         r = resource
         rows = self.conn.execute(
             select(r.c.pk, r.c.resource_type, r.c.id).where(
-                _pairs_in(r.c.resource_type, r.c.id, keys)
+                pairs_in(r.c.resource_type, r.c.id, keys)
             )
         ).all()
         allowed = visible_pks(self.conn, self.visibility, [(row[0], row[1]) for row in rows])
@@ -584,7 +589,7 @@ class StoreTransaction:
         r = resource
         rows = self.conn.execute(
             select(r.c.pk, r.c.resource_type, r.c.id).where(
-                _pairs_in(r.c.resource_type, r.c.id, sorted(found))
+                pairs_in(r.c.resource_type, r.c.id, sorted(found))
             )
         ).all()
         allowed = visible_pks(self.conn, self.visibility, [(row[0], row[1]) for row in rows])
@@ -615,7 +620,7 @@ class StoreTransaction:
                 select(r.c.resource_type, r.c.id, ref.c.target_type, ref.c.target_id)
                 .join(r, r.c.pk == ref.c.resource_pk)
                 .where(
-                    _pairs_in(ref.c.target_type, ref.c.target_id, chunk),
+                    pairs_in(ref.c.target_type, ref.c.target_id, chunk),
                     r.c.deleted == false(),
                 )
                 .limit(6)
@@ -796,7 +801,7 @@ class StoreTransaction:
                     r.c.deleted,
                     r.c.content,
                 )
-                .where(_pairs_in(r.c.resource_type, r.c.id, chunk))
+                .where(pairs_in(r.c.resource_type, r.c.id, chunk))
                 .with_for_update()
             ).all()
             for row in rows:
@@ -878,20 +883,6 @@ def _same_content(stored: str, body: dict[str, Any]) -> bool:
     return comparable(current) == comparable(body)
 
 
-def _pairs_in(
-    type_column: Any, id_column: Any, pairs: list[tuple[str, str]]
-) -> ColumnElement[bool]:
-    """(type, id) IN pairs, written per type so SQLite uses the (type, id) index.
-
-    SQLite answers a row-value IN (VALUES ...) with a scan of the whole table, which made every
-    write's integrity check cost a full pass over the store.
-    """
-    by_type: dict[str, list[str]] = {}
-    for resource_type, resource_id in pairs:
-        by_type.setdefault(resource_type, []).append(resource_id)
-    return or_(*[and_(type_column == t, id_column.in_(ids)) for t, ids in by_type.items()])
-
-
 def _rows_by_key(
     conn: Connection, columns: str, pairs: Sequence[tuple[str, str]], suffix: str = ""
 ) -> Sequence[Any]:
@@ -921,7 +912,7 @@ def _existing(conn: Connection, refs: set[tuple[str, str]]) -> set[tuple[str, st
         chunk = ordered[start : start + _INTEGRITY_BATCH]
         rows = conn.execute(
             select(r.c.resource_type, r.c.id).where(
-                _pairs_in(r.c.resource_type, r.c.id, chunk), r.c.deleted == false()
+                pairs_in(r.c.resource_type, r.c.id, chunk), r.c.deleted == false()
             )
         ).all()
         found.update((row[0], row[1]) for row in rows)

@@ -155,7 +155,7 @@ def _rule_reaches(
         conditions += [
             link.c.resource_type == rule.resource_type,
             link.c.param == rule.link_param,
-            _pairs(link.c.target_type, link.c.target_id, rule.targets),
+            pairs_in(link.c.target_type, link.c.target_id, rule.targets),
         ]
     if rule.patient_param == "_id":
         assert rule.targets, "a rule on the Patient itself needs a link"
@@ -263,7 +263,7 @@ def _rule_reaches_per_row(
                 link.c.resource_pk == anchor,
                 link.c.resource_type == rule.resource_type,
                 link.c.param == rule.link_param,
-                _pairs(link.c.target_type, link.c.target_id, rule.targets),
+                pairs_in(link.c.target_type, link.c.target_id, rule.targets),
             )
         )
     if rule.statuses or rule.closed_statuses:
@@ -344,11 +344,18 @@ def _not_indexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
     return column + ""
 
 
-def _pairs(
-    type_column: ColumnElement[Any], id_column: ColumnElement[Any], pairs: Sequence[tuple[str, str]]
+def pairs_in(
+    type_column: Any, id_column: Any, pairs: Sequence[tuple[str, str]]
 ) -> ColumnElement[bool]:
-    """(type, id) in `pairs`, one equality per pair: SQLite scans on a row-value IN."""
-    return or_(*[and_(type_column == t, id_column == i) for t, i in pairs])
+    """(type, id) IN pairs, written per type so SQLite uses the (type, id) index.
+
+    SQLite answers a row-value IN (VALUES ...) with a scan of the whole table, which made every
+    write's integrity check cost a full pass over the store.
+    """
+    by_type: dict[str, list[str]] = {}
+    for resource_type, resource_id in pairs:
+        by_type.setdefault(resource_type, []).append(resource_id)
+    return or_(*[and_(type_column == t, id_column.in_(ids)) for t, ids in by_type.items()])
 
 
 def patient_condition(
@@ -597,28 +604,3 @@ def _objects(conn: Connection, objections: LabelObjections, patient: str, code: 
         select(r.c.pk).where(r.c.resource_type == "Patient", r.c.id == patient, condition)
     ).first()
     return row is not None
-
-
-def patients_of_rows(conn: Connection, pks: Sequence[int]) -> dict[int, set[str]]:
-    """For audit: the patients each current resource (by pk) names through its compartment
-    parameters, or is (a Patient)."""
-    result: dict[int, set[str]] = {pk: set() for pk in pks}
-    if not pks:
-        return result
-    r, ref = resource, reference_index
-    for pk, resource_type, rid in conn.execute(
-        select(r.c.pk, r.c.resource_type, r.c.id).where(r.c.pk.in_(list(pks)))
-    ):
-        if resource_type == "Patient":
-            result[pk].add(rid)
-    compartment_params = sorted({p for params in PATIENT_COMPARTMENT.values() for p in params})
-    for pk, target_id, resource_type, param in conn.execute(
-        select(ref.c.resource_pk, ref.c.target_id, ref.c.resource_type, ref.c.param).where(
-            ref.c.resource_pk.in_(list(pks)),
-            ref.c.target_type == "Patient",
-            ref.c.param.in_(compartment_params),
-        )
-    ):
-        if param in PATIENT_COMPARTMENT.get(resource_type, ()) and target_id:
-            result[pk].add(target_id)
-    return result
