@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -288,6 +289,13 @@ def save_agreement(
     return Agreement(name, parsed, begin, ends)
 
 
+@lru_cache(maxsize=64)
+def _stored_terms(text: str) -> SharingTerms:
+    """Terms as stored (checked when saved): every request reads the agreements, and parsing
+    the same text again each time was work for nothing."""
+    return parse_terms(text)
+
+
 def active_agreements(database: Database, moment: datetime | None = None) -> list[Agreement]:
     at = stored_time(moment or datetime.now(UTC))
     a = sharing_agreement
@@ -300,7 +308,7 @@ def active_agreements(database: Database, moment: datetime | None = None) -> lis
     return [
         Agreement(
             row[0],
-            parse_terms(row[1]),
+            _stored_terms(row[1]),
             as_utc(row[2]),
             as_utc(row[3]) if row[3] is not None else None,
         )
