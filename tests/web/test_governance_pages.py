@@ -114,6 +114,23 @@ def audit_entry(
     )
 
 
+def signed_in_client(app: FastAPI, stack: ExitStack, username: str) -> TestClient:
+    """A browser (kept open until `stack` closes) signed in through the sign-in form."""
+    client = stack.enter_context(TestClient(app, base_url="http://testserver"))
+    form = client.get("/sign-in")
+    response = client.post(
+        "/sign-in",
+        data={
+            "csrf_token": hidden(form.text, "csrf_token"),
+            "username": username,
+            "password": PASSWORD,
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
 @dataclass
 class Site:
     """A place with two practices and a council, its people and accounts, and the app."""
@@ -127,19 +144,7 @@ class Site:
         return self.store.database
 
     def sign_in(self, username: str) -> TestClient:
-        client = self.stack.enter_context(TestClient(self.app, base_url="http://testserver"))
-        form = client.get("/sign-in")
-        response = client.post(
-            "/sign-in",
-            data={
-                "csrf_token": hidden(form.text, "csrf_token"),
-                "username": username,
-                "password": PASSWORD,
-            },
-            follow_redirects=False,
-        )
-        assert response.status_code == 303, response.text
-        return client
+        return signed_in_client(self.app, self.stack, username)
 
     def principal(self, username: str) -> Any:
         user = get_user(self.database, username)

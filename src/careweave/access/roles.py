@@ -41,6 +41,8 @@ STAFF_ROLES: frozenset[Role] = frozenset(
         Role.ADMINISTRATOR,
     }
 )
+CARE_ROLES: frozenset[Role] = STAFF_ROLES - {Role.ANALYST, Role.ADMINISTRATOR}
+"""Staff who work with people's records day to day (the coordination pages are theirs)."""
 # Roles whose holders may break the glass: registered clinicians and those who act for them in
 # an emergency (an emergency override is a clinical judgement).
 CLINICAL_ROLES: frozenset[Role] = frozenset(

@@ -27,8 +27,11 @@ from starlette.responses import RedirectResponse, Response
 
 from careweave.access.accounts import UserAccount, sign_in
 from careweave.access.sessions import end_session, find_session, start_session
+from careweave.coordination.record import TooManyResults
+from careweave.fhir.errors import FhirError
 from careweave.web.assets import FrontendAssets
 from careweave.web.break_glass_pages import break_glass_router
+from careweave.web.coordination import coordination_router
 from careweave.web.forms import (
     FormProblem,
     SignInFormToken,
@@ -116,6 +119,16 @@ def _page_route(settings: WebSettings, styled: bool) -> type[APIRoute]:
                     response = error_page(exc.status, exc.message, styled=styled)
                 except HTTPException as exc:
                     response = error_page(exc.status_code, styled=styled)
+                except TooManyResults as exc:
+                    response = error_page(400, f"{exc} Narrow the search.", styled=styled)
+                except FhirError as exc:
+                    # From the guard: 404 is a record missing or hidden (the same page either
+                    # way), 403 what the user's role cannot do, 412 a stale change.
+                    response = error_page(
+                        exc.status,
+                        None if exc.status in (404, 410) else str(exc),
+                        styled=styled,
+                    )
                 except RequestValidationError:
                     response = error_page(400, styled=styled)
                 except Exception as exc:
@@ -285,4 +298,5 @@ def build_web_router(
     router.include_router(my_record_router(route_class, styled))
     router.include_router(governance_router(route_class, styled))
     router.include_router(break_glass_router(route_class, styled))
+    router.include_router(coordination_router(route_class, styled))
     return router

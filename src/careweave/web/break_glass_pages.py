@@ -31,7 +31,7 @@ from careweave.fhir.search_query import parse_search
 from careweave.store.access_tables import break_glass as break_glass_table
 from careweave.store.database import as_utc
 from careweave.store.repository import FhirStore
-from careweave.web.pages import render, role_name
+from careweave.web.pages import nhs_number_text, render, role_name
 from careweave.web.signed_in import (
     FieldError,
     SignedIn,
@@ -40,7 +40,7 @@ from careweave.web.signed_in import (
     posted_form,
     require_csrf,
 )
-from careweave.web.wording import Directory, london_time, nhs_number_words
+from careweave.web.wording import Directory, london_time
 
 logger = logging.getLogger("careweave.web")
 
@@ -189,12 +189,12 @@ def break_glass_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         if not found:
             problem = FieldError(
                 "nhs_number",
-                f"No one with NHS number {nhs_number_words(digits)} is registered on careweave",
+                f"No one with NHS number {nhs_number_text(digits)} is registered on careweave",
             )
         elif len(found) > 1:
             problem = FieldError(
                 "nhs_number",
-                f"More than one record has NHS number {nhs_number_words(digits)}: "
+                f"More than one record has NHS number {nhs_number_text(digits)}: "
                 "contact your careweave administrator",
             )
         if problem is not None:
@@ -259,7 +259,7 @@ def break_glass_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         granted = Granted(
             pk=grant_pk,
             name=person.shown,
-            nhs_number=nhs_number_words(person.nhs_number) if person.nhs_number else None,
+            nhs_number=nhs_number_text(person.nhs_number) if person.nhs_number else None,
             reason=break_glass.REASONS.get(row.reason_code, row.reason_code),
             reason_text=row.reason_text,
             started=london_time(as_utc(row.started)),

@@ -7,6 +7,7 @@ forbid both and a stored `<script>` that slipped past escaping would still not r
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from careweave.access.roles import Role
+from careweave.web.navigation import navigation_for
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -45,13 +47,33 @@ _ERRORS: dict[int, tuple[str, str]] = {
     403: ("You cannot do that", "The request was refused."),
     404: ("Page not found", "If you typed the web address, check it is correct."),
     405: ("Page not found", "This page cannot be used that way."),
+    409: ("Someone else was changing this at the same time", "Go back, check it and try again."),
+    410: ("This record has been deleted", "It is kept in the record's history."),
+    412: ("Someone else has changed this", "Go back to see their change, then try again."),
     413: ("There is a problem with the request", "What was sent was too large."),
     415: ("There is a problem with the request", "The form was not sent as expected."),
+    422: ("There is a problem with what was entered", "Go back, check it and try again."),
     500: (
         "Sorry, there is a problem with the service",
         "Try again later. If the problem continues, contact your administrator.",
     ),
 }
+
+
+def nhs_number_text(digits: str | None) -> str:
+    """An NHS number the way it is printed on letters: 999 123 4567 ("" for none)."""
+    if not digits:
+        return ""
+    if len(digits) != 10 or not digits.isdigit():
+        return digits
+    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+
+
+def uk_date(day: date | None) -> str:
+    """A day as people in England write it: 3 November 2026 ("" for none)."""
+    if day is None:
+        return ""
+    return f"{day.day} {day:%B %Y}"
 
 
 def role_name(role: object) -> str:
@@ -74,6 +96,9 @@ def templates() -> Environment:
         lstrip_blocks=True,
     )
     environment.filters["role_name"] = role_name
+    environment.globals["navigation_for"] = navigation_for
+    environment.filters["nhs_number"] = nhs_number_text
+    environment.filters["uk_date"] = uk_date
     return environment
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from careweave.access.audit import AccessEntry
 from careweave.fhir.errors import Gone, NotFound
-from careweave.fhir.nhs_number import NHS_NUMBER_SYSTEM
+from careweave.fhir.names import nhs_number_of, person_name
 from careweave.store.repository import FhirStore
 from careweave.web.pages import role_name
 
@@ -64,36 +64,6 @@ def role_words(role: str | None) -> str:
     if role == "system":
         return "Connected computer system"
     return role_name(role)
-
-
-def nhs_number_words(digits: str) -> str:
-    """An NHS number the way it is printed on letters: 999 123 4567."""
-    if len(digits) != 10 or not digits.isdigit():
-        return digits
-    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
-
-
-def person_name(resource: dict[str, Any]) -> str | None:
-    """The name a Patient or RelatedPerson is usually called by, or None if it has none."""
-    names = [n for n in resource.get("name") or () if isinstance(n, dict)]
-    usual = [n for n in names if n.get("use") in ("usual", "official")] or names
-    for name in usual:
-        if isinstance(name.get("text"), str) and name["text"].strip():
-            return str(name["text"]).strip()
-        given = [g for g in name.get("given") or () if isinstance(g, str)]
-        family = name.get("family")
-        text = " ".join([*given, family if isinstance(family, str) else ""]).strip()
-        if text:
-            return text
-    return None
-
-
-def nhs_number_of(resource: dict[str, Any]) -> str | None:
-    for identifier in resource.get("identifier") or ():
-        if isinstance(identifier, dict) and identifier.get("system") == NHS_NUMBER_SYSTEM:
-            value = identifier.get("value")
-            return str(value) if value else None
-    return None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,25 @@
+"""The care coordination pages: caseload, a person's integrated record, their care team and
+plan, referrals and tasks, and notifications. Each module owns one group of pages; the domain
+they call is careweave.coordination.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+
+from careweave.web.coordination import (
+    care_plan,
+    care_team,
+    caseload,
+    notifications,
+    person,
+    referrals,
+)
+
+
+def coordination_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
+    router = APIRouter(route_class=route_class, include_in_schema=False)
+    for module in (caseload, person, care_team, care_plan, referrals, notifications):
+        router.include_router(module.router(route_class, styled))
+    return router

@@ -1,0 +1,32 @@
+"""The header menu: the parts of careweave a signed-in person goes between, by role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from careweave.access.accounts import UserAccount
+from careweave.access.roles import CARE_ROLES, Role
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    section: str
+    href: str
+    text: str
+
+
+def navigation_for(user: UserAccount) -> list[MenuItem]:
+    """The header menu for `user`; each page still checks for itself who may use it."""
+    if user.role in CARE_ROLES:
+        return [
+            MenuItem("caseload", "/caseload", "Caseload"),
+            MenuItem("people", "/people", "Find a person"),
+            MenuItem("notifications", "/notifications", "Notifications"),
+            MenuItem("home", "/home", "Home"),
+        ]
+    if user.role in (Role.PATIENT, Role.CARER):
+        return [
+            MenuItem("my-care", "/my-care", "My care"),
+            MenuItem("home", "/home", "Home"),
+        ]
+    return []

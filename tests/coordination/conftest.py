@@ -1,0 +1,3 @@
+from tests.coordination.place import place
+
+__all__ = ["place"]
