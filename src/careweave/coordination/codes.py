@@ -127,3 +127,19 @@ def code_in(concept_value: Any, system: str) -> str | None:
             if isinstance(c, dict) and c.get("system") == system and isinstance(c.get("code"), str):
                 return str(c["code"])
     return None
+
+
+# -- frailty -----------------------------------------------------------------------------------
+FRAILTY_FINDINGS: Final = {
+    "925791000000100": "mild",
+    "925831000000107": "moderate",
+    "925861000000102": "severe",
+}
+"""SNOMED CT findings Mild/Moderate/Severe frailty (UK extension), as practices code the
+category after an eFI review (checked in several public primary care codelists and queries).
+A person with none of these has no frailty recorded; "fit" is never coded."""
+FRAILTY_DISPLAY: Final = {
+    "925791000000100": "Mild frailty",
+    "925831000000107": "Moderate frailty",
+    "925861000000102": "Severe frailty",
+}
