@@ -30,7 +30,7 @@ SENSITIVE_SYSTEM = "https://fhir.careweave.example/CodeSystem/sensitive-category
 OPERATIONS = ("read", "search", "include", "history", "write")
 LETTERS = {"read": "R", "search": "S", "include": "I", "history": "H", "write": "W"}
 
-DIRECT_CARE = frozenset({"registered", "care-team", "referral", "task", "episode"})
+DIRECT_CARE = frozenset({"registered", "care-team", "referral", "task", "episode", "inpatient"})
 """The legitimate relationships through which a member of staff reaches a person."""
 
 STAFF_RELATIONSHIPS = (
@@ -40,6 +40,7 @@ STAFF_RELATIONSHIPS = (
     "referral",
     "task",
     "episode",
+    "inpatient",
     "closed-referral",
     "break-glass",
 )
@@ -53,6 +54,8 @@ RELATIONSHIPS: dict[str, str] = {
     "referral": "An active ServiceRequest for the person names the organisation as performer",
     "task": "A requested Task for the person is owned by the organisation",
     "episode": "An active EpisodeOfCare for the person is managed by the organisation",
+    "inpatient": "The person is in the organisation's hospital now (an in-progress Encounter "
+    "with the organisation as service provider)",
     "closed-referral": "The only link is a completed ServiceRequest to the organisation",
     "break-glass": "No link, but the user broke the glass for the person (allowed only "
     "for clinical roles)",
@@ -534,6 +537,18 @@ def person_records(account: str, relationship: str) -> list[dict[str, Any]]:
     link = _link(account, relationship, pid)
     if link is not None:
         resources.append(link)
+    if relationship == "inpatient":
+        # The person's Encounter is their stay in the organisation's hospital, happening now.
+        for resource in resources:
+            if resource["resourceType"] == "Encounter":
+                resource["status"] = "in-progress"
+                resource["class"] = {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "IMP",
+                }
+                resource["serviceProvider"] = _ref(
+                    "Organization", EXPECTED[account].organisation or ""
+                )
     if relationship == "self" and EXPECTED[account].role == "carer":
         resources.append(
             {

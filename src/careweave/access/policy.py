@@ -28,6 +28,8 @@ from careweave.store.visibility import LinkRule, PatientSet, Visibility
 # Task and ServiceRequest statuses that no longer tie the person to the team they were for.
 CLOSED_TASK_STATUSES = ("completed", "cancelled", "rejected", "failed", "entered-in-error")
 OPEN_REFERRAL_STATUSES = ("draft", "active", "on-hold")
+# Encounter statuses while the person is still there (R4 encounter-status).
+INPATIENT_STATUSES = ("arrived", "triaged", "in-progress", "onleave")
 
 INTERACTION_PERMISSION: Mapping[str, Permission] = {
     "read": "r",
@@ -89,6 +91,8 @@ def relationship_rules(principal: Principal) -> tuple[LinkRule, ...]:
         LinkRule("ServiceRequest", "subject", "performer", assigned, OPEN_REFERRAL_STATUSES),
         LinkRule("Task", "patient", "owner", assigned, closed_statuses=CLOSED_TASK_STATUSES),
         LinkRule("EpisodeOfCare", "patient", "organization", (org,), statuses=("active",)),
+        # The hospital a person is in: its discharge team plans the discharge from admission.
+        LinkRule("Encounter", "patient", "service-provider", (org,), statuses=INPATIENT_STATUSES),
     ]
     # The named care manager (a social worker, say) of an episode another organisation
     # provides; R4 allows a Practitioner or a PractitionerRole there.

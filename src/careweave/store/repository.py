@@ -8,6 +8,7 @@ anything raises, nothing of the transaction is kept.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -77,10 +78,27 @@ from careweave.store.tables import (
 from careweave.store.visibility import (
     Visibility,
     content_visible,
+    labels_of,
     pairs_in,
     resource_condition,
     visible_pks,
 )
+
+_PATIENT_REFERENCE = re.compile(r'"reference":\s*"Patient/([A-Za-z0-9\-.]{1,64})"')
+
+
+_REFERENCE = re.compile(r'"reference":\s*"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})"')
+
+
+def _patients_named(content: str) -> frozenset[str]:
+    """Every Patient a resource's JSON refers to."""
+    return frozenset(_PATIENT_REFERENCE.findall(content))
+
+
+def _references_in(content: str) -> set[tuple[str, str]]:
+    """Every literal (type, id) reference in a resource's JSON."""
+    return set(_REFERENCE.findall(content))
+
 
 _INTEGRITY_BATCH = 500
 _PK_BLOCK = 256
@@ -253,6 +271,9 @@ class StoreTransaction:
     permit: Callable[[str, str], None] | None = None
     touched: list[Touched] = field(default_factory=list)
     _written: dict[tuple[str, str], Sequence[tuple[str, str]]] = field(default_factory=dict)
+    # Updated records the user could see before their change: the content then and now.
+    _seen_before: dict[tuple[str, str], str] = field(default_factory=dict)
+    _changed_to: dict[tuple[str, str], str] = field(default_factory=dict)
     _deleted: set[tuple[str, str]] = field(default_factory=set)
     _pending: dict[Table, list[tuple[Any, ...]]] = field(default_factory=dict)
     _free_pks: list[int] = field(default_factory=list)
@@ -535,6 +556,8 @@ class StoreTransaction:
             visible = bool(visible_pks(self.conn, self.visibility, [(pk, resource_type)]))
         if not visible:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
+        if not deleted and current[4] is not None:
+            self._seen_before.setdefault((resource_type, resource_id), current[4])
 
     def check_written_visible(self) -> None:
         """What a user writes must be something they may see: a user cannot record anything
@@ -549,12 +572,33 @@ class StoreTransaction:
             )
         ).all()
         allowed = visible_pks(self.conn, self.visibility, [(row[0], row[1]) for row in rows])
-        refused = sorted(f"{row[1]}/{row[2]}" for row in rows if row[0] not in allowed)
+        refused = sorted(
+            f"{row[1]}/{row[2]}"
+            for row in rows
+            if row[0] not in allowed and not self._closed_out((row[1], row[2]))
+        )
         if refused:
             raise Forbidden(
                 f"{', '.join(refused[:5])} would be about a person you have no legitimate "
                 "relationship with, or in a category your role may not see; nothing was saved"
             )
+
+    def _closed_out(self, key: tuple[str, str]) -> bool:
+        """True for an update that took a record out of the user's sight only by closing
+        the work it records (completing the task that was their link to the person, say):
+        they could see it before, it is about the same people, and it carries the same
+        security labels. Moving a record to another person, or labelling it out of one's own
+        sight, is still refused."""
+        before, after = self._seen_before.get(key), self._changed_to.get(key)
+        if before is None or after is None:
+            return False
+        old, new = orjson.loads(before), orjson.loads(after)
+        return bool(
+            _patients_named(before) == _patients_named(after)
+            and labels_of(old) == labels_of(new)
+            and self.visibility is not None
+            and self.visibility.may_read_type(key[0])
+        )
 
     # -- integrity ---------------------------------------------------------------------------
 
@@ -605,11 +649,21 @@ class StoreTransaction:
         missing = wanted - self._visible_existing(wanted)
         if not missing:
             return {}
-        return {
-            source: [ref for ref in refs if ref in missing]
-            for source, refs in self._written.items()
-            if any(ref in missing for ref in refs)
+        # A record the user could see may keep the references it already had, though what
+        # they point at is now out of the user's sight (see `_closed_out`): they must exist.
+        held = {
+            source: _references_in(self._seen_before[source]) & missing
+            for source in self._written
+            if source in self._seen_before
         }
+        still_there = _existing(self.conn, set().union(*held.values())) if held else set()
+        dangling = {}
+        for source, refs in self._written.items():
+            kept = held.get(source, set()) & still_there
+            bad = [ref for ref in refs if ref in missing and ref not in kept]
+            if bad:
+                dangling[source] = bad
+        return dangling
 
     def _check_no_referrers(self) -> None:
         ref, r = reference_index, resource
@@ -700,6 +754,8 @@ class StoreTransaction:
                 self._buffer(table, [(pk, rtype, *row) for row in rows])
         key = (rtype, prepared.id)
         self._written[key] = prepared.references
+        if key in self._seen_before:
+            self._changed_to[key] = content
         self._deleted.discard(key)
 
     # -- bulk writes -------------------------------------------------------------------------

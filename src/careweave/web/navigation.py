@@ -21,6 +21,7 @@ def navigation_for(user: UserAccount) -> list[MenuItem]:
         return [
             MenuItem("caseload", "/caseload", "Caseload"),
             MenuItem("people", "/people", "Find a person"),
+            MenuItem("discharge", "/discharge", "Discharge board"),
             MenuItem("notifications", "/notifications", "Notifications"),
             MenuItem("home", "/home", "Home"),
         ]

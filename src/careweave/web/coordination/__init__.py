@@ -12,6 +12,7 @@ from careweave.web.coordination import (
     care_plan,
     care_team,
     caseload,
+    discharge,
     notifications,
     person,
     referrals,
@@ -20,6 +21,14 @@ from careweave.web.coordination import (
 
 def coordination_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
     router = APIRouter(route_class=route_class, include_in_schema=False)
-    for module in (caseload, person, care_team, care_plan, referrals, notifications):
+    for module in (
+        caseload,
+        person,
+        care_team,
+        care_plan,
+        referrals,
+        discharge,
+        notifications,
+    ):
         router.include_router(module.router(route_class, styled))
     return router

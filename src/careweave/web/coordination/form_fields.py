@@ -1,0 +1,66 @@
+"""Reading the fields of coordination forms the NHS.UK way: dates typed as day, month and
+year, with the error messages the design system's date input pattern asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+from careweave.web.signed_in import FieldError
+
+MAX_TEXT = 2000
+
+
+def typed_date(form: Mapping[str, str], name: str) -> dict[str, str]:
+    """What was typed into date input `name`, to put back into the form."""
+    return {
+        f"{name}-{part}": form.get(f"{name}-{part}", "")[:8] for part in ("day", "month", "year")
+    }
+
+
+def read_date(
+    form: Mapping[str, str],
+    name: str,
+    what: str,
+    *,
+    required: bool = True,
+    not_before: date | None = None,
+    not_after: date | None = None,
+) -> tuple[date | None, FieldError | None]:
+    """The date typed into date input `name`, or the error to show; `what` names it in the
+    message ("Due date must be today or in the future")."""
+    day, month, year = (form.get(f"{name}-{part}", "").strip() for part in ("day", "month", "year"))
+    if not (day or month or year):
+        if required:
+            return None, FieldError(name, f"Enter the {what.lower()}")
+        return None, None
+    missing = [
+        part for part, value in (("day", day), ("month", month), ("year", year)) if not value
+    ]
+    if missing:
+        return None, FieldError(name, f"{what} must include a {' and '.join(missing)}")
+    if not (day.isdigit() and month.isdigit() and year.isdigit()) or len(year) != 4:
+        return None, FieldError(name, f"{what} must be a real date")
+    try:
+        value = date(int(year), int(month), int(day))
+    except ValueError:
+        return None, FieldError(name, f"{what} must be a real date")
+    if not_before is not None and value < not_before:
+        return None, FieldError(name, f"{what} must be today or in the future")
+    if not_after is not None and value > not_after:
+        return None, FieldError(name, f"{what} must be today or in the past")
+    return value, None
+
+
+def read_text(
+    form: Mapping[str, str], name: str, what: str, *, required: bool = True, limit: int = MAX_TEXT
+) -> tuple[str, FieldError | None]:
+    """Text typed into `name` (trimmed), or the error to show."""
+    text = form.get(name, "").strip()
+    if required and not text:
+        return "", FieldError(name, f"Enter {what}")
+    if len(text) > limit:
+        return text, FieldError(
+            name, f"{what[0].upper()}{what[1:]} must be {limit:,} characters or fewer"
+        )
+    return text, None
