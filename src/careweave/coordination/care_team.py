@@ -72,6 +72,8 @@ class Team:
     cover: list[TeamMember]
     members: list[TeamMember]  # everyone else, coordinator and cover excluded
     managing_organisation_id: str | None
+    # A member who also covers an absence has two participants, so is in `cover` and in
+    # `members`; ending the cover leaves the membership.
 
 
 _TEAM_ROLES = (COORDINATOR, COVER, MEMBER)
@@ -445,7 +447,7 @@ def assign_coordinator(
             _check_version(team, version_id)
             current = _participant_with_role(team, COORDINATOR)
             if current is not None:
-                raise AlreadyHasCoordinator(_name_in(access, current))
+                raise _HasCoordinator(referenced_id(current.get("member"), "PractitionerRole"))
             _drop(team, chosen.practitioner_role_id, roles=(MEMBER, COVER))
             team.setdefault("participant", []).insert(0, _participant(chosen, COORDINATOR))
             _managed_by(team, chosen)
@@ -453,7 +455,17 @@ def assign_coordinator(
         _check_still_sees(tx, patient_id)
         return stored.as_dict()
 
-    return access.write("update", _entity(patient_id), work)
+    try:
+        return access.write("update", _entity(patient_id), work)
+    except _HasCoordinator as has:
+        # Named once the transaction is over: the store is not read during a write.
+        raise AlreadyHasCoordinator(_name_of(access, has.practitioner_role_id)) from None
+
+
+class _HasCoordinator(Exception):  # noqa: N818 - a signal out of the transaction, not shown
+    def __init__(self, practitioner_role_id: str | None) -> None:
+        super().__init__(practitioner_role_id)
+        self.practitioner_role_id = practitioner_role_id
 
 
 def hand_over(
@@ -787,8 +799,7 @@ def _drop(team: dict[str, Any], practitioner_role_id: str, *, roles: tuple[str, 
     return len(kept) != len(before)
 
 
-def _name_in(access: CareRecordAccess, participant: dict[str, Any]) -> str:
-    role_id = referenced_id(participant.get("member"), "PractitionerRole")
+def _name_of(access: CareRecordAccess, role_id: str | None) -> str:
     if role_id is None:
         return "Someone"
     try:
@@ -812,16 +823,17 @@ class FormerMember:
 HISTORY_LIMIT: Final = 2000
 
 
-def former_members(access: CareRecordAccess, patient_id: str) -> list[FormerMember]:
+def former_members(
+    access: CareRecordAccess, patient_id: str, *, team: Team | None = None
+) -> list[FormerMember]:
     """Who has left the person's care team, most recently left first, read from the
-    CareTeam's version history (ending a membership removes the participant)."""
-    teams, _ = find_with_includes(
-        access, "CareTeam", [p for p in team_search(patient_id) if not p[0].startswith("_")]
-    )
-    if not teams:
+    CareTeam's version history (ending a membership removes the participant). A page that
+    has just read the `team` passes it, to save finding it again."""
+    if team is None:
+        team = team_of(access, patient_id)
+    if team is None:
         return []
-    team = max(teams, key=lambda t: str(t.get("meta", {}).get("lastUpdated", "")))
-    versions = _versions(access, str(team["id"]))
+    versions = _versions(access, team.care_team_id)
     last_seen: dict[str, dict[str, Any]] = {}
     left: dict[str, date] = {}
     present: set[str] = set()
