@@ -31,7 +31,7 @@ install: $(VENV)/.installed $(FRONTEND)
 
 demo: install
 	$(BIN)/careweave db upgrade
-	$(BIN)/careweave generate --people $(DEMO_PEOPLE) --seed $(DEMO_SEED) --out $(DEMO_PLACE) --overwrite
+	$(BIN)/careweave generate --people $(DEMO_PEOPLE) --seed $(DEMO_SEED) --as-of $$(date +%F) --out $(DEMO_PLACE) --overwrite
 	$(BIN)/careweave import $(DEMO_PLACE)
 	$(BIN)/careweave load-examples
 	$(BIN)/careweave sharing load "Demo place shared care record" --example

@@ -575,12 +575,19 @@ def _ref_id(resource: dict[str, Any], field: str) -> str | None:
 
 def _demo_people(store: FhirStore) -> tuple[dict[str, Any], dict[str, Any]]:
     """An older person (65+, alive, synthetic NHS number) and the active carer who looks after
-    them: the patient and carer demo accounts."""
+    them: the patient and carer demo accounts. Someone with an active care plan (and so a named
+    coordinator and care team) comes first, so the person's and the carer's pages show them."""
     from datetime import date
 
     from careweave.fhir.errors import FhirError
 
     today = date.today()
+    planned = {
+        patient_id
+        for plan in _search_all(store, "CarePlan", [("status", "active")])
+        if (patient_id := _ref_id(plan, "subject"))
+    }
+    fallback: tuple[dict[str, Any], dict[str, Any]] | None = None
     for related in _search_all(store, "RelatedPerson", [("active", "true")]):
         patient_id = _ref_id(related, "patient")
         if patient_id is None:
@@ -598,7 +605,11 @@ def _demo_people(store: FhirStore) -> tuple[dict[str, Any], dict[str, Any]]:
             and not patient.get("deceasedBoolean")
             and any(str(n).startswith("999") for n in numbers)
         ):
-            return patient, related
+            if patient_id in planned:
+                return patient, related
+            fallback = fallback or (patient, related)
+    if fallback is not None:
+        return fallback
     raise _fail(
         "the store holds no older person with a carer to make demo users for: "
         "run `careweave generate --out DIR` and `careweave import DIR` first"
@@ -608,7 +619,7 @@ def _demo_people(store: FhirStore) -> tuple[dict[str, Any], dict[str, Any]]:
 # careweave role -> synthetic workforce role keys (careweave.synth.workforce.ROLES), best first.
 _DEMO_POSTS: dict[str, tuple[str, ...]] = {
     "gp": ("gp",),
-    "nurse": ("practice-nurse", "community-nurse", "district-nurse"),
+    "nurse": ("community-nurse", "district-nurse", "practice-nurse"),
     "care-coordinator": ("care-coordinator",),
     "link-worker": ("link-worker",),
     "social-worker": ("social-worker",),
@@ -1079,3 +1090,71 @@ def export_command(
             else ""
         )
     )
+
+
+subscriptions_app = typer.Typer(
+    help="FHIR Subscriptions: send queued notifications, and see how they are doing.",
+    no_args_is_help=True,
+)
+app.add_typer(subscriptions_app, name="subscriptions")
+
+
+@subscriptions_app.command("deliver")
+def subscriptions_deliver(
+    once: Annotated[
+        bool, typer.Option("--once", help="Send what is due now, then stop (for cron)")
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Send queued Subscription notifications, retrying failures with backoff; runs until
+    stopped (Ctrl-C), or once with --once. Safe beside the server's own worker."""
+    import time
+
+    from careweave.subscriptions.delivery import deliver_due
+
+    settings = Settings.from_env(database_url)
+    store = _open_store(database_url)
+    try:
+        while True:
+            report = deliver_due(store)
+            if report.sent or once:
+                console.print(
+                    f"Delivered {report.delivered}, to retry {report.retrying}, "
+                    f"failed {report.failed}"
+                )
+            if once:
+                return
+            time.sleep(settings.worker_interval)
+    except KeyboardInterrupt:
+        console.print("Stopped.")
+    finally:
+        store.database.dispose()
+
+
+@subscriptions_app.command("list")
+def subscriptions_list(database_url: DatabaseUrl = None) -> None:
+    """Every Subscription: its status, what it asks for, where it goes, and its deliveries."""
+    from rich.table import Table
+
+    from careweave.subscriptions.delivery import summaries
+
+    store = _open_store(database_url)
+    try:
+        found = summaries(store)
+    finally:
+        store.database.dispose()
+    if not found:
+        console.print("There are no Subscriptions.")
+        return
+    table = Table(title="Subscriptions")
+    for column in ("Id", "Status", "Criteria", "Endpoint", "Pending", "Delivered", "Failed"):
+        table.add_column(column)
+    for item in found:
+        table.add_row(
+            item.id,
+            item.status + (f"\n{item.error}" if item.error else ""),
+            item.criteria,
+            item.endpoint,
+            *(str(item.counts.get(status, 0)) for status in ("pending", "delivered", "failed")),
+        )
+    Console(width=200).print(table)

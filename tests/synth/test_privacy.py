@@ -89,7 +89,15 @@ def category_codes(resource: dict[str, Any], system: str) -> set[str]:
 
 
 def patient_of(resource: dict[str, Any]) -> str:
-    return str((resource.get("subject") or resource.get("patient") or {}).get("reference"))
+    """The person a resource is about: its subject, patient or (a Task) for; an Appointment's
+    Patient participant."""
+    about: dict[str, Any] | None = (
+        resource.get("subject") or resource.get("patient") or resource.get("for")
+    )
+    if about is None:
+        actors = (p.get("actor", {}) for p in resource.get("participant", ()))
+        about = next((a for a in actors if str(a.get("reference", "")).startswith("Patient/")), {})
+    return str(about.get("reference"))
 
 
 @pytest.fixture(scope="module")

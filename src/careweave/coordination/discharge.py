@@ -366,7 +366,9 @@ def start_discharge(
         if submission_identifier(token) in (existing.get("identifier") or []):
             return current.task_id  # the same form sent twice
         raise DischargeProblem("A discharge has already been started for this hospital stay")
-    owner = current.hospital_id or access.principal.organisation_id
+    # The team that starts the discharge owns it (a hospital's discharge team may be its own
+    # organisation in the directory); a system client acts for the hospital itself.
+    owner = access.principal.organisation_id or current.hospital_id
     stamp = now_instant()
     task: dict[str, Any] = {
         "resourceType": "Task",

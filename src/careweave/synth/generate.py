@@ -9,8 +9,13 @@ With `workers > 1` the chunks go to a process pool. Each worker writes its chunk
 of its own, and the parent appends the parts to the real files strictly in chunk order, so the
 output is byte-for-byte what one process writes: every draw comes from a stream named after the
 thing drawn (`stream(seed, "person", index)`, `stream(seed, "record", index)`,
-`stream(seed, "privacy", index)`), never from a shared sequence that would depend on who ran
-first.
+`stream(seed, "privacy", index)`, `stream(seed, "coordination", index)`), never from a shared
+sequence that would depend on who ran first.
+
+For a person aged 65+ the order is: their Patient, their record (labelled by the privacy
+stream), their choices about data, then the coordination of their care
+(careweave.synth.coordination: care team, plan, referrals, a stay in hospital now), which refers
+only to what was written before it and to itself.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from careweave.synth.coordination import COORDINATION_STREAM, Services, coordination_resources
 from careweave.synth.demography import OLDER_AGE
 from careweave.synth.draws import stream
 from careweave.synth.ndjson import NdjsonWriter
-from careweave.synth.older_person import older_person_record
+from careweave.synth.older_person import build_older_person
 from careweave.synth.people import NHS_NUMBER_CAPACITY, Register, patient_resource
 from careweave.synth.place import build_place
 from careweave.synth.privacy import PRIVACY_STREAM, privacy_resources
@@ -75,17 +81,19 @@ def write_people(
 
     With `privacy` (careweave.synth.privacy), sensitive Conditions are labelled and each person
     may also get an alcohol Condition, a safeguarding Flag and Consents; without it the record
-    is written exactly as before those existed.
+    is written exactly as before those existed. The coordination of an older person's care
+    (careweave.synth.coordination) is the same either way.
     """
     place = register.place
     seed = place.seed
+    services = Services.of(place)
     older = 0
     for index in range(start, stop):
         person = register.person(index)
         outcome = None
         if person.age >= OLDER_AGE:
             older += 1
-            outcome = older_person_record(person, place, stream(seed, "record", index))
+            outcome, facts = build_older_person(person, place, stream(seed, "record", index))
             writer.write(patient_resource(person, outcome))
             if not privacy:
                 writer.write_all(outcome.resources)
@@ -94,6 +102,9 @@ def write_people(
         if privacy:
             rng = stream(seed, PRIVACY_STREAM, index)
             writer.write_all(privacy_resources(person, place, outcome, rng))
+        if outcome is not None:
+            rng = stream(seed, COORDINATION_STREAM, index)
+            writer.write_all(coordination_resources(person, outcome, facts, services, rng))
     return older
 
 

@@ -4,6 +4,11 @@ Admissions and attendances (A&E visits that did not lead to admission) happen at
 person-year that rise with the eFI category (Clegg 2016), over the 2 years before the record
 ends, at the place's acute trust. Death comes in the 12 months before the record date, at an
 annual rate by age band scaled by frailty; about 45% of deaths end an admission.
+
+Every admission above is finished by the record date. Who is in hospital *on* the record date
+is drawn separately (`in_hospital_chance`, `days_in_hospital_so_far`, `admission_in_progress`),
+from the person's coordination stream (`careweave.synth.coordination`): about 0.55% of living
+people 65+ (bed occupancy, see docs/synthetic-data.md), more often the frailer.
 """
 
 from __future__ import annotations
@@ -75,6 +80,55 @@ def poisson(mean: float, rng: random.Random) -> int:
 
 def _day(ordinal: int) -> str:
     return date.fromordinal(ordinal).isoformat()
+
+
+IN_HOSPITAL_SHARE: Final = 0.0055
+"""Share of living people 65+ in an acute bed on any day (approx.): about 94,000 of England's
+~101,000 general and acute beds are occupied (NHS England KH03, 2023-24, approx.), about two
+thirds of them by people 65+ (HES bed days, approx., from memory), among ~10.4 million people
+65+ (Census 2021): 94,000 x 0.63 / 10.4 million = 0.57%."""
+_LIVING_FRAILTY_SHARE: Final = {"fit": 0.515, "mild": 0.33, "moderate": 0.117, "severe": 0.038}
+"""The eFI split of the living 65+ (clinical_codes.TARGETS), to keep the average on target."""
+_MEAN_ADMISSION_RATE: Final = sum(
+    share * ADMISSION_RATE[category] for category, share in _LIVING_FRAILTY_SHARE.items()
+)
+STAY_SO_FAR_MEDIAN: Final = 8.0
+STAY_SO_FAR_SIGMA: Final = 1.0
+STAY_SO_FAR_MAX: Final = 120
+"""Days already spent in hospital by the people in on a given day: lognormal, median 8 days,
+so that about 55% have been in 7 days or more and 17% 21 days or more (NHS England's "long
+stay" figures for older people, approx., from memory); at most 120 days."""
+
+
+def in_hospital_chance(category: str) -> float:
+    """The chance a living person 65+ is in hospital on the record date: in proportion to their
+    emergency admission rate, averaging `IN_HOSPITAL_SHARE` over the eFI split."""
+    return IN_HOSPITAL_SHARE * ADMISSION_RATE[category] / _MEAN_ADMISSION_RATE
+
+
+def days_in_hospital_so_far(rng: random.Random) -> int:
+    """How long someone in hospital on the record date has been in (0: admitted that day)."""
+    days = rng.lognormvariate(math.log(STAY_SO_FAR_MEDIAN), STAY_SO_FAR_SIGMA)
+    return min(int(days), STAY_SO_FAR_MAX)
+
+
+def admission_reason(problems: Collection[str], rng: random.Random) -> dict[str, Any]:
+    """Why an older person with these problems was admitted (weights as for every admission)."""
+    return _reasons(problems).draw(rng)
+
+
+def admission_in_progress(
+    resource_id: str, subject: dict[str, str], admitted: int, reason: dict[str, Any], place: Place
+) -> dict[str, Any]:
+    """An emergency admission still going on: status in-progress, a start and no end, no
+    discharge disposition (docs/care-coordination.md, "Hospital discharge")."""
+    resource = _encounter(
+        resource_id, INPATIENT, EMERGENCY_ADMISSION, subject, admitted, admitted, reason, place
+    )
+    resource["status"] = "in-progress"
+    resource["period"] = {"start": _day(admitted)}
+    resource["hospitalization"] = {"admitSource": FROM_EMERGENCY_DEPARTMENT}
+    return resource
 
 
 def _reasons(problems: Collection[str]) -> Weighted[dict[str, Any]]:

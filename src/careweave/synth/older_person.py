@@ -6,9 +6,15 @@ eFI deficits and other common problems (constipation, reflux), their household, 
 care they receive, then whether they died in the last year. Only then are dates drawn, ending at
 death or the record date, and resources built: Conditions, Observations (measurements and
 household composition), MedicationStatements, hospital Encounters, then social care (assessment
-Encounter, ServiceRequest, EpisodeOfCare) and carers (RelatedPerson). Every resource comes after
-everything it refers to, and nothing is dated after the record ends; for someone who died, what
-was open (medicines, care, the carer relationship) is closed on the day of death.
+Encounter, ServiceRequest, EpisodeOfCare), carers (RelatedPerson) and, last, the frailty
+category the practice coded at its last eFI review (an Observation, for mild, moderate or
+severe frailty). Every resource comes after everything it refers to, and nothing is dated after
+the record ends; for someone who died, what was open (medicines, care, the carer relationship)
+is closed on the day of death.
+
+The coordination of the person's care (care team, plan, referrals, a stay in hospital now) is
+not part of this record: `careweave.synth.coordination` draws it from a stream of its own, from
+what this record holds.
 
 `build_older_person` also returns what the generator intended (`OlderPersonFacts`), so tests can
 check the record says the same thing: its eFI deficits computed from the resources alone, for
@@ -20,9 +26,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Final
 
-from careweave.synth.clinical_codes import CARE_REQUIREMENT, LIVES_ALONE_CODED, LONELY_CODED
+from careweave.coordination.codes import FRAILTY_DISPLAY, FRAILTY_FINDINGS
+from careweave.synth.clinical_codes import (
+    CARE_REQUIREMENT,
+    LIVES_ALONE_CODED,
+    LONELY_CODED,
+    OBSERVATION_CATEGORY,
+    concept,
+)
 from careweave.synth.conditions import (
     Diagnosis,
     condition_resource,
@@ -67,6 +80,45 @@ class OlderPersonFacts:
     attendances: int = 0
     exposure_days: int = 0
     problems: list[str] = field(default_factory=list)
+    frailty_reviewed: date | None = None  # last eFI review, when a frailty category was coded
+
+
+FRAILTY_CODE: Final = {category: code for code, category in FRAILTY_FINDINGS.items()}
+"""The SNOMED CT finding a practice codes for each eFI category after a review (none for fit)."""
+FRAILTY_REVIEW_DAYS: Final = 365
+"""The last eFI review falls in the year before the record ends: the GP contract asks practices
+to identify moderate and severe frailty with the eFI every year (approx.)."""
+_SURVEY: Final = [concept("survey", "Survey", OBSERVATION_CATEGORY)]
+
+
+def frailty_finding(
+    resource_id: str,
+    subject: dict[str, str],
+    category: str,
+    day: int,
+    practice: dict[str, str],
+) -> dict[str, Any]:
+    """The frailty category coded at the last eFI review: a finding, not an eFI deficit (no
+    frailty finding code is in `EFI_DEFICIT_CODES`, so the eFI of the record is unchanged)."""
+    code = FRAILTY_CODE[category]
+    return {
+        "resourceType": "Observation",
+        "id": resource_id,
+        "status": "final",
+        "category": _SURVEY,
+        "code": concept(code, FRAILTY_DISPLAY[code]),
+        "subject": subject,
+        "effectiveDateTime": _day(day),
+        "performer": [practice],
+    }
+
+
+def _turned_65(person: Person) -> int:
+    """The day (ordinal) the person turned 65 (a 29 February birthday counts from 1 March)."""
+    born = person.birth_date
+    if (born.month, born.day) == (2, 29):
+        return date(born.year + 65, 3, 1).toordinal()
+    return born.replace(year=born.year + 65).toordinal()
 
 
 class _Ids:
@@ -241,6 +293,16 @@ def build_older_person(
         social_care_resources(ids, person, subject, plan, dates, death is not None, end, place, rng)
     )
 
+    # Drawn last, so that every draw before it (and so every other resource) is unchanged.
+    reviewed: int | None = None
+    if category in FRAILTY_CODE:
+        reviewed = max(end - rng.randint(0, FRAILTY_REVIEW_DAYS - 1), min(_turned_65(person), end))
+        resources.append(
+            frailty_finding(
+                ids("o"), subject, category, reviewed, person.practice.organisation.reference
+            )
+        )
+
     deceased = date.fromordinal(death) if death is not None else None
     outcome = RecordOutcome(
         resources=resources,
@@ -264,6 +326,7 @@ def build_older_person(
         attendances=sum(1 for r in encounters if r["class"]["code"] == "EMER"),
         exposure_days=max(end - (as_of - 730), 0),
         problems=list(problems),
+        frailty_reviewed=date.fromordinal(reviewed) if reviewed is not None else None,
     )
     return outcome, facts
 

@@ -8,7 +8,9 @@ would, so it measures what was written, not what the generator meant to write.
 Who counts: the registered population for ages and the national data opt-out; everyone aged
 65+ on the "as of" date for conditions, multimorbidity, sensitive labels, safeguarding flags and
 objections (the record keeps what was recorded for people who died in the last year); the
-living for eFI categories and care-home residence, which describe people as they are.
+living for eFI categories and care-home residence, which describe people as they are, and for
+the coordination of their care (a named coordinator, a plan, a referral, a stay in hospital
+now, the frailty category coded at the last review).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from careweave.coordination import codes
 from careweave.synth.clinical_codes import (
     AGE_BANDS as OLDER_BANDS,
 )
@@ -33,6 +36,7 @@ from careweave.synth.clinical_codes import (
     TARGETS,
     efi_category,
 )
+from careweave.synth.coordination import COORDINATION_TARGETS
 from careweave.synth.demography import AGE_BANDS
 from careweave.synth.model import IMD_EXTENSION, SNOMED
 from careweave.synth.privacy import (
@@ -72,6 +76,11 @@ class OlderPerson:
     objects_to_organisation: bool = False  # to a whole organisation seeing the record
     objects_to: set[str] = field(default_factory=set)  # sensitive categories objected to
     opted_out: bool = False  # national data opt-out
+    coordinated: bool = False  # an active shared care team (a named coordinator)
+    care_plan: bool = False  # an active personalised care and support plan
+    in_hospital: bool = False  # an emergency admission in progress
+    referred: bool = False  # a referral (ServiceRequest, category patient referral)
+    frailty_coded: str | None = None  # the frailty category coded (mild, moderate, severe)
 
     @property
     def band(self) -> str:
@@ -91,10 +100,23 @@ class OlderPerson:
 
 
 @dataclass
+class CoordinationCounts:
+    """Counts of the coordination work the place holds, beyond per-person facts."""
+
+    plans: int = 0
+    plans_overdue_for_review: int = 0  # next review before the record date
+    open_actions: int = 0  # care-plan-action Tasks not in a closed status
+    overdue_actions: int = 0  # of which due before the record date
+    pathways: Counter[str] = field(default_factory=Counter)  # of discharges in progress
+    medically_optimised: int = 0  # discharges in progress with a medically optimised date
+
+
+@dataclass
 class PlaceStatistics:
     ages: list[int]
     older: dict[str, OlderPerson]
     opted_out: set[str] = field(default_factory=set)  # ids of everyone with a national opt-out
+    coordination: CoordinationCounts = field(default_factory=CoordinationCounts)
 
     def living(self) -> list[OlderPerson]:
         return [p for p in self.older.values() if not p.deceased]
@@ -203,12 +225,20 @@ def read_place(out: Path, as_of: date) -> PlaceStatistics:
         person = older.get(_subject(request))
         if person and request.get("status") == "active":
             person.home_care |= any(c.get("code") == "home-care" for c in request["code"]["coding"])
+        if person and codes.has_code(request.get("category"), *codes.REFERRAL_CATEGORY):
+            person.referred = True
     for observation in _lines(out / "Observation.ndjson"):
         person = older.get(_subject(observation))
-        if person and HOUSEHOLD_COMPOSITION in _snomed_codes(observation.get("code")):
+        if person is None:
+            continue
+        found = _snomed_codes(observation.get("code"))
+        if HOUSEHOLD_COMPOSITION in found:
             person.lives_alone = LIVES_ALONE in _snomed_codes(
                 observation.get("valueCodeableConcept")
             )
+        for code in found:
+            if code in codes.FRAILTY_FINDINGS:
+                person.frailty_coded = codes.FRAILTY_FINDINGS[code]
     for related in _lines(out / "RelatedPerson.ndjson"):
         person = older.get(_subject(related))
         if person:
@@ -232,7 +262,51 @@ def read_place(out: Path, as_of: date) -> PlaceStatistics:
             labels = _labels(provision)
             person.objects_to |= labels
             person.objects_to_organisation |= not labels
-    return PlaceStatistics(ages, older, opted_out)
+    return PlaceStatistics(ages, older, opted_out, _coordination(out, older, as_of))
+
+
+def _coordination(out: Path, older: dict[str, OlderPerson], as_of: date) -> CoordinationCounts:
+    """Care teams, plans and their actions, and stays in hospital now with their discharge."""
+    counts = CoordinationCounts()
+    today = as_of.isoformat()
+    for team in _lines(out / "CareTeam.ndjson"):
+        person = older.get(_subject(team))
+        if person and team.get("status") == "active":
+            person.coordinated = True
+    for plan in _lines(out / "CarePlan.ndjson"):
+        person = older.get(_subject(plan))
+        if person is None or plan.get("status") != "active":
+            continue
+        person.care_plan = True
+        counts.plans += 1
+        review = next(
+            (
+                e["valueDate"]
+                for e in plan.get("extension", ())
+                if e["url"] == codes.NEXT_REVIEW_EXTENSION
+            ),
+            None,
+        )
+        counts.plans_overdue_for_review += review is not None and review < today
+    for encounter in _lines(out / "Encounter.ndjson"):
+        person = older.get(_subject(encounter))
+        if person and encounter.get("status") == "in-progress":
+            person.in_hospital |= encounter["class"]["code"] == codes.INPATIENT_CLASS[1]
+    for task in _lines(out / "Task.ndjson"):
+        kind = codes.code_in(task.get("code"), codes.TASK_TYPE)
+        if kind == "care-plan-action" and task["status"] not in codes.CLOSED_TASK_STATUSES:
+            counts.open_actions += 1
+            due = task.get("restriction", {}).get("period", {}).get("end", today)
+            counts.overdue_actions += due[:10] < today
+        elif kind == "discharge-to-assess" and task["status"] == "in-progress":
+            inputs = {
+                codes.code_in(entry["type"], codes.DISCHARGE_INPUT): entry
+                for entry in task.get("input", ())
+            }
+            pathway = inputs.get("pathway", {}).get("valueCodeableConcept")
+            counts.pathways[codes.code_in(pathway, codes.D2A_PATHWAY) or "none"] += 1
+            counts.medically_optimised += "medically-optimised" in inputs
+    return counts
 
 
 def _share(
@@ -330,6 +404,91 @@ def statistics_table(place: PlaceStatistics) -> list[Statistic]:
         hits = sum(getattr(p, flag) for p in everyone)
         rows.append(_share(name, everyone, hits, TARGETS[key]["65+"], allowance))
     rows.extend(_privacy_rows(place, everyone))
+    rows.extend(coordination_rows(place))
+    return rows
+
+
+def coordination_rows(place: PlaceStatistics) -> list[Statistic]:
+    """A named coordinator, plans, referrals, people in hospital now and their discharges, and
+    the frailty category coded (targets: careweave.synth.coordination.COORDINATION_TARGETS)."""
+    targets = COORDINATION_TARGETS
+    living = place.living()
+    coordinated = [p for p in living if p.coordinated]
+    counts = place.coordination
+    discharges = sum(counts.pathways.values())
+    frail = [p for p in living if p.efi_category != "fit"]
+    rows = [
+        _share(
+            "Named coordinator, 65+ living",
+            living,
+            len(coordinated),
+            targets["coordinator_65+"],
+            1.0,
+        ),
+        Statistic(
+            "Named coordinator, everyone registered",
+            targets["coordinator_everyone"],
+            100 * len(coordinated) / max(len(place.ages), 1),
+            len(place.ages),
+            0.2,
+        ),
+        _share(
+            "Care and support plan, 65+ with a named coordinator",
+            coordinated,
+            sum(p.care_plan for p in coordinated),
+            targets["plan_of_coordinated"],
+            5.0,
+        ),
+        Statistic(
+            "Care plan actions overdue, of open actions",
+            targets["overdue_of_open_actions"],
+            100 * counts.overdue_actions / max(counts.open_actions, 1),
+            counts.open_actions,
+            3.0,
+        ),
+        _share(
+            "Referral in the last 11 weeks, 65+ living",
+            living,
+            sum(p.referred for p in living),
+            targets["referred_65+"],
+            1.0,
+        ),
+        _share(
+            "In hospital now, 65+ living",
+            living,
+            sum(p.in_hospital for p in living),
+            targets["in_hospital_65+"],
+            0.15,
+        ),
+    ]
+    for pathway in ("0", "1"):
+        rows.append(
+            Statistic(
+                f"Discharge pathway {pathway}, in hospital now",
+                targets[f"pathway_{pathway}"],
+                100 * counts.pathways[pathway] / max(discharges, 1),
+                discharges,
+                5.0,
+            )
+        )
+    rows.append(
+        Statistic(
+            "Medically optimised, in hospital now",
+            targets["medically_optimised"],
+            100 * counts.medically_optimised / max(discharges, 1),
+            discharges,
+            5.0,
+        )
+    )
+    rows.append(
+        _share(
+            "Frailty category coded as the eFI says, 65+ living not fit",
+            frail,
+            sum(p.frailty_coded == p.efi_category for p in frail),
+            100.0,
+            0.0,
+        )
+    )
     return rows
 
 
