@@ -908,6 +908,21 @@ _AUDIT_EVENT: dict[str, Any] = {
     ],
 }
 
+_SUBSCRIPTION: dict[str, Any] = {
+    "resourceType": "Subscription",
+    "id": "sub-1",
+    "status": "off",
+    "contact": [{"system": "email", "value": "integration@community-trust.example.org"}],
+    "reason": "Tell the community nursing system when a person is admitted to hospital",
+    "criteria": "Encounter?class=IMP",
+    "channel": {
+        "type": "rest-hook",
+        "endpoint": "https://community-trust.example.org/fhir",
+        "payload": "application/fhir+json",
+        "header": ["Authorization: Bearer example-token"],
+    },
+}
+
 _IN_DEPENDENCY_ORDER: tuple[dict[str, Any], ...] = (
     _ORGANIZATION,
     _LOCATION,
@@ -938,6 +953,7 @@ _IN_DEPENDENCY_ORDER: tuple[dict[str, Any], ...] = (
     _LIST,
     _PROVENANCE,
     _AUDIT_EVENT,
+    _SUBSCRIPTION,
 )
 
 

@@ -123,7 +123,7 @@ def test_metadata_lists_what_works(client: TestClient) -> None:
     assert statement["resourceType"] == "CapabilityStatement"
     assert statement["fhirVersion"] == "4.0.1"
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert len(resources) == 29 and "CarePlan" in resources
+    assert len(resources) == 30 and "CarePlan" in resources
     patient_params = {p["name"]: p["type"] for p in resources["Patient"]["searchParam"]}
     assert patient_params["identifier"] == "token"
     assert patient_params["birthdate"] == "date"

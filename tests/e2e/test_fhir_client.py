@@ -100,7 +100,7 @@ def test_client_prepares_from_the_capability_statement(smart: client.FHIRClient)
     rest = statement.rest[0]
     assert rest.mode == "server"
     resources = {resource.type: resource for resource in rest.resource}
-    assert len(resources) == 29
+    assert len(resources) == 30
     patient = resources["Patient"]
     assert {"read", "create", "update", "delete", "search-type"} <= {
         interaction.code for interaction in patient.interaction
@@ -285,7 +285,7 @@ def test_transaction_resolves_urn_uuid_references(server: FHIRServer) -> None:
 
 def test_every_example_round_trips_through_the_r4_models(server: FHIRServer) -> None:
     examples = all_examples()
-    assert len({e["resourceType"] for e in examples}) == 29
+    assert len({e["resourceType"] for e in examples}) == 30
     # AuditEvent is careweave's own trail, written by the server and never by a client.
     examples = [e for e in examples if e["resourceType"] != "AuditEvent"]
     transaction = Bundle(

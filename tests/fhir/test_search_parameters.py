@@ -130,7 +130,7 @@ def _reference_evaluation(parameter: SearchParameter, resource: dict[str, Any]) 
 
 def test_registry_covers_every_supported_type(registry: SearchParameterRegistry) -> None:
     assert registry.resource_types() == tuple(sorted(SUPPORTED_RESOURCE_TYPES))
-    assert len(SUPPORTED_RESOURCE_TYPES) == 29
+    assert len(SUPPORTED_RESOURCE_TYPES) == 30
     for resource_type in SUPPORTED_RESOURCE_TYPES:
         assert len(registry.for_type(resource_type)) >= 10, resource_type
 

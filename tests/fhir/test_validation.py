@@ -80,6 +80,12 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "QuestionnaireResponse": {"status": "completed"},
     "RelatedPerson": {"patient": PATIENT_REF},
     "ServiceRequest": {"status": "active", "intent": "order", "subject": PATIENT_REF},
+    "Subscription": {
+        "status": "off",
+        "reason": "x",
+        "criteria": "Patient",
+        "channel": {"type": "rest-hook"},
+    },
     "Task": {"status": "requested", "intent": "order"},
 }
 

@@ -17,6 +17,7 @@ from careweave.access.sharing import (
     CATEGORY_OF_TYPE,
     CATEGORY_TYPES,
     DIRECTORY_TYPES,
+    PLATFORM_TYPES,
     SENSITIVE_CATEGORIES,
     SENSITIVE_SYSTEM,
     SharedView,
@@ -55,7 +56,7 @@ WRITABLE_TYPES: Mapping[Role, frozenset[str]] = {
     Role.LINK_WORKER: _COORDINATION | {"Provenance"},
     Role.VOLUNTEER: frozenset({"Task", "Communication", "Appointment"}),
     Role.ANALYST: frozenset(),
-    Role.ADMINISTRATOR: DIRECTORY_TYPES,
+    Role.ADMINISTRATOR: DIRECTORY_TYPES | PLATFORM_TYPES,
     # A person adds "what matters to me", questions, and their own consent choices.
     Role.PATIENT: frozenset({"Communication", "QuestionnaireResponse", "Consent", "Goal"}),
     Role.CARER: frozenset({"Communication", "QuestionnaireResponse"}),
@@ -126,7 +127,10 @@ def visibility_for(
             patients=PatientSet(ids=own),
             unlinked_records=False,
         )
-    if role in (Role.ADMINISTRATOR, Role.ANALYST) or not view.agreements:
+    if role is Role.ADMINISTRATOR:
+        # No direct care role: the directory they keep, and the platform's subscriptions.
+        return Visibility(readable_types=DIRECTORY_TYPES | PLATFORM_TYPES, patients=PatientSet())
+    if role is Role.ANALYST or not view.agreements:
         # No direct care role, or no agreement covering the organisation: the directory only.
         return Visibility(readable_types=DIRECTORY_TYPES, patients=PatientSet())
     categories = view.categories
@@ -159,6 +163,14 @@ def planning_visibility() -> Visibility:
     )
 
 
+def runs_the_platform(principal: Principal) -> bool:
+    """Administrators and platform-wide integrations (a system client for no one
+    organisation): the only ones who read and write PLATFORM_TYPES."""
+    if principal.role is Role.SYSTEM:
+        return principal.organisation_id is None
+    return principal.role is Role.ADMINISTRATOR
+
+
 def check_permitted(principal: Principal, interaction: str, resource_type: str) -> None:
     """Scopes and role together: a token never grants more than its user's role allows."""
     permission = INTERACTION_PERMISSION[interaction]
@@ -166,6 +178,11 @@ def check_permitted(principal: Principal, interaction: str, resource_type: str) 
         raise Forbidden(
             f"Your access token's scopes do not allow {interaction} on {resource_type} "
             f"(it holds: {principal.scopes})"
+        )
+    if resource_type in PLATFORM_TYPES and not runs_the_platform(principal):
+        raise Forbidden(
+            f"{resource_type} records are kept by administrators and platform-wide "
+            "integrations only"
         )
     if permission in ("c", "u", "d"):
         if resource_type == "AuditEvent":

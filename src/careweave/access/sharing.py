@@ -82,6 +82,12 @@ DIRECTORY_TYPES: frozenset[str] = frozenset(
 )
 """Types not about one person: every signed-in member of staff may read them."""
 
+PLATFORM_TYPES: frozenset[str] = frozenset({"Subscription"})
+"""Types about how the platform runs, not about anyone's care: a Subscription says which
+changes another system is sent and where (its channel headers may hold that system's
+credentials). No agreement shares them and no category holds them: only administrators and
+platform-wide integrations read and write them (careweave.access.policy)."""
+
 CATEGORY_OF_TYPE: Mapping[str, str] = {
     resource_type: category for category, types in CATEGORY_TYPES.items() for resource_type in types
 }

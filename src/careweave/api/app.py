@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
@@ -18,10 +21,13 @@ from careweave.api.auth import CHALLENGE
 from careweave.api.requests import FormatCheck
 from careweave.api.responses import FhirResponse, outcome_response
 from careweave.api.routes import router
+from careweave.coordination.notifications import notify_overdue_tasks, watch_for_events
 from careweave.fhir.errors import FhirError, Issue
 from careweave.settings import Settings
 from careweave.store.database import open_database
 from careweave.store.repository import FhirStore
+from careweave.subscriptions import watch_subscriptions
+from careweave.subscriptions.delivery import BackgroundWorker, Job, deliver_due
 from careweave.web.app import OnEvent, build_web_router
 from careweave.web.pages import web_error_page
 from careweave.web.settings import WebSettings
@@ -60,6 +66,21 @@ def _audit_web_event(trail: AuditTrail, also: OnEvent | None) -> OnEvent:
     return record
 
 
+def background_worker(settings: Settings, store: FhirStore) -> BackgroundWorker:
+    """The worker the server runs when `settings.worker` is on: Subscription deliveries, and
+    the sweep that tells task owners their task is overdue."""
+    return BackgroundWorker(
+        [
+            Job("subscription deliveries", settings.worker_interval, lambda: deliver_due(store)),
+            Job(
+                "overdue tasks",
+                settings.overdue_sweep_interval,
+                lambda: notify_overdue_tasks(store),
+            ),
+        ]
+    )
+
+
 def create_app(
     settings: Settings,
     store: FhirStore | None = None,
@@ -73,16 +94,37 @@ def create_app(
 
     One app serves the FHIR API (bearer tokens) and the web pages (session cookies); both reach
     the record through careweave.access.guard and write to the same audit trail.
+
+    Every write to the store from now on (API, web pages, Bundles; not the bulk import) tells
+    the people around a person of meaningful changes and queues FHIR Subscription
+    notifications, in the write's own transaction. With `settings.worker` the app also runs
+    the background worker while it is up (started on start-up, stopped on shutdown).
     """
+    the_store = store or FhirStore(open_database(settings.database_url))
+    watch_for_events(the_store)
+    watch_subscriptions(the_store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = background_worker(settings, the_store) if settings.worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
+
     app = FastAPI(
         title="careweave FHIR R4 API",
         version=__version__,
         description="FHIR R4 REST API (UK Core conventions) for joined-up care.",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.store = store or FhirStore(open_database(settings.database_url))
+    app.state.store = the_store
     app.state.audit = AuditTrail(app.state.store.database)
     app.include_router(audit_router)  # before the generic routes, which would take AuditEvent
     app.include_router(router)

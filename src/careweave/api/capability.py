@@ -60,6 +60,22 @@ def _audit_trail(registry: SearchParameterRegistry) -> dict[str, Any]:
     }
 
 
+SUBSCRIPTION_CHANNELS_EXTENSION = (
+    "https://fhir.careweave.example/StructureDefinition/subscription-channel-types"
+)
+_SUBSCRIPTIONS = (
+    "FHIR R4 Subscriptions for other systems, kept by administrators and platform-wide "
+    "integrations. Channel type rest-hook only, to an http or https endpoint: with no payload "
+    "careweave POSTs to the endpoint with no body; with payload application/fhir+json it PUTs "
+    "the matching resource to [endpoint]/[type]/[id]. channel.header entries are sent with "
+    "each request. criteria is a search of a type careweave serves (e.g. "
+    "'Encounter?class=IMP'); a Subscription created with status 'requested' is checked (422 "
+    "when its criteria or channel cannot be served) and made 'active'. Failed deliveries are "
+    "retried with backoff (30 s, 2 min, 10 min, 1 h, then every 6 h); after 10 failures the "
+    "Subscription is set to 'error' with the reason in 'error'."
+)
+
+
 def capability_statement(base: str, registry: SearchParameterRegistry) -> dict[str, Any]:
     resources = []
     for resource_type in SUPPORTED_RESOURCE_TYPES:
@@ -77,10 +93,12 @@ def capability_statement(base: str, registry: SearchParameterRegistry) -> dict[s
         if resource_type == "AuditEvent":
             resources.append(_audit_trail(registry))
             continue
+        documented = {"documentation": _SUBSCRIPTIONS} if resource_type == "Subscription" else {}
         resources.append(
             {
                 "type": resource_type,
                 "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+                **documented,
                 "interaction": [{"code": code} for code in _INTERACTIONS],
                 "versioning": "versioned-update",
                 "readHistory": True,
@@ -111,6 +129,9 @@ def capability_statement(base: str, registry: SearchParameterRegistry) -> dict[s
         "format": ["application/fhir+json", "json"],
         "rest": [
             {
+                "extension": [
+                    {"url": SUBSCRIPTION_CHANNELS_EXTENSION, "valueCode": "rest-hook"},
+                ],
                 "mode": "server",
                 "security": {
                     "cors": False,

@@ -1,4 +1,9 @@
-"""The resource types careweave stores, validates, indexes and serves, and what an id may be."""
+"""The resource types careweave stores, validates, indexes and serves, and what an id may be.
+
+Subscription is the one type that is about the platform rather than anyone's record: other
+systems register FHIR R4 rest-hook Subscriptions (careweave.subscriptions), and only
+administrators and platform-wide integrations read or write them (careweave.access.policy).
+"""
 
 import re
 
@@ -39,5 +44,6 @@ SUPPORTED_RESOURCE_TYPES: tuple[str, ...] = (
     "QuestionnaireResponse",
     "RelatedPerson",
     "ServiceRequest",
+    "Subscription",
     "Task",
 )

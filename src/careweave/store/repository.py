@@ -4,6 +4,15 @@ All writes happen inside a `StoreTransaction`: the resource row, its version row
 search-index rows are written on one database transaction, and referential integrity is checked
 when the transaction ends (so a transaction Bundle may refer forwards to its own entries). If
 anything raises, nothing of the transaction is kept.
+
+**Write observers.** Work that must commit or roll back with a write (in-app notifications, the
+FHIR Subscription outbox) registers a `WriteObserver` on the `FhirStore`
+(`FhirStore.observe_writes`). Each write transaction that wrote at least one version calls every
+observer once, after its integrity checks and with every buffered row written (search indexes
+included), before it commits: ``observer(connection, versions)``. An observer writes its own rows
+on that connection; if it raises, nothing of the transaction is kept. The bulk import
+(`put_prepared`) is not observed unless it asks (``observe=True``). With no observer registered
+the store keeps no list of versions, so the hook costs one `is None` test per version.
 """
 
 from __future__ import annotations
@@ -175,6 +184,12 @@ class WriteResult:
     changed: bool = True
 
 
+WriteObserver = Callable[[Connection, Sequence[StoredResource]], None]
+"""Called in each observed write transaction before it commits, with the transaction's
+connection and the versions it wrote, in the order written (a delete is a version with
+`deleted` set and no content). See the module docstring."""
+
+
 def format_instant(moment: datetime) -> str:
     """FHIR `instant` text for a naive-UTC datetime, with microseconds and a Z."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -270,6 +285,9 @@ class StoreTransaction:
     visibility: Visibility | None = None
     permit: Callable[[str, str], None] | None = None
     touched: list[Touched] = field(default_factory=list)
+    # The versions written, for the write observers; None when there are none to tell, so
+    # nothing is kept (see the module docstring).
+    observed: list[StoredResource] | None = None
     _written: dict[tuple[str, str], Sequence[tuple[str, str]]] = field(default_factory=dict)
     # Updated records the user could see before their change: the content then and now.
     _seen_before: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -534,9 +552,12 @@ class StoreTransaction:
         self._deleted.add((resource_type, resource_id))
         self._written.pop((resource_type, resource_id), None)
         self.touched.append(Touched("delete", resource_type, resource_id, current[4]))
-        return StoredResource(
+        deletion = StoredResource(
             resource_type, resource_id, new_version, now, True, None, method="DELETE"
         )
+        if self.observed is not None:
+            self.observed.append(deletion)
+        return deletion
 
     def _check_visible(
         self,
@@ -734,6 +755,8 @@ class StoreTransaction:
         )
         event = "create" if version_id == 1 else "update"
         self.touched.append(Touched(event, resource_type, resource_id, content))
+        if self.observed is not None:
+            self.observed.append(stored)
         return WriteResult(stored, created=version_id == 1)
 
     def _buffer_version(
@@ -760,7 +783,9 @@ class StoreTransaction:
 
     # -- bulk writes -------------------------------------------------------------------------
 
-    def put_prepared(self, batch: Sequence[PreparedResource]) -> list[PutOutcome]:
+    def put_prepared(
+        self, batch: Sequence[PreparedResource], *, observe: bool = False
+    ) -> list[PutOutcome]:
         """Store each resource under its own id, as `update` would, a whole batch at a time.
 
         For a bulk import: the current rows of the batch are read at once (one query; on SQLite
@@ -768,6 +793,8 @@ class StoreTransaction:
         resources are written, so importing the same data again adds no versions. One that occurs
         twice is stored twice, in order. Returns what happened to each resource, in order.
         The caller checks integrity (`dangling_references`) before the transaction ends.
+        The versions written are shown to the write observers only when `observe` is true: a
+        bulk load is not a stream of events to notify people of.
         """
         outcomes: list[PutOutcome] = []
         segment: list[PreparedResource] = []
@@ -775,14 +802,16 @@ class StoreTransaction:
         for item in batch:
             key = (item.resource_type, item.id)
             if key in keys:  # the second occurrence must see the first one's write
-                outcomes += self._put_segment(segment)
+                outcomes += self._put_segment(segment, observe)
                 segment, keys = [], set()
             segment.append(item)
             keys.add(key)
-        outcomes += self._put_segment(segment)
+        outcomes += self._put_segment(segment, observe)
         return outcomes
 
-    def _put_segment(self, segment: Sequence[PreparedResource]) -> list[PutOutcome]:
+    def _put_segment(
+        self, segment: Sequence[PreparedResource], observe: bool = False
+    ) -> list[PutOutcome]:
         """`put_prepared` for resources with distinct (type, id)."""
         if not segment:
             return []
@@ -825,6 +854,7 @@ class StoreTransaction:
                 ],
             )
             _clear_indexes(self.conn, [pk for pk, _, _, _ in replaced])
+        observed = self.observed if observe else None
         for item, known_pk, version, at, content in writes:
             target = known_pk
             if target is None:
@@ -832,6 +862,10 @@ class StoreTransaction:
                 row_values = (target, item.resource_type, item.id, 1, at, False, content)
                 self._buffer(resource, [row_values])
             self._buffer_version(item, target, version, at, "PUT", content)
+            if observed is not None:
+                observed.append(
+                    StoredResource(item.resource_type, item.id, version, at, False, content)
+                )
         return outcomes
 
     def _current_rows(
@@ -1263,6 +1297,17 @@ class FhirStore:
     def __init__(self, database: Database, registry: SearchParameterRegistry | None = None) -> None:
         self.database = database
         self.registry = registry or default_registry()
+        # Replaced, never changed in place, so a transaction starting on another thread reads
+        # one consistent tuple without a lock.
+        self._observers: tuple[tuple[str, WriteObserver], ...] = ()
+
+    def observe_writes(self, name: str, observer: WriteObserver) -> None:
+        """Call `observer` in every write transaction from now on (see the module docstring).
+
+        `name` says what it is for; registering a name again replaces that observer, so
+        building an app twice on one store does not tell anyone twice."""
+        kept = tuple((n, o) for n, o in self._observers if n != name)
+        self._observers = (*kept, (name, observer))
 
     @contextmanager
     def transaction(
@@ -1274,14 +1319,25 @@ class FhirStore:
         """A write transaction; `visibility` and `permit` make it a user's (see
         StoreTransaction): their reads are filtered, and what they write must be visible to
         them when the transaction ends, or nothing of it is kept."""
+        observers = self._observers
         with self.database.write() as conn:
-            tx = StoreTransaction(conn, self.registry, visibility=visibility, permit=permit)
+            tx = StoreTransaction(
+                conn,
+                self.registry,
+                visibility=visibility,
+                permit=permit,
+                observed=[] if observers else None,
+            )
             yield tx
             # Visibility first: a reference to someone the user may not see must not be told
             # apart from a reference to no one, which the integrity check would report.
             tx.check_written_visible()
             tx.check_integrity()
             tx.flush()
+            if tx.observed:
+                versions = tuple(tx.observed)
+                for _, observer in observers:
+                    observer(conn, versions)
 
     def read(
         self, resource_type: str, resource_id: str, *, visibility: Visibility | None = None
@@ -1342,6 +1398,7 @@ __all__: Sequence[str] = (
     "StoreTransaction",
     "StoredResource",
     "Touched",
+    "WriteObserver",
     "WriteResult",
     "format_instant",
     "parse_history_cursor",
