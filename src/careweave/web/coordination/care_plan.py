@@ -49,9 +49,9 @@ from careweave.coordination.care_plan_actions import (
 from careweave.coordination.codes import NOTE_SECTIONS
 from careweave.coordination.people import PersonBanner
 from careweave.coordination.record import new_submission_token, today
-from careweave.fhir.errors import Forbidden, VersionConflict
+from careweave.fhir.errors import VersionConflict
 from careweave.fhir.resource_types import is_fhir_id
-from careweave.web.coordination.context import StaffPage, person_of, staff_page
+from careweave.web.coordination.context import StaffPage, may, person_of, staff_page
 from careweave.web.pages import render
 from careweave.web.signed_in import FieldError, PageRefused, SignedIn, posted_form, require_csrf
 from careweave.web.wording import london_time
@@ -168,14 +168,6 @@ def date_fields(name: str, day: date | None) -> dict[str, str]:
     }
 
 
-def _may(page: StaffPage, interaction: str, resource_type: str) -> bool:
-    try:
-        page.access.permit(interaction, resource_type)
-    except Forbidden:
-        return False
-    return True
-
-
 def _plan_or_404(page: StaffPage, patient_id: str) -> CarePlanView:
     plan = care_plan_of(page.access, patient_id)
     if plan is None:
@@ -242,8 +234,8 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             typed=typed or {"token": new_submission_token()},
             errors=errors or [],
             note_titles=NOTE_TITLES,
-            may_edit=_may(page, "update", "CarePlan"),
-            may_write_words=_may(page, "create", "Communication"),
+            may_edit=may(page, "update", "CarePlan"),
+            may_write_words=may(page, "create", "Communication"),
             example=_example(today() + timedelta(days=90)),
         )
 

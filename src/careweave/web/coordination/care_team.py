@@ -40,10 +40,10 @@ from careweave.coordination.care_team import (
 )
 from careweave.coordination.people import PersonBanner
 from careweave.coordination.record import new_submission_token, today
-from careweave.fhir.errors import Forbidden, VersionConflict
+from careweave.fhir.errors import VersionConflict
 from careweave.fhir.resource_types import is_fhir_id
-from careweave.web.coordination.context import StaffPage, person_of, staff_page
-from careweave.web.coordination.form_fields import read_date, read_text, typed_date
+from careweave.web.coordination.context import StaffPage, may, person_of, staff_page
+from careweave.web.coordination.form_fields import form_version, read_date, read_text, typed_date
 from careweave.web.pages import render, role_name
 from careweave.web.signed_in import FieldError, PageRefused, posted_form, require_csrf
 
@@ -91,21 +91,6 @@ def in_team(team: Team | None) -> set[str]:
         return set()
     everyone = [*([team.coordinator] if team.coordinator else []), *team.cover, *team.members]
     return {m.practitioner_role_id for m in everyone}
-
-
-def _version(form: dict[str, str]) -> int:
-    """The team version a form was read at; a damaged value can match no version."""
-    text = form.get("version", "")
-    return int(text) if text.isdigit() and len(text) < 10 else -1
-
-
-def _may_change(page: StaffPage) -> bool:
-    """Whether the user's role writes care teams (a volunteer, say, only reads them)."""
-    try:
-        page.access.permit("update", "CareTeam")
-    except Forbidden:
-        return False
-    return True
 
 
 def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
@@ -180,7 +165,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             former=former,
             done=DONE.get(done or ""),
             today=today(),
-            may_change=_may_change(page),
+            may_change=may(page, "update", "CareTeam"),
         )
 
     # -- assigning the coordinator ------------------------------------------------------------
@@ -233,7 +218,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
                     page.access,
                     patient_id,
                     typed[WHO],
-                    version_id=_version(typed),
+                    version_id=form_version(typed),
                     token=typed["token"],
                 ),
                 errors,
@@ -311,7 +296,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
                     patient_id,
                     typed[WHO],
                     note=note,
-                    version_id=_version(typed),
+                    version_id=form_version(typed),
                     token=typed["token"],
                     keep_old_coordinator=typed["keep"] == "yes",
                 ),
@@ -375,7 +360,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             ends: date = until
             done, status = attempt(
                 lambda: set_cover(
-                    page.access, patient_id, typed[WHO], until=ends, version_id=_version(typed)
+                    page.access, patient_id, typed[WHO], until=ends, version_id=form_version(typed)
                 ),
                 errors,
             )
@@ -392,7 +377,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         _check_id(role_id)
         errors: list[FieldError] = []
         done, status = attempt(
-            lambda: end_cover(page.access, patient_id, role_id, version_id=_version(form)),
+            lambda: end_cover(page.access, patient_id, role_id, version_id=form_version(form)),
             errors,
         )
         if done:
@@ -413,7 +398,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             former=former_members(page.access, person.patient_id, team=team) if team else [],
             done=None,
             today=today(),
-            may_change=_may_change(page),
+            may_change=may(page, "update", "CareTeam"),
             errors=errors,
         )
 
@@ -457,7 +442,9 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             errors.append(FieldError(WHO, "Select who to add to the care team"))
         else:
             done, status = attempt(
-                lambda: add_member(page.access, patient_id, typed[WHO], version_id=_version(typed)),
+                lambda: add_member(
+                    page.access, patient_id, typed[WHO], version_id=form_version(typed)
+                ),
                 errors,
             )
             if done:
@@ -509,7 +496,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         _check_id(role_id)
         errors: list[FieldError] = []
         done, status = attempt(
-            lambda: end_membership(page.access, patient_id, role_id, version_id=_version(form)),
+            lambda: end_membership(page.access, patient_id, role_id, version_id=form_version(form)),
             errors,
         )
         if done:

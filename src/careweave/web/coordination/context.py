@@ -17,6 +17,7 @@ from careweave.access.accounts import principal_for_user
 from careweave.access.guard import CareRecordAccess
 from careweave.access.roles import CARE_ROLES
 from careweave.coordination.people import PersonBanner, person_banner
+from careweave.fhir.errors import Forbidden
 from careweave.fhir.resource_types import is_fhir_id
 from careweave.web.signed_in import PageRefused, SignedIn, address_of, current_user
 from careweave.web.wording import Directory
@@ -55,6 +56,16 @@ def staff_page(
     return StaffPage(
         signed_in, record_access(request, signed_in), Directory(request.app.state.store)
     )
+
+
+def may(page: StaffPage, interaction: str, resource_type: str) -> bool:
+    """Whether the user's role and scopes allow `interaction` on `resource_type`: pages offer
+    only the changes the user may make (the domain still checks on every write)."""
+    try:
+        page.access.permit(interaction, resource_type)
+    except Forbidden:
+        return False
+    return True
 
 
 def person_of(page: StaffPage, patient_id: str) -> PersonBanner:

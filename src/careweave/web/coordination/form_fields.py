@@ -11,6 +11,13 @@ from careweave.web.signed_in import FieldError
 MAX_TEXT = 2000
 
 
+def form_version(form: Mapping[str, str]) -> int:
+    """The resource version a form was read at (its hidden `version` field); a damaged value
+    is -1, which matches no version, so the write is refused as stale rather than applied."""
+    text = form.get("version", "")
+    return int(text) if text.isdigit() and len(text) < 10 else -1
+
+
 def typed_date(form: Mapping[str, str], name: str) -> dict[str, str]:
     """What was typed into date input `name`, to put back into the form."""
     return {

@@ -33,10 +33,9 @@ from careweave.coordination.referrals import (
     task_details,
 )
 from careweave.coordination.tasks import MAXIMUM_TEXT_LENGTH, TaskAction, TaskProblem
-from careweave.fhir.errors import Forbidden
 from careweave.fhir.resource_types import is_fhir_id
-from careweave.web.coordination.context import StaffPage, person_of, staff_page
-from careweave.web.coordination.form_fields import read_date, typed_date
+from careweave.web.coordination.context import StaffPage, may, person_of, staff_page
+from careweave.web.coordination.form_fields import form_version, read_date, typed_date
 from careweave.web.pages import render
 from careweave.web.signed_in import FieldError, PageRefused, posted_form, require_csrf
 from careweave.web.wording import london_time
@@ -57,21 +56,6 @@ DONE: Final[dict[str, str]] = {
 """The success banner a change redirects to (the task page's `done` query value)."""
 ACTION_FIELDS: Final = {"reason", "outcome"}
 NOT_FOUND: Final = "If you typed the web address, check it is correct."
-
-
-def _version(form: dict[str, str]) -> int:
-    """The task version a form was read at; a damaged value can match no version."""
-    text = form.get("version", "")
-    return int(text) if text.isdigit() and len(text) < 10 else -1
-
-
-def _may_refer(page: StaffPage) -> bool:
-    """Whether the user's role records referrals (a volunteer, say, does not)."""
-    try:
-        page.access.permit("create", "ServiceRequest")
-    except Forbidden:
-        return False
-    return True
 
 
 def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
@@ -110,7 +94,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             referrals=referrals_for_person(page.access, patient_id, day),
             tasks=other_open_tasks(page.access, patient_id, day),
             organisation=page.directory.organisation,
-            may_refer=_may_refer(page),
+            may_refer=may(page, "create", "ServiceRequest"),
         )
 
     # -- making a referral ----------------------------------------------------------------
@@ -253,7 +237,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
                 page.access,
                 task_id,
                 chosen,
-                version=_version(form),
+                version=form_version(form),
                 reason=typed["reason"],
                 outcome=typed["outcome"],
             )
