@@ -13,7 +13,6 @@ whole type, which says nothing about any person.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -36,12 +35,12 @@ from careweave.store.repository import (
     StoreTransaction,
     Touched,
     WriteResult,
+    patients_named,
 )
 from careweave.store.search import SearchPage
 from careweave.store.visibility import PatientSet, Visibility
 
 _T = TypeVar("_T")
-_PATIENT_REFERENCE = re.compile(r'"reference":\s*"Patient/([A-Za-z0-9\-.]{1,64})"')
 
 
 def patients_in(resource_type: str, resource_id: str, content: str | None) -> set[str]:
@@ -52,7 +51,7 @@ def patients_in(resource_type: str, resource_id: str, content: str | None) -> se
         return {resource_id}
     if content is None:
         return set()
-    return set(_PATIENT_REFERENCE.findall(content))
+    return set(patients_named(content))
 
 
 def _within_scopes(visibility: Visibility | None, principal: Principal) -> Visibility | None:

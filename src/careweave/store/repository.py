@@ -99,8 +99,8 @@ _PATIENT_REFERENCE = re.compile(r'"reference":\s*"Patient/([A-Za-z0-9\-.]{1,64})
 _REFERENCE = re.compile(r'"reference":\s*"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})"')
 
 
-def _patients_named(content: str) -> frozenset[str]:
-    """Every Patient a resource's JSON refers to."""
+def patients_named(content: str) -> frozenset[str]:
+    """Every Patient a resource's JSON refers to (the access guard's audit uses it too)."""
     return frozenset(_PATIENT_REFERENCE.findall(content))
 
 
@@ -615,7 +615,7 @@ class StoreTransaction:
             return False
         old, new = orjson.loads(before), orjson.loads(after)
         return bool(
-            _patients_named(before) == _patients_named(after)
+            patients_named(before) == patients_named(after)
             and labels_of(old) == labels_of(new)
             and self.visibility is not None
             and self.visibility.may_read_type(key[0])
@@ -1402,5 +1402,6 @@ __all__: Sequence[str] = (
     "WriteResult",
     "format_instant",
     "parse_history_cursor",
+    "patients_named",
     "prepare_resource",
 )
