@@ -26,6 +26,8 @@ from typing import Any
 # -- The vocabulary ----------------------------------------------------------------------------
 
 SENSITIVE_SYSTEM = "https://fhir.careweave.example/CodeSystem/sensitive-category"
+CONSENT_CATEGORY_SYSTEM = "https://fhir.careweave.example/CodeSystem/consent-category"
+CARER_ACCESS = "carer-access"
 
 OPERATIONS = ("read", "search", "include", "history", "write")
 LETTERS = {"read": "R", "search": "S", "include": "I", "history": "H", "write": "W"}
@@ -283,7 +285,18 @@ EXPECTED: dict[str, Expected] = {
         frozenset(),
         frozenset({"self"}),
         frozenset({"Communication", "QuestionnaireResponse"}),
-        "The cared-for person's demographics and care coordination; writes messages, answers",
+        "With the person's consent to see their plan: their demographics and care "
+        "coordination; writes messages, answers",
+    ),
+    "carer-without-consent": Expected(
+        "carer",
+        None,
+        frozenset({"demographics"}),
+        frozenset(),
+        frozenset({"self"}),
+        frozenset({"Communication", "QuestionnaireResponse"}),
+        "Before the person consents: who they are, their care team and appointments, "
+        "not the plan; so writes nothing (a write must be visible to its writer)",
     ),
 }
 """Per account: the specification the server is held to (see the module docstring)."""
@@ -560,6 +573,35 @@ def person_records(account: str, relationship: str) -> list[dict[str, Any]]:
                 "name": [{"family": f"Matrix-{account}", "given": ["Jo"]}],
             }
         )
+        if account == "carer":
+            resources.append(
+                {
+                    "resourceType": "Consent",
+                    "id": f"{pid}-carer-access",
+                    "status": "active",
+                    "scope": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                                "code": "patient-privacy",
+                            }
+                        ]
+                    },
+                    "category": [
+                        {"coding": [{"system": CONSENT_CATEGORY_SYSTEM, "code": CARER_ACCESS}]}
+                    ],
+                    "patient": _ref("Patient", pid),
+                    "provision": {
+                        "type": "permit",
+                        "actor": [
+                            {
+                                "role": {"text": "Carer"},
+                                "reference": _ref("RelatedPerson", f"{pid}-carer"),
+                            }
+                        ],
+                    },
+                }
+            )
     return resources
 
 

@@ -6,13 +6,18 @@ Two kinds of Consent matter here (docs/access-model.md shows examples):
   `objection`, provision.type deny, provision.actor the Organization; with a
   provision.securityLabel it objects only to that sensitive category reaching them;
 * the national data opt-out: status active, category `ndoo`: the person is left out of
-  planning and research outputs (population analytics, exports) but not out of direct care.
+  planning and research outputs (population analytics, exports) but not out of direct care;
+* consent for a carer to see the care plan: status active, category `carer-access`,
+  provision.type permit, provision.actor the carer's RelatedPerson. Without it a carer's
+  sign-in sees who the person is, their care team and appointments, not the plan.
 
 The rules are evaluated by the database at query time (careweave.store.visibility), so a Consent
 takes effect the moment it is saved, with no cache to go stale.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import orjson
 
@@ -24,6 +29,7 @@ from careweave.store.visibility import LabelObjections, LinkRule
 CONSENT_CATEGORY_SYSTEM = "https://fhir.careweave.example/CodeSystem/consent-category"
 OBJECTION = "objection"
 NATIONAL_DATA_OPT_OUT = "ndoo"
+CARER_ACCESS = "carer-access"
 
 
 def objection_to(organisation_id: str) -> LinkRule:
@@ -89,3 +95,32 @@ def opted_out_patients(store: FhirStore) -> set[str]:
         cursor = page.next_cursor
         if cursor is None:
             return found
+
+
+def carer_consent_of(
+    store: FhirStore, patient_id: str, related_person_id: str
+) -> dict[str, object] | None:
+    """The person's active consent for this carer to see their care plan, or None.
+
+    Read as the platform (not through the guard): the carer may not see Consents themselves
+    until it exists, and the answer decides what they may see. A Consent whose
+    provision.period has ended, or that does not permit, does not count."""
+    params = [
+        ("patient", f"Patient/{patient_id}"),
+        ("category", f"{CONSENT_CATEGORY_SYSTEM}|{CARER_ACCESS}"),
+        ("actor", f"RelatedPerson/{related_person_id}"),
+        ("status", "active"),
+        ("_count", "20"),
+    ]
+    page = store.search(parse_search("Consent", params, store.registry))
+    today = datetime.now(UTC).date().isoformat()
+    for _, _, content in page.matches:
+        consent = orjson.loads(content)
+        provision = consent.get("provision") or {}
+        if provision.get("type", "permit") != "permit":
+            continue
+        end = str((provision.get("period") or {}).get("end") or "")
+        if end and end[:10] < today:
+            continue
+        return dict(consent)
+    return None

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from careweave.access import break_glass
 from careweave.access.audit import AuditRecord, AuditTrail
+from careweave.access.consent import carer_consent_of
 from careweave.access.policy import check_permitted, planning_visibility, visibility_for
 from careweave.access.principal import Principal
 from careweave.access.roles import Role
@@ -89,8 +90,16 @@ class CareRecordAccess:
                 self._break_glass = break_glass.active_patients(
                     self.store.database, principal.user_pk
                 )
+            consented = (
+                principal.role is Role.CARER
+                and principal.patient_id is not None
+                and principal.related_person_id is not None
+                and carer_consent_of(self.store, principal.patient_id, principal.related_person_id)
+                is not None
+            )
             self._visibility = _within_scopes(
-                visibility_for(principal, view, self._break_glass), principal
+                visibility_for(principal, view, self._break_glass, carer_consented=consented),
+                principal,
             )
             self._resolved = True
         return self._visibility

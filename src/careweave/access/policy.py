@@ -69,7 +69,16 @@ PERSON_CATEGORIES: Mapping[Role, frozenset[str]] = {
     Role.CARER: frozenset({"demographics", "coordination"}),
 }
 """What a person sees of their own record, and a carer of the record of the person they
-care for (more needs the person's consent to the carer, which issue 6 adds)."""
+care for once the person has consented to the carer seeing their plan
+(careweave.access.consent.carer_consent_of)."""
+
+CARER_WITHOUT_CONSENT_TYPES: frozenset[str] = CATEGORY_TYPES["demographics"] | {
+    "CareTeam",
+    "Appointment",
+}
+"""What a carer sees before the person consents: who the person is, who is in their care
+team (to know whom to call) and their appointments (to help them get there). Not the plan,
+referrals, messages or assessments: those are the person's to share."""
 
 
 def relationship_rules(principal: Principal) -> tuple[LinkRule, ...]:
@@ -110,9 +119,14 @@ def _types_of(categories: frozenset[str]) -> frozenset[str]:
 
 
 def visibility_for(
-    principal: Principal, view: SharedView, break_glass_patients: frozenset[str] = frozenset()
+    principal: Principal,
+    view: SharedView,
+    break_glass_patients: frozenset[str] = frozenset(),
+    *,
+    carer_consented: bool = False,
 ) -> Visibility | None:
-    """What `principal` may see; None means everything (a platform-wide system client)."""
+    """What `principal` may see; None means everything (a platform-wide system client).
+    `carer_consented`: for a carer, whether the person has consented to them seeing the plan."""
     role = principal.role
     if role is Role.SYSTEM:
         if principal.organisation_id is None:
@@ -122,8 +136,11 @@ def visibility_for(
         role = Role.CARE_COORDINATOR
     if role in (Role.PATIENT, Role.CARER):
         own = frozenset({principal.patient_id}) if principal.patient_id else frozenset()
+        types = _types_of(PERSON_CATEGORIES[role])
+        if role is Role.CARER and not carer_consented:
+            types = CARER_WITHOUT_CONSENT_TYPES
         return Visibility(
-            readable_types=_types_of(PERSON_CATEGORIES[role]) | (DIRECTORY_TYPES - {"Group"}),
+            readable_types=types | (DIRECTORY_TYPES - {"Group"}),
             patients=PatientSet(ids=own),
             unlinked_records=False,
         )

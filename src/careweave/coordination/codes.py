@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from careweave.access.consent import CARER_ACCESS as CARER_ACCESS
+from careweave.access.consent import CONSENT_CATEGORY_SYSTEM
+
 CAREWEAVE_CODES: Final = "https://fhir.careweave.example/CodeSystem/"
 CAREWEAVE_EXTENSIONS: Final = "https://fhir.careweave.example/StructureDefinition/"
 
@@ -85,8 +88,9 @@ EMERGENCY_CLASS: Final = (V3_ACT_CODE, "EMER")
 # -- MDT, carers -------------------------------------------------------------------------------
 APPOINTMENT_TYPE: Final = CAREWEAVE_CODES + "appointment-type"
 MDT_MEETING: Final = "mdt-meeting"
-CONSENT_CATEGORY: Final = CAREWEAVE_CODES + "consent-category"
-CARER_ACCESS: Final = "carer-access"
+CONSENT_CATEGORY: Final = CONSENT_CATEGORY_SYSTEM
+"""Consent categories are the access rules' (careweave.access.consent): `carer-access` is read
+there on every request of a carer's."""
 
 
 def coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from careweave.web.forms import (
 )
 from careweave.web.governance import governance_router
 from careweave.web.home import home_links
+from careweave.web.my_care import my_care_router
 from careweave.web.my_record import my_record_router
 from careweave.web.pages import SECURITY_HEADERS, error_page, render
 from careweave.web.settings import WebSettings
@@ -296,6 +297,7 @@ def build_web_router(
         return await assets.response(path, request.scope)
 
     router.include_router(my_record_router(route_class, styled))
+    router.include_router(my_care_router(route_class, styled))
     router.include_router(governance_router(route_class, styled))
     router.include_router(break_glass_router(route_class, styled))
     router.include_router(coordination_router(route_class, styled))

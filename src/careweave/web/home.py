@@ -18,6 +18,16 @@ class HomeLink:
 def home_links(user: UserAccount) -> list[HomeLink]:
     """The governance pages this user may use (each page checks again for itself)."""
     links = []
+    if user.role in (Role.PATIENT, Role.CARER) and user.patient_id:
+        yours = "your" if user.role is Role.PATIENT else "their"
+        links.append(
+            HomeLink(
+                "/my-care",
+                "Your care" if user.role is Role.PATIENT else "The care of the person you care for",
+                f"Who is in {yours} care team and how to contact them, {yours} appointments, "
+                f"and {yours} care and support plan.",
+            )
+        )
     if user.role is Role.PATIENT and user.patient_id:
         links.append(
             HomeLink(

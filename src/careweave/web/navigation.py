@@ -22,6 +22,7 @@ def navigation_for(user: UserAccount) -> list[MenuItem]:
             MenuItem("caseload", "/caseload", "Caseload"),
             MenuItem("people", "/people", "Find a person"),
             MenuItem("discharge", "/discharge", "Discharge board"),
+            MenuItem("mdt", "/mdt", "MDT meetings"),
             MenuItem("notifications", "/notifications", "Notifications"),
             MenuItem("home", "/home", "Home"),
         ]

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from careweave.web.coordination import (
     care_plan,
     care_team,
+    carers,
     caseload,
     discharge,
     notifications,
@@ -27,6 +28,7 @@ def coordination_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         care_team,
         care_plan,
         referrals,
+        carers,
         discharge,
         notifications,
     ):
