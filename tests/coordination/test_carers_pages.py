@@ -104,7 +104,9 @@ def test_consent_needs_the_confirmation_then_opens_the_plan_to_the_carer(place: 
     assert "Withdraw consent" in cara.get(CARERS).text
 
     withdrawn = cara.post(
-        f"{CARERS}/carl/consent/withdraw", data={"csrf_token": csrf_of(page)}, follow_redirects=False
+        f"{CARERS}/carl/consent/withdraw",
+        data={"csrf_token": csrf_of(page)},
+        follow_redirects=False,
     )
     assert withdrawn.headers["location"] == f"{CARERS}?done=withdrawn"
     assert carer_consent_of(place.store, "mary", "carl") is None

@@ -160,9 +160,10 @@ def test_the_person_adds_what_matters_and_a_question_once_each(place: Place) -> 
         ("Seeing my grandchildren on Sundays.", "person")
     ]
     assert [q.text for q in plan.open_questions] == ["Can I stop one of my tablets?"]
-    assert "Seeing my grandchildren on Sundays." in place.sign_in("cara.coord").get(
-        "/people/mary/care-plan"
-    ).text
+    assert (
+        "Seeing my grandchildren on Sundays."
+        in place.sign_in("cara.coord").get("/people/mary/care-plan").text
+    )
 
 
 def test_without_a_plan_the_person_is_told_so_and_staff_cannot_use_the_page(
