@@ -14,9 +14,11 @@ from careweave.web.coordination import (
     carers,
     caseload,
     discharge,
+    notes,
     notifications,
     person,
     referrals,
+    social_care,
 )
 
 
@@ -29,6 +31,8 @@ def coordination_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         care_plan,
         referrals,
         carers,
+        social_care,
+        notes,
         discharge,
         notifications,
     ):
