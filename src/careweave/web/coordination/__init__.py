@@ -14,6 +14,7 @@ from careweave.web.coordination import (
     carers,
     caseload,
     discharge,
+    mdt,
     notes,
     notifications,
     person,
@@ -32,8 +33,9 @@ def coordination_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         referrals,
         carers,
         social_care,
-        notes,
         discharge,
+        mdt,
+        notes,
         notifications,
     ):
         router.include_router(module.router(route_class, styled))
