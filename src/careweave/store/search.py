@@ -222,7 +222,11 @@ def filter_condition(
         return having(_chain_condition(f, visibility))
     if f.type == "reference" and f.target_type is not None:
         base.append(table.c.target_type == f.target_type)
-    matching = having(or_(*[_value_condition(f, table, v) for v in f.values]))
+    grouped = _grouped_values(f, table) if len(f.values) > 1 else None
+    if grouped is not None:
+        matching = having(grouped)
+    else:
+        matching = having(or_(*[_value_condition(f, table, v) for v in f.values]))
     if f.modifier == "not":
         return not_(matching)
     return matching
@@ -240,6 +244,46 @@ def _chain_condition(f: Filter, visibility: Visibility | None) -> ColumnElement[
     return and_(
         reference_index.c.target_type == f.target_type, reference_index.c.target_id.in_(inner)
     )
+
+
+def _grouped_values(f: Filter, table: Table) -> ColumnElement[bool] | None:
+    """Several values of one kind as one IN: `patient=Patient/a,Patient/b,...` is
+    `target_type = 'Patient' AND target_id IN (...)`, and `code=s|a,s|b` is `system = s AND
+    code IN (...)`, which both databases look up in the index. As an OR of pairs, SQLite read
+    every index row of the parameter (all the Conditions' subjects in the store) instead.
+    None when the values differ in kind (the OR then says what they mean)."""
+    c = table.c
+    if f.modifier not in ("", None, "not"):
+        return None
+    if f.type == "reference":
+        references = [v for v in f.values if isinstance(v, ReferenceSearch)]
+        if len(references) != len(f.values) or any(
+            v.id is None or v.url is not None for v in references
+        ):
+            return None
+        kinds = {v.resource_type for v in references}
+        ids = sorted({v.id for v in references if v.id is not None})
+        if len(kinds) != 1:
+            return None
+        kind = kinds.pop()
+        if kind is None:
+            return c.target_id.in_(ids)
+        return and_(c.target_type == kind, c.target_id.in_(ids))
+    if f.type == "token":
+        tokens = [v for v in f.values if isinstance(v, TokenSearch)]
+        if len(tokens) != len(f.values) or any(v.code is None for v in tokens):
+            return None
+        shapes = {(v.system, v.system_specified) for v in tokens}
+        if len(shapes) != 1:
+            return None
+        system, specified = shapes.pop()
+        codes = sorted({v.code for v in tokens if v.code is not None})
+        if system is not None:
+            return and_(c.code.in_(codes), c.system == system)
+        if specified:
+            return and_(c.code.in_(codes), c.system.is_(None))
+        return c.code.in_(codes)
+    return None
 
 
 def _value_condition(f: Filter, table: Table, value: object) -> ColumnElement[bool]:
