@@ -70,6 +70,7 @@ def test_the_person_sees_whom_to_call_their_appointments_and_their_plan(place: P
     coordinator = html.index("Your care coordinator")
     assert html.index("Cara Coordinator") > coordinator
     assert "01632 960110" in html  # Cara's phone, from her PractitionerRole
+    assert "Cara Coordinator</strong>, Care coordinator" in html  # in words, not the code
     assert "Nina Nurse" in html and "Northshire Community Health NHS Trust" in html
     assert "Long-term conditions review" in html
     assert "Long-term conditions review, with Ann Example, Riverside Surgery" in html

@@ -25,6 +25,7 @@ from careweave.coordination.record import new_submission_token, read_or_none
 from careweave.fhir.errors import NotFound
 from careweave.fhir.resource_types import is_fhir_id
 from careweave.web.coordination.care_plan import status_words
+from careweave.web.coordination.care_team import profession_words
 from careweave.web.coordination.context import record_access
 from careweave.web.pages import render
 from careweave.web.signed_in import (
@@ -90,6 +91,7 @@ def my_care_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             maximum=MAX_WORDS,
             note_titles=NOTE_TITLES,
             status_words=status_words,
+            profession_words=profession_words,
             appointment_time=local_day_and_time,
             practice=_practice_name(access, care.person.practice_id),
         )

@@ -51,7 +51,13 @@ from careweave.coordination.people import PersonBanner
 from careweave.coordination.record import new_submission_token, today
 from careweave.fhir.errors import VersionConflict
 from careweave.fhir.resource_types import is_fhir_id
-from careweave.web.coordination.context import StaffPage, may, person_of, staff_page
+from careweave.web.coordination.context import (
+    StaffPage,
+    may,
+    person_of,
+    render_person_page,
+    staff_page,
+)
 from careweave.web.pages import render
 from careweave.web.signed_in import FieldError, PageRefused, SignedIn, posted_form, require_csrf
 from careweave.web.wording import london_time
@@ -196,14 +202,13 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         status_code: int = 200,
         **context: Any,
     ) -> Response:
-        return render(
+        return render_person_page(
+            page,
+            person,
             template,
-            status_code=status_code,
+            "care-plan",
             styled=styled,
-            signed_in=page.signed_in,
-            person=person,
-            practice=page.directory.organisation(person.practice_id),
-            record_tab="care-plan",
+            status_code=status_code,
             status_words=status_words,
             status_tag=status_tag,
             goal_words=goal_words,

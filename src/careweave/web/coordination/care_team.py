@@ -42,9 +42,15 @@ from careweave.coordination.people import PersonBanner
 from careweave.coordination.record import new_submission_token, today
 from careweave.fhir.errors import VersionConflict
 from careweave.fhir.resource_types import is_fhir_id
-from careweave.web.coordination.context import StaffPage, may, person_of, staff_page
+from careweave.web.coordination.context import (
+    StaffPage,
+    may,
+    person_of,
+    render_person_page,
+    staff_page,
+)
 from careweave.web.coordination.form_fields import form_version, read_date, read_text, typed_date
-from careweave.web.pages import render, role_name
+from careweave.web.pages import role_name
 from careweave.web.signed_in import FieldError, PageRefused, posted_form, require_csrf
 
 DONE: Final = {
@@ -105,14 +111,13 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         status_code: int = 200,
         **context: Any,
     ) -> Response:
-        return render(
+        return render_person_page(
+            page,
+            person,
             f"coordination/{template}",
-            status_code=status_code,
+            "care-team",
             styled=styled,
-            signed_in=page.signed_in,
-            person=person,
-            practice=page.directory.organisation(person.practice_id),
-            record_tab="care-team",
+            status_code=status_code,
             profession_words=profession_words,
             **context,
         )

@@ -34,9 +34,14 @@ from careweave.coordination.people import PersonBanner
 from careweave.coordination.record import new_submission_token
 from careweave.fhir.errors import NotFound, VersionConflict
 from careweave.fhir.resource_types import is_fhir_id
-from careweave.web.coordination.context import StaffPage, may, person_of, staff_page
+from careweave.web.coordination.context import (
+    StaffPage,
+    may,
+    person_of,
+    render_person_page,
+    staff_page,
+)
 from careweave.web.coordination.form_fields import form_version
-from careweave.web.pages import render
 from careweave.web.signed_in import FieldError, PageRefused, posted_form, require_csrf
 
 Page = Annotated[StaffPage, Depends(staff_page)]
@@ -95,14 +100,13 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         status_code: int = 200,
         **context: Any,
     ) -> Response:
-        return render(
+        return render_person_page(
+            page,
+            person,
             f"coordination/{template}",
-            status_code=status_code,
+            "carers",
             styled=styled,
-            signed_in=page.signed_in,
-            person=person,
-            practice=page.directory.organisation(person.practice_id),
-            record_tab="carers",
+            status_code=status_code,
             **context,
         )
 

@@ -9,9 +9,10 @@ exactly as one that does not exist (the guard's NotFound becomes the 404 page).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.responses import Response
 
 from careweave.access.accounts import principal_for_user
 from careweave.access.guard import CareRecordAccess
@@ -19,6 +20,7 @@ from careweave.access.roles import CARE_ROLES
 from careweave.coordination.people import PersonBanner, person_banner
 from careweave.fhir.errors import Forbidden
 from careweave.fhir.resource_types import is_fhir_id
+from careweave.web.pages import render
 from careweave.web.signed_in import PageRefused, SignedIn, address_of, current_user
 from careweave.web.wording import Directory
 
@@ -74,3 +76,27 @@ def person_of(page: StaffPage, patient_id: str) -> PersonBanner:
     if not is_fhir_id(patient_id):
         raise PageRefused(404, "If you typed the web address, check it is correct.")
     return person_banner(page.access, patient_id)
+
+
+def render_person_page(
+    page: StaffPage,
+    person: PersonBanner,
+    template: str,
+    record_tab: str,
+    *,
+    styled: bool,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    """A page of a person's record (a template extending coordination/person_base.html): the
+    banner, their practice's name and the record tab it is, with the page's own `context`."""
+    return render(
+        template,
+        status_code=status_code,
+        styled=styled,
+        signed_in=page.signed_in,
+        person=person,
+        practice=page.directory.organisation(person.practice_id),
+        record_tab=record_tab,
+        **context,
+    )

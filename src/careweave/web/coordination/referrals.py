@@ -34,7 +34,13 @@ from careweave.coordination.referrals import (
 )
 from careweave.coordination.tasks import MAXIMUM_TEXT_LENGTH, TaskAction, TaskProblem
 from careweave.fhir.resource_types import is_fhir_id
-from careweave.web.coordination.context import StaffPage, may, person_of, staff_page
+from careweave.web.coordination.context import (
+    StaffPage,
+    may,
+    person_of,
+    render_person_page,
+    staff_page,
+)
 from careweave.web.coordination.form_fields import form_version, read_date, typed_date
 from careweave.web.pages import render
 from careweave.web.signed_in import FieldError, PageRefused, posted_form, require_csrf
@@ -70,14 +76,13 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         status_code: int = 200,
         **context: Any,
     ) -> Response:
-        return render(
+        return render_person_page(
+            page,
+            person,
             f"coordination/{template}",
-            status_code=status_code,
+            "referrals",
             styled=styled,
-            signed_in=page.signed_in,
-            person=person,
-            practice=page.directory.organisation(person.practice_id),
-            record_tab="referrals",
+            status_code=status_code,
             **context,
         )
 

@@ -58,9 +58,8 @@ from careweave.coordination.social_care_rules import (
 )
 from careweave.fhir.errors import NotFound, VersionConflict
 from careweave.fhir.resource_types import is_fhir_id
-from careweave.web.coordination.context import StaffPage, person_of, staff_page
+from careweave.web.coordination.context import StaffPage, person_of, render_person_page, staff_page
 from careweave.web.coordination.form_fields import form_version, read_date, typed_date
-from careweave.web.pages import render
 from careweave.web.signed_in import FieldError, PageRefused, posted_form, require_csrf
 
 Page = Annotated[StaffPage, Depends(staff_page)]
@@ -194,14 +193,13 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         status_code: int = 200,
         **context: Any,
     ) -> Response:
-        return render(
+        return render_person_page(
+            page,
+            person,
             f"coordination/{template}",
-            status_code=status_code,
+            "social-care",
             styled=styled,
-            signed_in=page.signed_in,
-            person=person,
-            practice=page.directory.organisation(person.practice_id),
-            record_tab="social-care",
+            status_code=status_code,
             maximum=MAXIMUM_TEXT_LENGTH,
             **context,
         )
