@@ -387,7 +387,9 @@ def patient_condition(
     return related
 
 
-def resource_condition(visibility: Visibility, resource_type: str, r: Table) -> ColumnElement[bool]:
+def resource_condition(
+    visibility: Visibility, resource_type: str, r: Table, *, per_row: bool = False
+) -> ColumnElement[bool]:
     """The WHERE condition for rows of `r` (resource table or alias) of `resource_type`.
 
     Building the expression costs far more than the database's work for a point read (each
@@ -396,8 +398,8 @@ def resource_condition(visibility: Visibility, resource_type: str, r: Table) -> 
     cache then serves the statement.
     """
     if r is resource:
-        return _cached_condition(visibility, resource_type)
-    return _resource_condition(visibility, resource_type, r)
+        return _cached_condition(visibility, resource_type, per_row)
+    return _resource_condition(visibility, resource_type, r, per_row=per_row)
 
 
 @lru_cache(maxsize=1024)
@@ -500,13 +502,17 @@ def _objection_conditions(
     ]
 
 
-_FEW_ROWS = 200
+FEW_ROWS = 200
 """Up to this many rows of a type, visible_pks on PostgreSQL checks each row's patients by
 index lookups (per_row) rather than hashing every patient a rule reaches."""
 
 
 def visible_pks(
-    conn: Connection, visibility: Visibility, rows: Iterable[tuple[int, str]]
+    conn: Connection,
+    visibility: Visibility,
+    rows: Iterable[tuple[int, str]],
+    *,
+    reached: frozenset[str] | set[str] = frozenset(),
 ) -> set[int]:
     """Which of `rows` ((pk, resource_type) of current resources) `visibility` lets through.
 
@@ -515,7 +521,8 @@ def visible_pks(
     their index rows (_visible_in_bulk): two or three small statements whatever the number
     of types, instead of one statement per type carrying the whole access condition, whose
     building and cache-key generation cost more than the database's work. One row (a point
-    read) keeps the single cached statement."""
+    read) keeps the single cached statement. `reached`: patients already known to pass the
+    relationship rules in this request (a search's matched Patients), not asked again."""
     by_type: dict[str, list[int]] = {}
     for pk, resource_type in rows:
         by_type.setdefault(resource_type, []).append(pk)
@@ -525,8 +532,8 @@ def visible_pks(
         for t, pks in by_type.items()
         if t in PATIENT_COMPARTMENT and visibility.may_read_type(t)
     }
-    if sum(len(pks) for pks in compartment.values()) > 1:
-        found |= _visible_in_bulk(conn, visibility, compartment)
+    if sum(len(pks) for pks in compartment.values()) > 1 or reached:
+        found |= _visible_in_bulk(conn, visibility, compartment, reached)
         by_type = {t: pks for t, pks in by_type.items() if t not in compartment}
     r = resource
     # SQLite already looks up each row's patients by index, and builds and caches the
@@ -535,7 +542,7 @@ def visible_pks(
     for resource_type, pks in by_type.items():
         if not visibility.may_read_type(resource_type):
             continue
-        condition = _cached_condition(visibility, resource_type, per_row and len(pks) <= _FEW_ROWS)
+        condition = _cached_condition(visibility, resource_type, per_row and len(pks) <= FEW_ROWS)
         found.update(
             conn.execute(select(r.c.pk).where(_one_of(r.c.pk, pks), condition)).scalars().all()
         )
@@ -543,7 +550,10 @@ def visible_pks(
 
 
 def _visible_in_bulk(
-    conn: Connection, visibility: Visibility, by_type: Mapping[str, Sequence[int]]
+    conn: Connection,
+    visibility: Visibility,
+    by_type: Mapping[str, Sequence[int]],
+    reached: frozenset[str] | set[str] = frozenset(),
 ) -> set[int]:
     """The rows of patient-compartment types that `visibility` lets through, decided as
     _resource_condition decides in SQL: every patient a row names through its compartment
@@ -567,8 +577,9 @@ def _visible_in_bulk(
             if param in PATIENT_COMPARTMENT[type_of[pk]]:
                 named[pk].add(patient)
     everyone = {patient for patients in named.values() for patient in patients}
-    reached = allowed_patients(
-        conn, visibility, everyone, per_row=conn.dialect.name == "postgresql"
+    reached = set(reached) & everyone
+    reached |= allowed_patients(
+        conn, visibility, everyone - reached, per_row=conn.dialect.name == "postgresql"
     )
     passed = [
         pk for pk in pks if (named[pk] or visibility.unlinked_records) and named[pk] <= reached
@@ -631,9 +642,7 @@ def allowed_patients(
             select(r.c.id).where(
                 r.c.resource_type == "Patient",
                 r.c.id.in_(wanted[start : start + _BATCH]),
-                _cached_patient_condition(
-                    visibility.patients, per_row and len(wanted) <= _FEW_ROWS
-                ),
+                _cached_patient_condition(visibility.patients, per_row and len(wanted) <= FEW_ROWS),
             )
         )
         found.update(rows.scalars().all())
