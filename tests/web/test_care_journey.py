@@ -3,12 +3,12 @@ Chromium against the real server, on SQLite and PostgreSQL, with JavaScript and 
 
 1. Dan, the acute trust's discharge coordinator, finds Mary on the discharge board, starts a
    pathway 1 discharge (medically optimised, planned date), refers her to community nursing
-   (the community trust) and for a social care assessment (the council) from her record, and
-   discharges her home: the community trust and the council act in the first 48 hours, and
+   (the community trust) and for a social care assessment (the council) from the discharge's
+   page, so they are what the discharge waits for, and discharges her home: the community trust and the council act in the first 48 hours, and
    Cara, her named coordinator, checks it went as planned.
 2. Nina, a community nurse, finds the referral on her caseload's task list and accepts it.
-3. Cara, the care coordinator at Mary's practice, sees Mary and the check on her caseload,
-   sees on Mary's record that community nursing accepted, writes Mary's care plan (what
+3. Cara, the care coordinator at Mary's practice, sees Mary, the check and the referrals made
+   for her (community nursing accepted) on her caseload and worklist, sees on Mary's record that community nursing accepted, writes Mary's care plan (what
    matters to her, and a goal in her own words) and schedules an MDT meeting with Mary on
    its list.
 4. Mary signs in and reads the plan Cara wrote on her own page.
@@ -132,7 +132,7 @@ def test_a_discharge_to_assess_journey_ends_with_mary_reading_her_plan(
 
 
 def dan_discharges_mary_home(page: Page, journey: Journey, day: date) -> None:
-    """Dan starts the discharge, refers Mary on from her record, and hands her over home."""
+    """Dan starts the discharge, refers Mary on from its page, and hands her over home."""
     sign_in(page, "dan.dc", PASSWORD)
     journey.reached(page, "dan-home")
 
@@ -161,11 +161,9 @@ def dan_discharges_mary_home(page: Page, journey: Journey, day: date) -> None:
     expect(summary).to_contain_text("Cara Coordinator")  # her named coordinator
     journey.reached(page, "discharge-started")
 
-    record_tab(page, "Referrals and tasks")
-    path_is(page, "/people/mary/referrals")
-    journey.reached(page, "referrals-before")
-    page.get_by_role("link", name="Make a referral").click()
-    path_is(page, "/people/mary/referrals/new")
+    # The referrals are part of the discharge: made from its page, they are what it waits for.
+    page.get_by_role("link", name=re.compile(r"^Refer to another service")).click()
+    path_is(page, r"/people/mary/referrals/new\?discharge=[A-Za-z0-9\-.]+")
     journey.reached(page, "referral-form")
 
     # Sent empty, the form says what is missing and links to each field.
@@ -186,11 +184,9 @@ def dan_discharges_mary_home(page: Page, journey: Journey, day: date) -> None:
         ("Community nursing", COMMUNITY, NURSING_REASON),
         ("Social care assessment", COUNCIL, SOCIAL_CARE_REASON),
     ):
-        if not page.url.endswith("/referrals/new"):
-            page.get_by_role("link", name="Back to referrals and tasks").click()
-            path_is(page, "/people/mary/referrals")
-            page.get_by_role("link", name="Make a referral").click()
-            path_is(page, "/people/mary/referrals/new")
+        if "/referrals/new" not in page.url:
+            page.get_by_role("link", name=re.compile(r"^Refer to another service")).click()
+            path_is(page, r"/people/mary/referrals/new\?discharge=[A-Za-z0-9\-.]+")
         page.get_by_role("radio", name=service, exact=True).check()
         page.get_by_label("Which organisation are you referring to?").select_option(
             label=organisation
@@ -199,20 +195,16 @@ def dan_discharges_mary_home(page: Page, journey: Journey, day: date) -> None:
         page.get_by_role("radio", name="Urgent", exact=True).check()
         date_group(page, "Date to respond by", day + timedelta(days=1))
         page.get_by_role("button", name="Send referral").click()
-        path_is(page, r"/tasks/[A-Za-z0-9\-.]+\?done=referred")
+        path_is(page, f"/discharge/{STAY}\\?done=referred(#waiting-on)?")
         success(page)
-        expect(page.get_by_role("main")).to_contain_text(reason)
-        expect(page.get_by_role("main")).to_contain_text(organisation)
         journey.reached(page, f"referral-sent-{service.split()[0].lower()}")
 
-    page.get_by_role("link", name="Back to referrals and tasks").click()
-    path_is(page, "/people/mary/referrals")
-    referrals = page.get_by_role("table", name=re.compile(r"^Referrals made for Mary"))
+    waiting = page.get_by_role("table", name=re.compile(r"^What the discharge is waiting for"))
     for service, organisation in (
         ("Community nursing", COMMUNITY),
         ("Social care assessment", COUNCIL),
     ):
-        row = referrals.get_by_role("row").filter(has_text=service)
+        row = waiting.get_by_role("row").filter(has_text=re.compile(service, re.IGNORECASE))
         expect(row).to_contain_text(organisation)
         expect(row).to_contain_text("Waiting for a response")
     journey.reached(page, "referrals-made")
@@ -274,6 +266,13 @@ def cara_plans_marys_care(page: Page, journey: Journey, day: date) -> None:
     check = tasks.get_by_role("row").filter(has_text="Check that the first 48 hours")
     expect(check).to_contain_text("Mary Example")
     expect(check).to_contain_text(ACUTE)
+    # The referrals made for Mary at the hospital, and where each stands, are on her worklist.
+    referred = page.get_by_role("table", name=re.compile(r"^Open referrals for people you"))
+    nursing = referred.get_by_role("row").filter(has_text=re.compile("community nursing", re.I))
+    expect(nursing).to_contain_text("Mary Example")
+    expect(nursing).to_contain_text(f"Accepted by {COMMUNITY}")
+    social = referred.get_by_role("row").filter(has_text=re.compile("social care", re.I))
+    expect(social).to_contain_text("Waiting for a response")
     journey.reached(page, "cara-caseload")
 
     check.get_by_role("link", name="Mary Example").click()

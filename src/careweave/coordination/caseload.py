@@ -16,7 +16,8 @@ What a reader must know:
   leave out, and each filter narrows the people the next one asks about; what the table shows
   is then read only for the PEOPLE_PER_PAGE people on the page being shown. Kinds of record
   the user's role may not see are not searched at all, and the page says it cannot show them
-  rather than showing "none".
+  rather than showing "none". The referrals for the people coordinated (whoever made them)
+  are one more search over all of them at once: a list of references is one IN in the store.
 * **Everything goes through the guard**, so every search is filtered by the user's access
   rules and audited, one entry per person touched. The audit entry names the query with the
   list of people shortened ("[37 people]"): each entry already says whose record it is.
@@ -25,7 +26,7 @@ What a reader must know:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -40,6 +41,7 @@ from careweave.coordination.codes import (
     COORDINATOR,
     COVER,
     FRAILTY_FINDINGS,
+    FULFIL,
     INPATIENT_CLASS,
     LAST_REVIEWED_EXTENSION,
     NEXT_REVIEW_EXTENSION,
@@ -49,6 +51,8 @@ from careweave.coordination.codes import (
 )
 from careweave.coordination.people import PersonBanner, banner_of
 from careweave.coordination.record import PAGE_SIZE, UK, referenced_id, today
+from careweave.coordination.referrals import REJECTED_NEEDS_ACTION, service_words, status_words
+from careweave.coordination.tasks import due_date, is_overdue
 from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
 
 BATCH: Final = 100
@@ -63,6 +67,9 @@ PEOPLE_PER_PAGE: Final = 50
 """People shown at a time: the page's searches about each person are for these only, so a
 long caseload costs no more per page than a short one (beyond finding who is on it)."""
 RECENT_DISCHARGE_DAYS: Final = 30
+MAX_REFERRALS: Final = 50
+"""Referrals for the people coordinated listed at most, newest change first; past it the
+page says there are more (each person's referrals page lists all of theirs)."""
 FRAILTY_FILTERS: Final = ("mild", "moderate", "severe", "none")
 """The frailty filter's values: a category from FRAILTY_FINDINGS, or "none" recorded."""
 
@@ -147,6 +154,24 @@ class WorklistTask:
 
 
 @dataclass(frozen=True)
+class CoordinatedReferral:
+    """One row of "Referrals for people you coordinate": where a referral made by anyone for
+    one of them stands, so the coordinator can follow it without being its referrer."""
+
+    task_id: str
+    patient_id: str
+    person_name: str
+    service: str
+    to_organisation_id: str | None
+    to_organisation: str | None
+    status: str
+    colour: str
+    due: date | None
+    overdue: bool
+    needs_action: bool
+
+
+@dataclass(frozen=True)
 class CaseloadFilters:
     """What the person list is narrowed to; the defaults narrow nothing."""
 
@@ -188,6 +213,8 @@ class Caseload:
     sees_frailty: bool
     sees_hospital: bool
     sees_plans: bool
+    referrals: list[CoordinatedReferral] = field(default_factory=list)
+    more_referrals: bool = False
 
     @property
     def overdue_tasks(self) -> int:
@@ -258,6 +285,7 @@ def caseload(
         for p in shown
     ]
     tasks, more_tasks = worklist(access, now)
+    referrals, more_referrals = coordinated_referrals(access, patients, now)
     return Caseload(
         has_post=role_id is not None,
         people=rows,
@@ -273,6 +301,8 @@ def caseload(
         sees_frailty=sees_frailty,
         sees_hospital=sees_hospital,
         sees_plans=sees_plans,
+        referrals=referrals,
+        more_referrals=more_referrals,
     )
 
 
@@ -410,6 +440,75 @@ def open_task_counts(access: CareRecordAccess, patient_ids: Sequence[str]) -> di
         if patient_id is not None:
             counts[patient_id] = counts.get(patient_id, 0) + 1
     return counts
+
+
+# -- referrals for the people coordinated -------------------------------------------------------
+
+
+def coordinated_referrals(
+    access: CareRecordAccess, patients: dict[str, dict[str, Any]], on: date
+) -> tuple[list[CoordinatedReferral], bool]:
+    """The open referrals for the people coordinated (`patients`, keyed by id, as
+    coordinated_people gives them), and the rejected ones their referrer has still to act on,
+    newest change first; at most MAX_REFERRALS, and whether there were more.
+
+    One search for everyone (the store answers a list of references as one IN), with each
+    referral's ServiceRequest included: the service, the receiving organisation and whether a
+    rejection has been dealt with come from it."""
+    if not patients or not _may_read(access, "Task"):
+        return [], False
+    ids = sorted(patients)
+    fulfil = "|".join(FULFIL)
+    # Rejected referrals that were dealt with are read and then left out; reading a few
+    # pages' worth keeps them from crowding out the open ones.
+    tasks, included, more = search_all(
+        access,
+        "Task",
+        [
+            ("patient", ",".join(f"Patient/{patient_id}" for patient_id in ids)),
+            ("code", fulfil),
+            ("status", ",".join(sorted({*OPEN_TASK_STATUSES, "rejected"}))),
+            ("_sort", "-_lastUpdated"),
+            ("_include", "Task:focus:ServiceRequest"),
+        ],
+        limit=MAX_REFERRALS * 4,
+        people=f"[{len(ids)} {'person' if len(ids) == 1 else 'people'}]",
+    )
+    rows: list[tuple[str, CoordinatedReferral]] = []
+    for task in tasks:
+        patient_id = referenced_id(task.get("for"), "Patient")
+        request_id = referenced_id(task.get("focus"), "ServiceRequest")
+        if patient_id not in patients or request_id is None:
+            continue
+        request = included.get(f"ServiceRequest/{request_id}")
+        request_status = request.get("status") if request else None
+        words, colour = status_words(str(task.get("status") or ""), request_status, True)
+        if task.get("status") == "rejected" and words != REJECTED_NEEDS_ACTION:
+            continue  # the referrer has closed it: nothing left to follow
+        performer = _object(((request or {}).get("performer") or [None])[0])
+        receiving = performer or _object(task.get("owner"))
+        display = receiving.get("display")
+        rows.append(
+            (
+                _last_updated(task),
+                CoordinatedReferral(
+                    task_id=str(task["id"]),
+                    patient_id=patient_id,
+                    person_name=banner_of(patients[patient_id]).name,
+                    service=service_words(request.get("code")) if request else task_words(task),
+                    to_organisation_id=referenced_id(receiving, "Organization"),
+                    to_organisation=display if isinstance(display, str) else None,
+                    status=words,
+                    colour=colour,
+                    due=due_date(task),
+                    overdue=is_overdue(task, on),
+                    needs_action=words == REJECTED_NEEDS_ACTION,
+                ),
+            )
+        )
+    rows.sort(key=lambda pair: pair[0], reverse=True)
+    listed = [row for _, row in rows]
+    return listed[:MAX_REFERRALS], more or len(listed) > MAX_REFERRALS
 
 
 # -- tasks for me and my team -------------------------------------------------------------------

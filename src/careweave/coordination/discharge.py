@@ -24,10 +24,12 @@ from careweave.coordination.record import (
     if_none_exist,
     now_instant,
     read,
+    read_or_none,
     referenced_id,
     submission_identifier,
     today,
 )
+from careweave.fhir.resource_types import is_fhir_id
 
 PATHWAYS: Final[Mapping[str, str]] = {
     "0": "Pathway 0: home, no new support",
@@ -59,6 +61,21 @@ DEPENDENCY_KINDS: Final[Mapping[str, str]] = {
     "medicines": "Medicines to take home",
 }
 
+REFERRAL_WORDS: Final[Mapping[str, str]] = {
+    "draft": "Waiting for a response",
+    "requested": "Waiting for a response",
+    "received": "Waiting for a response",
+    "ready": "Waiting for a response",
+    "on-hold": "Waiting for a response",
+    "accepted": "Accepted",
+    "in-progress": "In progress",
+    "completed": "Completed",
+    "rejected": "Rejected",
+    "cancelled": "Cancelled",
+    "failed": "Could not be done",
+}
+"""A referral's Task status as the referrals pages say it (coordination.referrals)."""
+
 DISCHARGED: Final = "Discharged: first 48 hours at home"
 FIRST_48_HOURS: Final = timedelta(hours=48)
 CHECK_AFTER: Final = timedelta(days=3)
@@ -86,10 +103,16 @@ class Dependency:
     owner_id: str | None
     status: str
     due: date | None
+    referral: bool = False
 
     @property
     def ready(self) -> bool:
         return self.status == "completed"
+
+    @property
+    def referral_words(self) -> str:
+        """Where a referral made from the discharge stands, in the words its page uses."""
+        return REFERRAL_WORDS.get(self.status, self.status.replace("-", " ").capitalize())
 
     @property
     def closed(self) -> bool:
@@ -157,8 +180,19 @@ def _task_code(task: Mapping[str, Any]) -> str | None:
     return codes.code_in(task.get("code"), codes.TASK_TYPE)
 
 
+def _is_referral(task: Mapping[str, Any]) -> bool:
+    return codes.has_code(task.get("code"), *codes.FULFIL)
+
+
 def _dependency(task: Mapping[str, Any]) -> Dependency:
-    kind = codes.code_in(task.get("performerType"), codes.CAREWEAVE_CODES + "discharge-dependency")
+    referral = _is_referral(task)
+    kind = (
+        "referral"
+        if referral
+        else codes.code_in(
+            task.get("performerType"), codes.CAREWEAVE_CODES + "discharge-dependency"
+        )
+    )
     return Dependency(
         task_id=str(task["id"]),
         version_id=int(task.get("meta", {}).get("versionId", 0)),
@@ -167,6 +201,7 @@ def _dependency(task: Mapping[str, Any]) -> Dependency:
         owner_id=referenced_id(task.get("owner"), "Organization"),
         status=str(task.get("status", "requested")),
         due=_day((task.get("restriction") or {}).get("period", {}).get("end")),
+        referral=referral,
     )
 
 
@@ -243,8 +278,9 @@ def discharge_board(access: CareRecordAccess) -> list[Discharge]:
             encounter_id = referenced_id(task.get("focus"), "Encounter")
             if encounter_id and task.get("status") not in codes.CLOSED_TASK_STATUSES:
                 tasks[encounter_id] = task
-        dependency_code = f"{codes.TASK_TYPE}|discharge-dependency"
-        for task in find(access, "Task", [("patient", joined), ("code", dependency_code)]):
+        # What a discharge waits for: its dependencies and the referrals made from it.
+        waited_for = f"{codes.TASK_TYPE}|discharge-dependency,{'|'.join(codes.FULFIL)}"
+        for task in find(access, "Task", [("patient", joined), ("code", waited_for)]):
             parent = referenced_id((task.get("partOf") or [{}])[0], "Task")
             if parent:
                 parts.setdefault(parent, []).append(task)
@@ -288,6 +324,24 @@ def discharge_for(access: CareRecordAccess, encounter_id: str) -> Discharge:
     if task is not None:
         parts = find(access, "Task", [("part-of", f"Task/{task['id']}")])
     return discharge_of(person, encounter, task, parts)
+
+
+def discharge_to_refer_from(access: CareRecordAccess, task_id: str, patient_id: str) -> str:
+    """The hospital stay (Encounter id) of the open discharge a referral for the person is to
+    be part of: a DischargeProblem when the Task is not one (not a discharge, finished, about
+    someone else, or not one the asker may see), so a referral never hangs off the wrong
+    discharge."""
+    found = read_or_none(access, "Task", task_id) if is_fhir_id(task_id) else None
+    if found is None or _task_code(found) != "discharge-to-assess":
+        raise DischargeProblem("The discharge this referral is for could not be found")
+    if referenced_id(found.get("for"), "Patient") != patient_id:
+        raise DischargeProblem("The discharge this referral is for is about someone else")
+    if found.get("status") in codes.CLOSED_TASK_STATUSES:
+        raise DischargeProblem("The discharge this referral is for has finished")
+    encounter_id = referenced_id(found.get("focus"), "Encounter")
+    if encounter_id is None:
+        raise DischargeProblem("The discharge this referral is for has no hospital stay")
+    return encounter_id
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any, Final
 from careweave.access.guard import CareRecordAccess
 from careweave.access.principal import Principal
 from careweave.coordination import codes
+from careweave.coordination.discharge import DischargeProblem, discharge_to_refer_from
 from careweave.coordination.record import (
     UK,
     find,
@@ -312,13 +313,23 @@ def make_referral(
     priority: str,
     respond_by: date | None,
     token: str,
+    part_of: str | None = None,
 ) -> ReferralMade:
     """Refer the person to `service` at the organisation, in one transaction.
+
+    `part_of` is the discharge-to-assess Task the referral is made from: the referral's Task
+    is then `partOf` it, so the discharge shows what it waits for (it must be an open
+    discharge of the same person that the asker may see).
 
     Submitting the same form again (the same one-time `token`) finds the first referral and
     creates nothing. InvalidReferral says what is wrong; Forbidden that the person is not one
     the asker may see or that their role does not record referrals (nothing is saved)."""
     problems = check_referral(access, service, organisation_id, reason, priority, respond_by)
+    if part_of is not None:
+        try:
+            discharge_to_refer_from(access, part_of, patient_id)
+        except DischargeProblem as exc:
+            problems.append(ReferralProblem(None, str(exc)))
     if not _TOKEN.fullmatch(token):
         problems.append(
             ReferralProblem(None, "This form was not sent as expected: open it again and retry")
@@ -377,6 +388,8 @@ def make_referral(
             "restriction": {"period": {"end": respond_by.isoformat()}},
             "note": [{"authorReference": requester, "time": now, "text": "Referral made"}],
         }
+        if part_of is not None:
+            task["partOf"] = [{"reference": f"Task/{part_of}"}]
         answered = tx.create(task, if_none_exist=if_none_exist(token))
         return ReferralMade(request_id, answered.stored.id, made.created)
 

@@ -15,7 +15,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from careweave.coordination.caseload import MAX_CASELOAD, CaseloadFilters, caseload
+from careweave.coordination.caseload import (
+    MAX_CASELOAD,
+    MAX_REFERRALS,
+    CaseloadFilters,
+    caseload,
+)
 from careweave.coordination.finding import MAX_FOUND, PersonQuery, SearchProblem, find_people
 from careweave.web.coordination.context import StaffPage, staff_page
 from careweave.web.pages import nhs_number_text, render, uk_date
@@ -89,6 +94,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
                 *found.practices,
                 *(p.person.practice_id for p in found.people if p.person.practice_id),
                 *(t.from_organisation_id for t in found.tasks if t.from_organisation_id),
+                *(r.to_organisation_id for r in found.referrals if r.to_organisation_id),
                 *([organisation] if organisation else []),
             }
         }
@@ -105,6 +111,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             frailty_choices=FRAILTY_CHOICES,
             ticked=TICKED,
             max_caseload=MAX_CASELOAD,
+            max_referrals=MAX_REFERRALS,
             previous_page=address(found.filters, found.page - 1) if found.page > 1 else None,
             next_page=address(found.filters, found.page + 1) if found.page < found.pages else None,
         )

@@ -15,7 +15,7 @@ from careweave.coordination import discharge as d2a
 from careweave.coordination.care_team import team_of
 from careweave.coordination.record import find, new_submission_token, read, today
 from careweave.fhir.errors import VersionConflict
-from careweave.web.coordination.context import StaffPage, staff_page
+from careweave.web.coordination.context import StaffPage, may, staff_page
 from careweave.web.coordination.form_fields import read_date, read_text, typed_date
 from careweave.web.pages import render
 from careweave.web.signed_in import FieldError, PageRefused, SignedIn, posted_form, require_csrf
@@ -25,6 +25,12 @@ STALE = (
     "Someone else has changed this discharge since you opened it. "
     "What is shown now includes their change: check it and make yours again."
 )
+DONE = {
+    "referred": (
+        "Your referral has been sent. It is shown below as something the discharge is waiting for"
+    )
+}
+"""The success banner a change made elsewhere redirects back to (the `done` query value)."""
 
 
 def _organisations(page: StaffPage) -> list[tuple[str, str]]:
@@ -93,6 +99,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         errors: list[FieldError] | None = None,
         form: str | None = None,
         status_code: int = 200,
+        done: str | None = None,
     ) -> Response:
         organisations = _organisations(page)
         names = dict(organisations)
@@ -117,6 +124,8 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             errors=errors or [],
             failed_form=form,
             token=new_submission_token(),
+            done=DONE.get(done or ""),
+            may_refer=may(page, "create", "ServiceRequest"),
         )
 
     @router.get("/discharge")
@@ -140,8 +149,9 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
     def show(
         page: Annotated[StaffPage, Depends(staff_page)],
         encounter_id: Annotated[str, Path(pattern=FHIR_ID)],
+        done: str | None = None,
     ) -> Response:
-        return discharge_page(page, d2a.discharge_for(page.access, encounter_id))
+        return discharge_page(page, d2a.discharge_for(page.access, encounter_id), done=done)
 
     @router.post("/discharge/{encounter_id}/plan")
     def save_plan(

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
 from starlette.responses import RedirectResponse, Response
 
+from careweave.coordination.discharge import DischargeProblem, discharge_to_refer_from
 from careweave.coordination.people import PersonBanner
 from careweave.coordination.record import new_submission_token, today
 from careweave.coordination.referrals import (
@@ -111,6 +112,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         typed: dict[str, str],
         errors: list[FieldError] | None = None,
         status_code: int = 200,
+        from_stay: str | None = None,
     ) -> Response:
         example = today() + timedelta(days=14)
         return person_page(
@@ -125,15 +127,24 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             organisations=organisations(page.access),
             maximum=MAXIMUM_TEXT_LENGTH,
             example=f"{example.day} {example.month} {example.year}",
+            from_stay=from_stay,
         )
 
+    def stay_of(page: StaffPage, patient_id: str, discharge: str) -> str:
+        """The hospital stay of the discharge a referral is made from (validated: an open
+        discharge of this person that the user may see)."""
+        try:
+            return discharge_to_refer_from(page.access, discharge, patient_id)
+        except DischargeProblem as exc:
+            raise PageRefused(404, str(exc)) from None
+
     @pages.get("/people/{patient_id}/referrals/new")
-    def show_referral_form(page: Page, patient_id: str) -> Response:
+    def show_referral_form(page: Page, patient_id: str, discharge: str = "") -> Response:
         person = person_of(page, patient_id)
         page.access.permit("create", "ServiceRequest")
-        return referral_form(
-            page, person, typed={"token": new_submission_token(), "priority": "routine"}
-        )
+        stay = stay_of(page, patient_id, discharge) if discharge else None
+        typed = {"token": new_submission_token(), "priority": "routine", "discharge": discharge}
+        return referral_form(page, person, typed=typed, from_stay=stay)
 
     @pages.post("/people/{patient_id}/referrals/new", dependencies=checked)
     def send_referral(page: Page, form: Form, patient_id: str) -> Response:
@@ -144,8 +155,11 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             "reason": form.get("reason", "")[: MAXIMUM_TEXT_LENGTH * 2],
             "priority": form.get("priority", "")[:16],
             "token": form.get("token", "")[:64],
+            "discharge": form.get("discharge", "")[:64],
             **typed_date(form, "respond_by"),
         }
+        part_of = typed["discharge"] or None
+        stay = stay_of(page, patient_id, part_of) if part_of else None
         respond_by, date_error = read_date(
             form, "respond_by", "Date to respond by", not_before=today()
         )
@@ -177,12 +191,20 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
                     typed["priority"],
                     respond_by,
                     typed["token"],
+                    part_of,
                 )
             except InvalidReferral as exc:
                 errors = [FieldError(p.field, p.message) for p in exc.problems]
             else:
+                if stay is not None:
+                    # Made from a discharge: back to what the discharge is waiting for.
+                    return RedirectResponse(
+                        f"/discharge/{stay}?done=referred#waiting-on", status_code=303
+                    )
                 return RedirectResponse(f"/tasks/{made.task_id}?done=referred", status_code=303)
-        return referral_form(page, person, typed=typed, errors=errors, status_code=400)
+        return referral_form(
+            page, person, typed=typed, errors=errors, status_code=400, from_stay=stay
+        )
 
     # -- one task ------------------------------------------------------------------------
 
