@@ -11,6 +11,13 @@ told:
   all of these are told to the person's care team;
 - **referral-received**: a new referral `Task` (code fulfill, focus a ServiceRequest), told
   to the receiving organisation (`ServiceRequest.performer`) and the Task's `owner`;
+- **task-assigned**: any other open Task (a mention in a note, an MDT or care plan action, a
+  discharge task...) that is new with an `owner`, or whose `owner` changed, told to the new
+  owner. Its words are a fixed phrase for its task type and the due date, never its
+  description (which may name the person); a mention names who asked. Whoever the Task
+  records as making this version is not told (see `_set_by`): observers are not given the
+  writer, so the Task's own `requester` (a new Task) or the author of a note this version
+  added (an owner change) stands for them;
 - **task-overdue**: an open Task whose due date (`restriction.period.end`) has passed, told
   to the Task's `owner`.
 
@@ -67,8 +74,10 @@ from careweave.coordination.codes import (
     EMERGENCY_CLASS,
     FULFIL,
     INPATIENT_CLASS,
+    TASK_TYPE,
     has_code,
 )
+from careweave.coordination.notes import RESPOND_TO_MESSAGE
 from careweave.coordination.people import PersonBanner, banner_of
 from careweave.coordination.record import UK, find, referenced_id
 from careweave.fhir.errors import Gone, NotFound
@@ -94,6 +103,7 @@ KINDS: Final[Mapping[str, str]] = {
     "discharge": "Discharged from hospital",
     "plan-updated": "Care plan updated",
     "referral-received": "Referral received",
+    "task-assigned": "Task for you",
     "task-overdue": "Task overdue",
     "death": "Died",
 }
@@ -119,6 +129,8 @@ class Event:
     care_team: bool = False
     practitioner_roles: frozenset[str] = frozenset()
     organisations: frozenset[str] = frozenset()
+    not_told: frozenset[str] = frozenset()
+    """PractitionerRoles who made the change themselves, so need not be told of it."""
 
 
 # -- which versions are events ------------------------------------------------------------------
@@ -304,7 +316,9 @@ def _concept_words(value: Any) -> str | None:
 def _task_event(
     conn: Connection, version: StoredResource, body: dict[str, Any], now: datetime
 ) -> Event | None:
-    if version.version_id != 1 or not has_code(body.get("code"), *FULFIL):
+    if not has_code(body.get("code"), *FULFIL):
+        return _assigned_event(conn, version, body)
+    if version.version_id != 1:
         return None
     request_id = referenced_id(body.get("focus"), "ServiceRequest")
     if request_id is None:
@@ -328,6 +342,86 @@ def _task_event(
         version.version_id,
         practitioner_roles=roles,
         organisations=organisations,
+    )
+
+
+TASK_PHRASES: Final[Mapping[str, str]] = {
+    "care-plan-action": "Action from a care plan",
+    "review-care-plan": "Care plan to review",
+    "mdt-action": "Action from an MDT meeting",
+    "discharge-to-assess": "Discharge to assess",
+    "discharge-dependency": "Needed before a discharge",
+    "first-48-hours": "First 48 hours at home after a discharge",
+    "post-discharge-check": "Check how the first 48 hours at home went",
+}
+"""What a task of each local type is called when its owner is told of it. Fixed words, not
+the Task's description or code text, which are free text and may name the person."""
+
+
+def _task_type(task: Mapping[str, Any]) -> str | None:
+    for c in _object(task.get("code")).get("coding") or ():
+        if isinstance(c, dict) and c.get("system") == TASK_TYPE and isinstance(c.get("code"), str):
+            return str(c["code"])
+    return None
+
+
+def _owner_reference(task: Mapping[str, Any] | None) -> str | None:
+    owner = _object((task or {}).get("owner")).get("reference")
+    return owner if isinstance(owner, str) and owner else None
+
+
+def _set_by(previous: Mapping[str, Any] | None, body: Mapping[str, Any]) -> frozenset[str]:
+    """The PractitionerRoles the Task records as making this version: for a new Task its
+    `requester`, for a later one the authors of the notes it added ("Assigned to ..."). The
+    write observer is not given the writer, so this is the nearest the Task itself says."""
+    if previous is None:
+        return _holders([body.get("requester")])[0]
+    earlier, notes = previous.get("note"), body.get("note")
+    before = len(earlier) if isinstance(earlier, list) else 0
+    added = notes[before:] if isinstance(notes, list) else []
+    return _holders([_object(n).get("authorReference") for n in added])[0]
+
+
+def _task_words(task: Mapping[str, Any], task_type: str | None) -> str:
+    due = _due_text(task)
+    day = due_day(due) if due else None
+    if task_type == RESPOND_TO_MESSAGE:
+        asker = _object(task.get("requester")).get("display")
+        who = f" ({asker.strip()})" if isinstance(asker, str) and asker.strip() else ""
+        by = f": reply by {_day_words(day)}" if day else ""
+        return f"Asked to reply to a note{who}{by}"
+    phrase = TASK_PHRASES.get(task_type or "", "Task assigned to you")
+    return f"{phrase}: due {_day_words(day)}" if day else phrase
+
+
+def _assigned_event(
+    conn: Connection, version: StoredResource, body: dict[str, Any]
+) -> Event | None:
+    """A Task that is now someone's to do: new with an owner, or given a new owner, and open.
+    (A draft is not yet ready to be done, so it is not news either.)"""
+    owner = _owner_reference(body)
+    if owner is None or body.get("status") in CLOSED_TASK_STATUSES | {"draft"}:
+        return None
+    previous = _previous(conn, version) if version.version_id > 1 else None
+    if version.version_id > 1 and (previous is None or _owner_reference(previous) == owner):
+        return None
+    roles, organisations = _holders([body.get("owner")])
+    if not roles and not organisations:
+        return None
+    task_type = _task_type(body)
+    patient_id = referenced_id(body.get("for"), "Patient")
+    note = "/note" if task_type == RESPOND_TO_MESSAGE else ""
+    return Event(
+        "task-assigned",
+        _task_words(body, task_type),
+        patient_id,
+        f"/tasks/{version.id}{note}",
+        "Task",
+        version.id,
+        version.version_id,
+        practitioner_roles=roles,
+        organisations=organisations,
+        not_told=_set_by(previous, body),
     )
 
 
@@ -457,6 +551,8 @@ def tell(
             continue
         for account in accounts:
             key = (account.pk, event.kind, event.patient_id)
+            if account.practitioner_role_id in event.not_told:
+                continue
             if key in rows or not audience.may_see(conn, account, pk, event.resource_type):
                 continue
             rows[key] = {

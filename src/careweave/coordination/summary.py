@@ -55,7 +55,6 @@ SOCIAL_CARE: Final = CAREWEAVE_CODES + "social-care"
 """The local code system of social care services, as the synthetic place writes them
 (careweave.synth.clinical_codes.SOCIAL_CARE): home-care, care-home, nursing-home, ..."""
 HOME_CARE: Final = "home-care"
-CARE_HOME_CODES: Final = frozenset({"care-home", "nursing-home"})
 CARE_PACKAGE_REVIEW_EXTENSION: Final = CAREWEAVE_EXTENSIONS + "care-package-review"
 """The review date of a care package ServiceRequest (docs/care-coordination.md, Social care)."""
 ETHNIC_CATEGORY_EXTENSION: Final = (
@@ -971,57 +970,55 @@ def stays(
 
 
 def care_packages(record: PersonRecord, on: date) -> tuple[list[CarePackageItem], set[str]]:
-    """Social care running now: active EpisodeOfCare (a home care package with its
-    ServiceRequest's hours and provider; a care-home place) and active home care requests
-    with no episode. Also the ids of the ServiceRequests shown here (not referrals)."""
+    """Social care running now, as the social care page defines a care package
+    (careweave.coordination.social_care_packages.packages_from): a package ServiceRequest with
+    the episode that runs it, or a care-home place recorded as an episode only. An episode a
+    referral started (community nursing accepting a referral, say) is not a care package and
+    is not shown here. Also the ids of every package's ServiceRequest, running or past, which
+    are packages and so not referrals."""
+    # Imported here: social_care_packages reads the record with this module's helpers.
+    from careweave.coordination.social_care_packages import packages_from
+
     directory = record.directory
     requests = {str(r["id"]): r for r in record.of("ServiceRequest")}
-    used: set[str] = set()
+    episodes = {str(e["id"]): e for e in record.of("EpisodeOfCare")}
+    found = packages_from(record, on)
     items: list[CarePackageItem] = []
-    for episode in record.of("EpisodeOfCare"):
-        linked = [
-            requests[rid]
-            for ref in episode.get("referralRequest") or ()
-            if (rid := referenced_id(ref, "ServiceRequest")) and rid in requests
-        ]
-        used.update(str(r["id"]) for r in linked)
-        if episode.get("status") != "active" or _ended(episode.get("period"), on):
+    for package in found:
+        if not package.current:
             continue
-        request = linked[0] if linked else None
-        provider = _organisation_of(episode.get("managingOrganization"), directory)
+        request = requests.get(package.service_request_id or "")
+        episode = episodes.get(package.episode_id or "")
+        provider = (
+            _organisation_of(episode.get("managingOrganization"), directory) if episode else None
+        )
         if request is not None:
             provider = _performer(request, directory) or provider
         items.append(
             CarePackageItem(
-                description=concept_text(episode.get("type")) or "Episode of care",
+                description=concept_text(episode.get("type") if episode else None)
+                or concept_text(request.get("code") if request else None)
+                or package.description,
                 hours_per_week=_hours_per_week(request) if request else None,
                 provider=provider,
-                since=first_when(episode, ("period.start",)),
+                since=_package_start(request, episode),
                 review=_review(request) if request else None,
-                care_home=any(
-                    has_code(episode.get("type"), SOCIAL_CARE, code) for code in CARE_HOME_CODES
-                ),
-                source=source_of(request or episode, directory),
+                care_home=package.care_home,
+                source=package.source,
             )
         )
-    for rid, request in requests.items():
-        if rid in used or not has_code(request.get("code"), SOCIAL_CARE, HOME_CARE):
-            continue
-        used.add(rid)
-        if request.get("status") != "active":
-            continue
-        items.append(
-            CarePackageItem(
-                description=concept_text(request.get("code")) or "Home care",
-                hours_per_week=_hours_per_week(request),
-                provider=_performer(request, directory),
-                since=first_when(request, ("occurrencePeriod.start", "occurrenceDateTime")),
-                review=_review(request),
-                care_home=False,
-                source=source_of(request, directory),
-            )
-        )
-    return items, used
+    return items, {p.service_request_id for p in found if p.service_request_id}
+
+
+def _package_start(
+    request: Mapping[str, Any] | None, episode: Mapping[str, Any] | None
+) -> When | None:
+    """When a package started, as the social care page reads it: what was arranged from,
+    else when the provider's episode began."""
+    arranged = (
+        first_when(request, ("occurrencePeriod.start", "occurrenceDateTime")) if request else None
+    )
+    return arranged or (first_when(episode, ("period.start",)) if episode else None)
 
 
 def _hours_per_week(request: Mapping[str, Any]) -> float | None:
