@@ -4,13 +4,14 @@ Chromium against the real server, on SQLite and PostgreSQL, with JavaScript and 
 1. Dan, the acute trust's discharge coordinator, finds Mary on the discharge board, starts a
    pathway 1 discharge (medically optimised, planned date), refers her to community nursing
    (the community trust) and for a social care assessment (the council) from the discharge's
-   page, so they are what the discharge waits for, and discharges her home: the community trust and the council act in the first 48 hours, and
-   Cara, her named coordinator, checks it went as planned.
+   page, so they are what the discharge waits for, and discharges her home: the community
+   trust and the council act in the first 48 hours, and Cara, her named coordinator, checks
+   it went as planned.
 2. Nina, a community nurse, finds the referral on her caseload's task list and accepts it.
 3. Cara, the care coordinator at Mary's practice, sees Mary, the check and the referrals made
-   for her (community nursing accepted) on her caseload and worklist, sees on Mary's record that community nursing accepted, writes Mary's care plan (what
-   matters to her, and a goal in her own words) and schedules an MDT meeting with Mary on
-   its list.
+   for her (community nursing accepted) on her caseload and worklist, sees the same on Mary's
+   record, writes Mary's care plan (what matters to her, and a goal in her own words) and
+   schedules an MDT meeting with Mary on its list.
 4. Mary signs in and reads the plan Cara wrote on her own page.
 
 Every page reached is checked with axe-core (WCAG 2.2 A and AA, no serious or critical
