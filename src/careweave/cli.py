@@ -629,10 +629,14 @@ _DEMO_POSTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _demo_posts(store: FhirStore, near: list[str]) -> dict[str, dict[str, Any]]:
-    """The PractitionerRole each staff demo user holds: for each role, one at an organisation
-    in `near` (the demo person's practice and network, so the demo GP is their GP) if there is
-    one, else the first by id. Synthetic PractitionerRole ids are <org>-<role key>-<n>-role."""
+def _demo_posts(
+    store: FhirStore, near: list[str], in_team: frozenset[str] = frozenset()
+) -> dict[str, dict[str, Any]]:
+    """The PractitionerRole each staff demo user holds: for each role, a post in the demo
+    person's care team (`in_team`: their coordinator, nurse, social worker... so each demo
+    user can open the demo person's record), else one at an organisation in `near` (the demo
+    person's practice and network, so the demo GP is their GP), else the first by id.
+    Synthetic PractitionerRole ids are <org>-<role key>-<n>-role."""
     found: dict[str, list[dict[str, Any]]] = {}
     for post in _search_all(store, "PractitionerRole", [("active", "true")]):
         organisation, post_id = _ref_id(post, "organization"), str(post.get("id"))
@@ -647,6 +651,7 @@ def _demo_posts(store: FhirStore, near: list[str]) -> dict[str, dict[str, Any]]:
             posts = sorted(
                 found.get(key, []),
                 key=lambda p: (
+                    p["id"] not in in_team,
                     near.index(o) if (o := _ref_id(p, "organization")) in near else len(near),
                     len(p["id"]),
                     p["id"],
@@ -711,7 +716,15 @@ def users_demo(
                 board = _ref_id(store.read("Organization", network).as_dict(), "partOf")
             except FhirError:
                 board = None
-        posts = _demo_posts(store, near)
+        team = frozenset(
+            member
+            for care_team in _search_all(
+                store, "CareTeam", [("patient", f"Patient/{patient['id']}"), ("status", "active")]
+            )
+            for participant in care_team.get("participant") or []
+            if (member := _ref_id(participant, "member"))
+        )
+        posts = _demo_posts(store, near, team)
         wanted: list[tuple[str, str, dict[str, Any]]] = []
         for role in _DEMO_POSTS:
             post = posts.get(role)

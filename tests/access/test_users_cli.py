@@ -3,6 +3,7 @@ SQLite file and on PostgreSQL; errors are one line, exit non-zero and write noth
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from careweave.access.accounts import get_user, list_users, sign_in
 from careweave.access.roles import Role
 from careweave.access.tokens import principal_for_token
 from careweave.cli import DEMO_PASSWORD, app
+from careweave.fhir.search_query import parse_search
 from careweave.store.access_tables import api_token, user_account
 from careweave.store.database import Database, open_database
 from careweave.store.repository import FhirStore
@@ -186,7 +188,7 @@ def test_a_system_token_needs_nothing_but_its_scope(url: str, db: Database) -> N
 
 def test_demo_users_for_a_generated_place(database_url: str, tmp_path: Path) -> None:
     place = tmp_path / "place"
-    assert invoke(f"generate --people 300 --seed 7 --out {place}").exit_code == 0
+    assert invoke(f"generate --people 300 --seed 1 --out {place}").exit_code == 0
     assert invoke("db upgrade", database_url).exit_code == 0
     empty = invoke("users demo", database_url)
     assert empty.exit_code == 1 and "careweave generate" in empty.output
@@ -221,5 +223,20 @@ def test_demo_users_for_a_generated_place(database_url: str, tmp_path: Path) -> 
                 post = store.read("PractitionerRole", str(user.practitioner_role_id)).as_dict()
                 assert post["organization"]["reference"] == f"Organization/{user.organisation_id}"
         assert sign_in(database, "demo.carer", DEMO_PASSWORD).ok
+        # The demo coordinator is in the demo person's care team, so can open their record.
+        teams = store.search(
+            parse_search(
+                "CareTeam",
+                [("patient", f"Patient/{patient.patient_id}"), ("status", "active")],
+                store.registry,
+            )
+        )
+        members = {
+            participant["member"]["reference"]
+            for _, _, content in teams.matches
+            for participant in json.loads(content).get("participant", [])
+        }
+        coordinator = users["demo.care-coordinator"]
+        assert f"PractitionerRole/{coordinator.practitioner_role_id}" in members
     finally:
         database.dispose()
