@@ -159,14 +159,14 @@ def _holds_any(relationship: Any, codes: set[tuple[str, str]]) -> bool:
 
 
 def _family_relationship(related: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The carer's relationship to the person: its v3 RoleCode and words ("Daughter"), else
+    the first relationship written only in words (another system's "Son"), else none."""
     for relationship in related.get("relationship") or ():
         for coding in relationship.get("coding") or ():
             if coding.get("system") == V3_ROLE_CODE:
                 code = str(coding.get("code"))
                 words = RELATIONSHIPS.get(code) or relationship.get("text") or coding.get("display")
                 return code, str(words).capitalize() if words else None
-        if relationship.get("text") and not _is_carer(related, UNPAID_CARER):
-            return None, str(relationship["text"])
     texts = [
         str(r.get("text"))
         for r in related.get("relationship") or ()
