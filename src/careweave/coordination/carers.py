@@ -28,6 +28,7 @@ from careweave.coordination.codes import (
 from careweave.coordination.record import (
     find,
     if_none_exist,
+    may_read,
     now_instant,
     read,
     referenced_id,
@@ -190,11 +191,6 @@ def _date(value: Any) -> date | None:
         return None
 
 
-def _sees_consents(access: CareRecordAccess) -> bool:
-    visibility = access.visibility
-    return visibility is None or visibility.may_read_type("Consent")
-
-
 def carer_consents(access: CareRecordAccess, patient_id: str) -> dict[str, CarerConsent]:
     """The person's active consents for carers to see the plan, by RelatedPerson id."""
     consents: dict[str, CarerConsent] = {}
@@ -251,7 +247,7 @@ def carers_of(access: CareRecordAccess, patient_id: str) -> list[Carer]:
     """The person's carers and other people around them (RelatedPerson), current first, then
     by name; with whether each may see the plan (when the asker may see Consents)."""
     related = find(access, "RelatedPerson", [("patient", f"Patient/{patient_id}")])
-    consents = carer_consents(access, patient_id) if _sees_consents(access) else {}
+    consents = carer_consents(access, patient_id) if may_read(access, "Consent") else {}
     carers = [carer_from(r, consents.get(str(r["id"]))) for r in related]
     return sorted(carers, key=lambda c: (not c.active, not c.main_carer, c.name.lower()))
 
@@ -261,7 +257,7 @@ def carer_of(access: CareRecordAccess, patient_id: str, related_person_id: str) 
     related = read(access, "RelatedPerson", related_person_id)
     if referenced_id(related.get("patient"), "Patient") != patient_id:
         raise NotFound(f"RelatedPerson/{related_person_id} is not related to this person")
-    consents = carer_consents(access, patient_id) if _sees_consents(access) else {}
+    consents = carer_consents(access, patient_id) if may_read(access, "Consent") else {}
     return carer_from(related, consents.get(related_person_id))
 
 

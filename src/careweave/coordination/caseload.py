@@ -50,7 +50,7 @@ from careweave.coordination.codes import (
     code_in,
 )
 from careweave.coordination.people import PersonBanner, banner_of
-from careweave.coordination.record import PAGE_SIZE, UK, referenced_id, today
+from careweave.coordination.record import PAGE_SIZE, UK, may_read, referenced_id, today
 from careweave.coordination.referrals import REJECTED_NEEDS_ACTION, service_words, status_words
 from careweave.coordination.tasks import due_date, is_overdue
 from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
@@ -236,9 +236,9 @@ def caseload(
     if role_id:
         patients, more_people = coordinated_people(access, role_id, now)
     practices = sorted({p for p in (banner_of(x).practice_id for x in patients.values()) if p})
-    sees_frailty = _may_read(access, "Condition") or _may_read(access, "Observation")
-    sees_hospital = _may_read(access, "Encounter")
-    sees_plans = _may_read(access, "CarePlan")
+    sees_frailty = may_read(access, "Condition") or may_read(access, "Observation")
+    sees_hospital = may_read(access, "Encounter")
+    sees_plans = may_read(access, "CarePlan")
     filters = _sensible(
         filters or CaseloadFilters(), practices, sees_frailty, sees_hospital, sees_plans
     )
@@ -358,7 +358,7 @@ def latest_frailty(access: CareRecordAccess, patient_ids: Sequence[str]) -> dict
     codes = ",".join(f"{SNOMED}|{code}" for code in FRAILTY_FINDINGS)
     latest: dict[str, tuple[tuple[date, str], Frailty]] = {}
     for resource_type in ("Condition", "Observation"):
-        if not patient_ids or not _may_read(access, resource_type):
+        if not patient_ids or not may_read(access, resource_type):
             continue
         for finding in for_people(access, resource_type, patient_ids, [("code", codes)]):
             patient_id = referenced_id(finding.get("subject"), "Patient")
@@ -455,7 +455,7 @@ def coordinated_referrals(
     One search for everyone (the store answers a list of references as one IN), with each
     referral's ServiceRequest included: the service, the receiving organisation and whether a
     rejection has been dealt with come from it."""
-    if not patients or not _may_read(access, "Task"):
+    if not patients or not may_read(access, "Task"):
         return [], False
     ids = sorted(patients)
     fulfil = "|".join(FULFIL)
@@ -684,11 +684,6 @@ def years_after(day: date, years: int) -> date:
         return day.replace(year=day.year + years)
     except ValueError:
         return day.replace(year=day.year + years, day=28)
-
-
-def _may_read(access: CareRecordAccess, resource_type: str) -> bool:
-    visibility = access.visibility
-    return visibility is None or visibility.may_read_type(resource_type)
 
 
 def _sensible(

@@ -27,7 +27,7 @@ from careweave.coordination.caseload import (
     task_words,
 )
 from careweave.coordination.people import PersonBanner, banner_of
-from careweave.coordination.record import find, referenced_id
+from careweave.coordination.record import find, may_read, referenced_id
 
 CANDIDATES_SHOWN: Final = 50
 FINDINGS_READ: Final = 1000
@@ -72,10 +72,7 @@ def candidates(access: CareRecordAccess, leave_out: set[str]) -> Candidates:
 def _frail_people(
     access: CareRecordAccess, leave_out: set[str]
 ) -> tuple[list[Candidate], bool, bool]:
-    visibility = access.visibility
-    readable = [
-        t for t in ("Condition", "Observation") if visibility is None or visibility.may_read_type(t)
-    ]
+    readable = [t for t in ("Condition", "Observation") if may_read(access, t)]
     if not readable:
         return [], False, False
     wanted = ",".join(f"{codes.SNOMED}|{code}" for code in _FRAIL)

@@ -19,7 +19,7 @@ from careweave.coordination.care_plan import CarePlanView, care_plan_of, fhir_in
 from careweave.coordination.care_team import Team, team_of
 from careweave.coordination.carers import Carer, carers_of
 from careweave.coordination.people import PersonBanner, person_banner
-from careweave.coordination.record import UK, find_with_includes, referenced_id, today
+from careweave.coordination.record import UK, find_with_includes, may_read, referenced_id, today
 from careweave.fhir.names import person_name
 
 UPCOMING_STATUSES: Final = ("proposed", "pending", "booked", "arrived", "checked-in")
@@ -46,11 +46,6 @@ class MyCare:
     plan: CarePlanView | None
     plan_shared: bool  # False: a carer the person has not (yet) agreed to share the plan with
     carers: list[Carer]  # the person's own view: the carers they may share the plan with
-
-
-def _may_read(access: CareRecordAccess, resource_type: str) -> bool:
-    visibility = access.visibility
-    return visibility is None or visibility.may_read_type(resource_type)
 
 
 def _text(concepts: Any) -> str | None:
@@ -92,7 +87,7 @@ def _participant_name(
 def upcoming_appointments(access: CareRecordAccess, patient_id: str) -> list[UpcomingAppointment]:
     """The person's appointments from today on, soonest first, with who they are with and
     where (one search, the staff, their organisations and the places included)."""
-    if not _may_read(access, "Appointment"):
+    if not may_read(access, "Appointment"):
         return []
     found, included = find_with_includes(
         access,
@@ -144,7 +139,7 @@ def my_care(access: CareRecordAccess) -> MyCare:
     patient_id = principal.patient_id
     if patient_id is None or principal.role not in (Role.PATIENT, Role.CARER):
         raise ValueError("my_care is for a person or their carer")
-    plan_shared = _may_read(access, "CarePlan")
+    plan_shared = may_read(access, "CarePlan")
     return MyCare(
         person=person_banner(access, patient_id),
         is_carer=principal.role is Role.CARER,

@@ -113,6 +113,13 @@ def version_of(resource: dict[str, Any]) -> int:
     return int(resource.get("meta", {}).get("versionId", 0))
 
 
+def may_read(access: CareRecordAccess, resource_type: str) -> bool:
+    """Whether the asker may see `resource_type` at all (a page leaves out what they cannot,
+    rather than showing an empty list as if there were nothing)."""
+    visibility = access.visibility
+    return visibility is None or visibility.may_read_type(resource_type)
+
+
 def today() -> date:
     """Today in the UK: due dates and "overdue" are about the day people are living in."""
     return datetime.now(UK).date()

@@ -11,7 +11,7 @@ the page showed, so a colleague's change meanwhile is shown (409), not overwritt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Annotated, Any, Final
 
@@ -439,6 +439,40 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             today=today(),
         )
 
+    def write_package(
+        page: StaffPage,
+        person: PersonBanner,
+        request_id: str,
+        package: CarePackage,
+        typed: dict[str, str],
+        errors: list[FieldError],
+        write: Callable[[], object],
+        *,
+        version_field: str,
+        done: str,
+    ) -> Response:
+        """Change or end a package when the form is sound: a change someone else made
+        meanwhile is shown with what was typed (409), a refusal in the error pattern (400)."""
+        if not errors:
+            try:
+                write()
+            except VersionConflict:
+                now = one_package(page, person.patient_id, request_id)
+                typed[version_field] = str(now.version)
+                return package_page(page, person, now, typed=typed, conflict=now, status_code=409)
+            except InvalidSocialCare as exc:
+                errors = [FieldError(p.field, p.message) for p in exc.problems]
+            else:
+                return back(person.patient_id, done)
+        return package_page(
+            page,
+            person,
+            package,
+            typed=typed,
+            errors=_errors([], errors, PACKAGE_ORDER),
+            status_code=400,
+        )
+
     @pages.get("/people/{patient_id}/social-care/packages/{request_id}")
     def show_package(page: Page, patient_id: str, request_id: str) -> Response:
         person = person_of(page, patient_id)
@@ -455,27 +489,18 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             **typed_date(form, "review"),
         }
         review, date_errors = _dated(form, "review", "Review date")
-        errors = list(date_errors)
-        if not errors:
-            try:
-                change_package(
-                    page.access, patient_id, request_id, typed["hours"], review, form_version(form)
-                )
-            except VersionConflict:
-                now = one_package(page, patient_id, request_id)
-                typed["version"] = str(now.version)
-                return package_page(page, person, now, typed=typed, conflict=now, status_code=409)
-            except InvalidSocialCare as exc:
-                errors = [FieldError(p.field, p.message) for p in exc.problems]
-            else:
-                return back(patient_id, "changed")
-        return package_page(
+        return write_package(
             page,
             person,
+            request_id,
             package,
-            typed=typed,
-            errors=_errors([], errors, PACKAGE_ORDER),
-            status_code=400,
+            typed,
+            list(date_errors),
+            lambda: change_package(
+                page.access, patient_id, request_id, typed["hours"], review, form_version(form)
+            ),
+            version_field="version",
+            done="changed",
         )
 
     @pages.post("/people/{patient_id}/social-care/packages/{request_id}/end", dependencies=checked)
@@ -489,27 +514,18 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             **typed_date(form, "end"),
         }
         end, date_errors = _dated(form, "end", "End date", not_after=today())
-        errors = list(date_errors)
-        if not errors:
-            try:
-                end_package(
-                    page.access, patient_id, request_id, end, typed["reason"], form_version(form)
-                )
-            except VersionConflict:
-                now = one_package(page, patient_id, request_id)
-                typed["end_version"] = str(now.version)
-                return package_page(page, person, now, typed=typed, conflict=now, status_code=409)
-            except InvalidSocialCare as exc:
-                errors = [FieldError(p.field, p.message) for p in exc.problems]
-            else:
-                return back(patient_id, "ended")
-        return package_page(
+        return write_package(
             page,
             person,
+            request_id,
             package,
-            typed=typed,
-            errors=_errors([], errors, PACKAGE_ORDER),
-            status_code=400,
+            typed,
+            list(date_errors),
+            lambda: end_package(
+                page.access, patient_id, request_id, end, typed["reason"], form_version(form)
+            ),
+            version_field="end_version",
+            done="ended",
         )
 
     # -- carers' assessments ---------------------------------------------------------------
