@@ -11,7 +11,8 @@ Set-up, as an operator would (each step is the `careweave` command): `generate -
 place and the SQLite database are kept in DIR and the PostgreSQL schema `bench_pages_<seed>_<N>`
 is kept, so a second run skips straight to the timing (delete them to start again).
 
-Timing: the app runs in-process (`create_app`, as `careweave serve` builds it) behind
+Timing: the app runs in-process (`create_app`, as `careweave serve` builds it, a long-running
+server) behind
 Starlette's TestClient, signed in through the real sign-in form, so each figure is the whole
 server-side request: session look-up, the access rules, every guarded search, the audit entries
 written, and rendering the page. One request at a time, after 5 warm-up requests.
@@ -169,7 +170,7 @@ def run(kind: str, url: str, sizes: Counter[str], requests: int) -> list[tuple[s
             raise SystemExit(f"{COORDINATOR} coordinates no one")
         person = max(caseload, key=lambda p: (sizes[p], p))
         web = WebSettings(frontend_dir=find_frontend_dir(), secret_key=b"bench key " * 4)
-        app = create_app(Settings(database_url=url), store, web=web)
+        app = create_app(Settings(database_url=url), store, web=web, long_running=True)
         rows: list[tuple[str, ...]] = []
         with TestClient(app, base_url="http://testserver") as client:
             sign_in(client, COORDINATOR)

@@ -77,6 +77,9 @@ class CareRecordAccess:
     _resolved: bool = field(default=False, init=False)
     _break_glass: frozenset[str] = field(default=frozenset(), init=False)
     _in_batch: bool = field(default=False, init=False)
+    _held: dict[tuple[str, str | None, str | None], AuditRecord] | None = field(
+        default=None, init=False
+    )
 
     # -- what they may see -----------------------------------------------------------------
 
@@ -279,6 +282,30 @@ class CareRecordAccess:
 
     # -- audit -----------------------------------------------------------------------------
 
+    @contextmanager
+    def audited_as_one(self) -> Iterator[None]:
+        """Hold the audit entries of what is done inside, then write them in one transaction
+        as the block ends: one entry per person and kind of event, named by the first search
+        (or read) that touched them.
+
+        A page that asks a dozen questions about the same few hundred people (the caseload)
+        otherwise wrote every person once per question, a transaction each: most of the
+        page's time went on the audit. Who looked at whose record, when and as whom is all
+        still there. The entries are written before the block is left, so nothing read inside
+        reaches the user unaudited: should the write fail, AuditWriteError is raised instead
+        of the page being shown. Refusals are still written at once. A block inside another
+        joins the outer one."""
+        if self._held is not None:
+            yield
+            return
+        self._held = {}
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            if held and self.audit is not None:
+                self.audit.record(list(held.values()))
+
     def _permitted_then(self, interaction: str, resource_type: str, work: Callable[[], _T]) -> _T:
         self.permit(interaction, resource_type)
         return work()
@@ -321,6 +348,13 @@ class CareRecordAccess:
                     seen[key] = entity or f"{item.resource_type}/{item.resource_id}"
         if not seen and always and entity is not None:
             seen[("search" if "?" in entity else "history", None)] = entity
+        if self._held is not None:
+            for (event, patient), target in seen.items():
+                # A person is one entry per kind of event; a search about nobody keeps its own.
+                held_key = (event, patient, None if patient is not None else target)
+                if held_key not in self._held:
+                    self._held[held_key] = self._record_of(event, target, patient, outcome="0")
+            return
         records = [
             self._record_of(event, target, patient, outcome="0")
             for (event, patient), target in seen.items()

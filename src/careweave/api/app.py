@@ -21,6 +21,7 @@ from careweave.api.auth import CHALLENGE
 from careweave.api.requests import FormatCheck
 from careweave.api.responses import FhirResponse, outcome_response
 from careweave.api.routes import router
+from careweave.api.serving import settle_for_serving
 from careweave.coordination.notifications import notify_overdue_tasks, watch_for_events
 from careweave.fhir.errors import FhirError, Issue
 from careweave.settings import Settings
@@ -87,6 +88,7 @@ def create_app(
     *,
     web: WebSettings | None = None,
     on_web_event: OnEvent | None = None,
+    long_running: bool = False,
 ) -> FastAPI:
     """Build the app; pass `store` to share one (tests), or it opens `settings.database_url`.
     `web` overrides the web pages' settings (default: from the environment); `on_web_event`
@@ -99,6 +101,9 @@ def create_app(
     the people around a person of meaningful changes and queues FHIR Subscription
     notifications, in the write's own transaction. With `settings.worker` the app also runs
     the background worker while it is up (started on start-up, stopped on shutdown).
+
+    `long_running` is for a server process (`careweave serve`), not a test's app: at start-up
+    it puts what is loaded out of the garbage collector's way (see `settle_for_serving`).
     """
     the_store = store or FhirStore(open_database(settings.database_url))
     watch_for_events(the_store)
@@ -106,6 +111,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if long_running:
+            settle_for_serving()
         worker = background_worker(settings, the_store) if settings.worker else None
         if worker is not None:
             worker.start()

@@ -3,4 +3,4 @@
 from careweave.api.app import create_app
 from careweave.settings import Settings
 
-app = create_app(Settings.from_env())
+app = create_app(Settings.from_env(), long_running=True)

@@ -19,8 +19,10 @@ What a reader must know:
   rather than showing "none". The referrals for the people coordinated (whoever made them)
   are one more search over all of them at once: a list of references is one IN in the store.
 * **Everything goes through the guard**, so every search is filtered by the user's access
-  rules and audited, one entry per person touched. The audit entry names the query with the
-  list of people shortened ("[37 people]"): each entry already says whose record it is.
+  rules and audited: one entry per person touched by the page, written in one transaction
+  (`CareRecordAccess.audited_as_one`) and naming the first query that touched them. A query
+  names its list of people shortened ("[37 people]"): each entry already says whose record
+  it is.
 """
 
 from __future__ import annotations
@@ -228,7 +230,14 @@ def caseload(
     access: CareRecordAccess, filters: CaseloadFilters | None = None, *, page: int = 1
 ) -> Caseload:
     """The signed-in user's caseload, narrowed by `filters`, with page `page` of the people
-    (PEOPLE_PER_PAGE at a time, in name order; a page past the last is the last)."""
+    (PEOPLE_PER_PAGE at a time, in name order; a page past the last is the last).
+
+    Its searches are audited as one: each person looked at is one entry, written once."""
+    with access.audited_as_one():
+        return _caseload(access, filters, page)
+
+
+def _caseload(access: CareRecordAccess, filters: CaseloadFilters | None, page: int) -> Caseload:
     now = today()
     role_id = access.principal.practitioner_role_id
     patients: dict[str, dict[str, Any]] = {}
