@@ -15,11 +15,11 @@ import orjson
 import pytest
 
 from careweave.fhir.validation import validate_resource
+from careweave.population.efi import EFI_DEFICITS
 from careweave.synth.clinical_codes import (
     ALL_PROBLEMS,
     CARE_REQUIREMENT,
     EFI_DEFICIT_CODES,
-    EFI_DEFICITS,
     FRAILTY_CATEGORIES,
     LIVES_WITH,
     LONG_TERM_CONDITION_CODES,

@@ -60,45 +60,9 @@ def concept(code: str, display: str, system: str = SNOMED) -> dict[str, Any]:
 # The electronic Frailty Index: 36 deficits (Clegg et al. 2016) and the codes emitted for each.
 # --------------------------------------------------------------------------------------------
 
-EFI_DEFICITS: Final = (
-    "activity-limitation",
-    "anaemia",
-    "arthritis",
-    "atrial-fibrillation",
-    "cerebrovascular-disease",
-    "chronic-kidney-disease",
-    "diabetes",
-    "dizziness",
-    "dyspnoea",
-    "falls",
-    "foot-problems",
-    "fragility-fracture",
-    "hearing-impairment",
-    "heart-failure",
-    "heart-valve-disease",
-    "housebound",
-    "hypertension",
-    "hypotension-syncope",
-    "ischaemic-heart-disease",
-    "memory-cognitive-problems",
-    "mobility-transfer-problems",
-    "osteoporosis",
-    "parkinsonism-tremor",
-    "peptic-ulcer",
-    "peripheral-vascular-disease",
-    "polypharmacy",
-    "requirement-for-care",
-    "respiratory-disease",
-    "skin-ulcer",
-    "sleep-disturbance",
-    "social-vulnerability",
-    "thyroid-disease",
-    "urinary-incontinence",
-    "urinary-system-disease",
-    "visual-impairment",
-    "weight-loss-anorexia",
-)
-"""The 36 eFI deficits (Clegg 2016, Table 1), in the paper's alphabetical order."""
+# The 36 deficits themselves are careweave.population.efi.EFI_DEFICITS: the generator writes the
+# records from which that module computes the eFI.
+
 
 POLYPHARMACY_THRESHOLD: Final = 5
 """Polypharmacy deficit: 5 or more distinct medicines (active MedicationStatements)."""

@@ -1,0 +1,129 @@
+"""Loading the versioned code lists that define population measures.
+
+A measure's definition is its code list plus a rule. The lists live as CSV files in
+`careweave/population/data/`, named `<list>-v<version>.csv`, so a change of codes is a new file
+(a new version) that can be reviewed as data and named in every result computed with it, and so
+a columnar engine (DuckDB, SQL) can load the very same file as a table.
+
+File format: lines starting with `#` come first and carry the list's metadata as `# key: value`
+(`version`, `compiled` and `source` are required; other lines are notes), then a CSV header and
+one row per SNOMED CT code. The loaders in `efi` and `multimorbidity` check the rows' meaning
+(known deficits, one group per code); this module checks the form.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from typing import Final
+
+DATA_PACKAGE: Final = "careweave.population"
+DATA_FOLDER: Final = "data"
+REQUIRED_METADATA: Final = ("version", "compiled", "source")
+_METADATA: Final = re.compile(r"#\s*([a-z_-]+):\s*(.+)")
+_SNOMED_ID: Final = re.compile(r"[1-9]\d{5,17}")
+"""A SNOMED CT concept id: 6 to 18 digits, no leading zero."""
+
+
+class CodeListProblem(ValueError):  # noqa: N818 - the data file is wrong, the message says how
+    """A code list file is missing, malformed or inconsistent; the message names the file."""
+
+
+@dataclass(frozen=True)
+class CodeListInfo:
+    """Where a code list came from: what every result computed with it should name."""
+
+    name: str  # the file's stem, e.g. "efi-deficits-v1"
+    version: str
+    compiled: date
+    source: str
+
+
+@dataclass(frozen=True)
+class CodeListFile:
+    """A code list file read and checked for form: its metadata and its rows (all strings)."""
+
+    info: CodeListInfo
+    rows: tuple[dict[str, str], ...]
+
+
+def file_name(list_name: str, version: str) -> str:
+    return f"{list_name}-v{version}.csv"
+
+
+def read_code_list(list_name: str, version: str, columns: Sequence[str]) -> CodeListFile:
+    """Read `data/<list_name>-v<version>.csv`, checking its metadata, columns and codes.
+
+    Every row must fill every one of `columns` (other columns are kept but optional), and
+    `snomed_code` must look like a SNOMED CT id. The `version` line must match the file name,
+    so a copied file that was not re-versioned is caught.
+    """
+    name = file_name(list_name, version)
+    path = resources.files(DATA_PACKAGE).joinpath(DATA_FOLDER, name)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise CodeListProblem(f"There is no code list {name} in {DATA_PACKAGE}") from None
+    return parse_code_list(name.removesuffix(".csv"), text, version, columns)
+
+
+def parse_code_list(name: str, text: str, version: str, columns: Sequence[str]) -> CodeListFile:
+    """Parse the text of a code list file (see the module docstring for its form)."""
+    lines = text.splitlines()
+    metadata: dict[str, str] = {}
+    start = 0
+    while start < len(lines) and lines[start].startswith("#"):
+        match = _METADATA.fullmatch(lines[start].strip())
+        if match:
+            metadata[match[1]] = match[2].strip()
+        start += 1
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise CodeListProblem(f"{name}: the header lacks {', '.join(missing)}")
+    if metadata["version"] != version:
+        raise CodeListProblem(
+            f"{name}: the header says version {metadata['version']}, the file name {version}"
+        )
+    try:
+        compiled = date.fromisoformat(metadata["compiled"])
+    except ValueError:
+        raise CodeListProblem(f"{name}: compiled must be a date (YYYY-MM-DD)") from None
+    reader = csv.DictReader(lines[start:])
+    absent = [column for column in columns if column not in (reader.fieldnames or ())]
+    if absent:
+        raise CodeListProblem(f"{name}: the CSV has no column {', '.join(absent)}")
+    rows = []
+    for number, row in enumerate(reader, start=start + 2):
+        if None in row or any(value is None for value in row.values()):
+            raise CodeListProblem(f"{name}, line {number}: the wrong number of fields")
+        cleaned = {key: value.strip() for key, value in row.items()}
+        empty = [column for column in columns if not cleaned[column]]
+        if empty:
+            raise CodeListProblem(f"{name}, line {number}: {', '.join(empty)} is empty")
+        if "snomed_code" in cleaned and not _SNOMED_ID.fullmatch(cleaned["snomed_code"]):
+            raise CodeListProblem(
+                f"{name}, line {number}: {cleaned['snomed_code']!r} is not a SNOMED CT id"
+            )
+        rows.append(cleaned)
+    if not rows:
+        raise CodeListProblem(f"{name}: the list has no codes")
+    info = CodeListInfo(name, version, compiled, metadata["source"])
+    return CodeListFile(info, tuple(rows))
+
+
+def one_group_per_code(file: CodeListFile, group_column: str) -> dict[str, str]:
+    """SNOMED code -> its group (deficit, condition); a code listed twice is an error, even
+    under the same group, so the list stays one row per code and a count never doubles."""
+    groups: dict[str, str] = {}
+    for row in file.rows:
+        code = row["snomed_code"]
+        if code in groups:
+            raise CodeListProblem(
+                f"{file.info.name}: {code} is listed twice ({groups[code]}, {row[group_column]})"
+            )
+        groups[code] = row[group_column]
+    return groups

@@ -1,0 +1,193 @@
+"""The versioned code lists: their form, their metadata, and that they say what the synthetic
+generator means (every eFI code it emits under the same deficit, every long-term condition code
+under one condition), so measures computed over a generated place find what it intended."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from careweave.population.code_lists import CodeListProblem, parse_code_list, read_code_list
+from careweave.population.efi import CODED_DEFICITS, efi_code_list, efi_codes_from
+from careweave.population.multimorbidity import long_term_condition_list, long_term_conditions_from
+from careweave.population.person_measures import (
+    IMD_DECILE_EXTENSION,
+    LIVING_ARRANGEMENTS,
+    SOCIAL_CARE,
+)
+from careweave.synth import clinical_codes
+from careweave.synth.model import IMD_EXTENSION
+
+COLUMNS = ("deficit", "snomed_code", "display")
+HEADER = "# version: 1\n# compiled: 2026-11-28\n# source: a test\n"
+
+
+def test_the_efi_list_loads_with_its_metadata() -> None:
+    codes = efi_code_list()
+    assert codes.info.name == "efi-deficits-v1"
+    assert codes.info.version == "1"
+    assert codes.info.compiled == date(2026, 11, 28)
+    assert "GM SDE" in codes.info.source
+    assert set(codes.deficit_of.values()) == set(CODED_DEFICITS)
+    assert "polypharmacy" not in codes.deficit_of.values()
+
+
+def test_the_long_term_condition_list_loads_with_one_body_system_per_condition() -> None:
+    ltc = long_term_condition_list()
+    assert ltc.info.name == "long-term-conditions-v1"
+    assert len(ltc.conditions) == 21
+    assert set(ltc.body_system_of) == set(ltc.conditions) == set(ltc.label_of)
+    assert set(ltc.condition_of.values()) == set(ltc.conditions)
+    assert len(set(ltc.body_system_of.values())) == 10
+
+
+def test_every_efi_code_the_generator_emits_is_listed_under_the_same_deficit() -> None:
+    listed = efi_code_list().deficit_of
+    emitted = clinical_codes.EFI_DEFICIT_CODES
+    assert len(emitted) >= 75
+    mismatched = {
+        code: (deficit, listed.get(code))
+        for code, deficit in emitted.items()
+        if listed.get(code) != deficit
+    }
+    assert mismatched == {}
+
+
+def test_no_code_the_generator_emits_for_something_else_is_an_efi_code() -> None:
+    """Depression, cancer, constipation... are on records but are no eFI deficit."""
+    listed = efi_code_list().deficit_of
+    not_deficits = {
+        code
+        for problem in clinical_codes.ALL_PROBLEMS
+        if problem.deficit is None
+        for code, _display, _weight in problem.codes
+    }
+    assert not_deficits
+    assert not_deficits.isdisjoint(listed)
+    household = {c["coding"][0]["code"] for c in clinical_codes.LIVES_WITH.values()}
+    assert clinical_codes.HOUSEHOLD_COMPOSITION["coding"][0]["code"] not in listed
+    # "Lives alone" is both a household value and a social-vulnerability code: only the code of
+    # a coded entry counts, never an Observation's value (tests/population/test_person_measures).
+    assert household & set(listed) == {"105529008", "248171000000108", "160734000"}
+
+
+def test_every_long_term_condition_code_the_generator_emits_is_one_condition() -> None:
+    """The list partitions the generator's codes exactly as its 21 conditions do."""
+    listed = long_term_condition_list().condition_of
+    emitted = clinical_codes.LONG_TERM_CONDITION_CODES
+    assert set(emitted) == set(listed)
+    pairs = {(emitted[code], listed[code]) for code in emitted}
+    assert len(pairs) == len({key for key, _ in pairs}) == len({c for _, c in pairs}) == 21
+
+
+def test_the_extensions_and_codes_read_are_the_ones_the_generator_writes() -> None:
+    assert IMD_DECILE_EXTENSION == IMD_EXTENSION
+    assert SOCIAL_CARE == clinical_codes.SOCIAL_CARE
+    assert {
+        concept["coding"][0]["code"]: key for key, concept in clinical_codes.LIVES_WITH.items()
+    } == dict(LIVING_ARRANGEMENTS)
+
+
+# -- the file form -------------------------------------------------------------------------------
+
+
+def test_a_well_formed_file_parses() -> None:
+    text = HEADER + "deficit,snomed_code,display\nfalls,1912002,Fall\n"
+    parsed = parse_code_list("test-v1", text, "1", COLUMNS)
+    assert parsed.rows == ({"deficit": "falls", "snomed_code": "1912002", "display": "Fall"},)
+    assert parsed.info.source == "a test"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("# version: 1\n# source: x\ndeficit,snomed_code,display\n", "lacks compiled"),
+        (
+            HEADER.replace("version: 1", "version: 2") + "deficit,snomed_code,display\n",
+            "says version 2",
+        ),
+        (
+            HEADER.replace("2026-11-28", "last week") + "deficit,snomed_code,display\n",
+            "must be a date",
+        ),
+        (HEADER + "deficit,snomed_code\nfalls,1912002\n", "no column display"),
+        (HEADER + "deficit,snomed_code,display\nfalls,1912002\n", "wrong number of fields"),
+        (
+            HEADER + "deficit,snomed_code,display\nfalls,1912002,Fall,extra\n",
+            "wrong number of fields",
+        ),
+        (HEADER + "deficit,snomed_code,display\nfalls,,Fall\n", "snomed_code is empty"),
+        (HEADER + "deficit,snomed_code,display\nfalls,X1912,Fall\n", "not a SNOMED CT id"),
+        (HEADER + "deficit,snomed_code,display\nfalls,0191200,Fall\n", "not a SNOMED CT id"),
+        (HEADER + "deficit,snomed_code,display\n", "has no codes"),
+    ],
+)
+def test_malformed_files_are_rejected_with_what_is_wrong(text: str, problem: str) -> None:
+    with pytest.raises(CodeListProblem, match=problem):
+        parse_code_list("test-v1", text, "1", COLUMNS)
+
+
+def test_a_version_that_does_not_exist_is_named() -> None:
+    with pytest.raises(CodeListProblem, match=r"no code list efi-deficits-v99\.csv"):
+        read_code_list("efi-deficits", "99", COLUMNS)
+
+
+# -- the lists' meaning --------------------------------------------------------------------------
+
+
+def _efi_file(extra_rows: str) -> str:
+    """The real v1 list's rows plus `extra_rows`, under a test header."""
+    rows = "".join(
+        f"{deficit},{code},x,test\n" for code, deficit in efi_code_list().deficit_of.items()
+    )
+    return HEADER + "deficit,snomed_code,display,source\n" + rows + extra_rows
+
+
+def test_the_real_rows_under_a_test_header_make_the_same_list() -> None:
+    parsed = efi_codes_from(parse_code_list("t-v1", _efi_file(""), "1", COLUMNS))
+    assert dict(parsed.deficit_of) == dict(efi_code_list().deficit_of)
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ("falls,1912002,Fall,test\n", "1912002 is listed twice"),
+        ("housebound,1912002,Fall,test\n", r"1912002 is listed twice \(falls, housebound\)"),
+        ("polypharmacy,999999001,Five medicines,test\n", "not a code-based eFI deficit"),
+        ("frailty,999999001,Frailty,test\n", "not a code-based eFI deficit"),
+    ],
+)
+def test_efi_lists_that_would_miscount_are_rejected(extra: str, problem: str) -> None:
+    with pytest.raises(CodeListProblem, match=problem):
+        efi_codes_from(parse_code_list("t-v1", _efi_file(extra), "1", COLUMNS))
+
+
+def test_an_efi_list_missing_a_deficit_is_rejected() -> None:
+    text = HEADER + "deficit,snomed_code,display\nfalls,1912002,Fall\n"
+    with pytest.raises(CodeListProblem, match="no codes for"):
+        efi_codes_from(parse_code_list("t-v1", text, "1", COLUMNS))
+
+
+def test_a_condition_in_two_body_systems_is_rejected() -> None:
+    text = (
+        HEADER
+        + "condition,label,body_system,snomed_code,display\n"
+        + "stroke-tia,Stroke,circulatory,230690007,Cerebrovascular accident\n"
+        + "stroke-tia,Stroke,nervous,266257000,Transient ischemic attack\n"
+    )
+    columns = ("condition", "label", "body_system", "snomed_code", "display")
+    with pytest.raises(CodeListProblem, match="stroke-tia has two body_systems"):
+        long_term_conditions_from(parse_code_list("t-v1", text, "1", columns))
+
+
+def test_the_source_of_each_efi_code_says_truthfully_whether_the_generator_emits_it() -> None:
+    rows = read_code_list(
+        "efi-deficits", "1", ("deficit", "snomed_code", "display", "source", "gm_sde_code_set")
+    ).rows
+    emitted = clinical_codes.EFI_DEFICIT_CODES
+    assert {row["source"] for row in rows} == {"synth", "synth+seen", "gm-sde"}
+    from_generator = {row["snomed_code"] for row in rows if row["source"].startswith("synth")}
+    assert from_generator == set(emitted)
+    sets = {(row["deficit"], row["gm_sde_code_set"]) for row in rows}
+    assert len(sets) == len(CODED_DEFICITS)  # one GM SDE set per deficit
