@@ -290,31 +290,32 @@ def test_an_objection_to_an_organisation_removes_the_record_from_it(place: FhirS
     assert "team" in ids(place, "Patient", council)
 
 
+def team_objects_to_council_seeing_sexual_health() -> dict[str, Any]:
+    return {
+        "resourceType": "Consent",
+        "id": "no-sh",
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "policyRule": {"coding": [{"code": "OPTOUT"}]},
+        "category": [{"coding": [{"system": CONSENT_CATEGORY_SYSTEM, "code": OBJECTION}]}],
+        "patient": {"reference": "Patient/team"},
+        "provision": {
+            "type": "deny",
+            "actor": [
+                {"reference": {"reference": "Organization/council"}, "role": {"text": "recipient"}}
+            ],
+            "securityLabel": [{"system": SENSITIVE_SYSTEM, "code": "sexual-health"}],
+        },
+    }
+
+
 def test_an_objection_to_one_category_hides_only_that_category(place: FhirStore) -> None:
     council = view(staff("council", "sw-role", "sw"))
     put(place, observation("obs-sh", "team", label="sexual-health"))
     assert "obs-sh" in ids(place, "Observation", council)
     put(
         place,
-        {
-            "resourceType": "Consent",
-            "id": "no-sh",
-            "status": "active",
-            "scope": {"coding": [{"code": "patient-privacy"}]},
-            "policyRule": {"coding": [{"code": "OPTOUT"}]},
-            "category": [{"coding": [{"system": CONSENT_CATEGORY_SYSTEM, "code": OBJECTION}]}],
-            "patient": {"reference": "Patient/team"},
-            "provision": {
-                "type": "deny",
-                "actor": [
-                    {
-                        "reference": {"reference": "Organization/council"},
-                        "role": {"text": "recipient"},
-                    }
-                ],
-                "securityLabel": [{"system": SENSITIVE_SYSTEM, "code": "sexual-health"}],
-            },
-        },
+        team_objects_to_council_seeing_sexual_health(),
     )
     assert "obs-sh" not in ids(place, "Observation", council)
     assert "obs-team" in ids(place, "Observation", council)
@@ -424,3 +425,45 @@ def test_the_named_care_manager_of_another_providers_episode_sees_the_person(
     assert "none" in ids(place, "Patient", view(staff("council", "sw-role", "sw")))
     # Another social worker at the same council is not the care manager.
     assert "none" not in ids(place, "Patient", view(staff("council", "other-role", "other")))
+
+
+def _included_by(store: FhirStore, observation_id: str, visibility: Visibility) -> list[str]:
+    query = parse_search(
+        "Observation",
+        [("_id", observation_id), ("_include", "Observation:subject")],
+        store.registry,
+    )
+    page = store.search(query, visibility=visibility)
+    assert [rid for _, rid, _ in page.matches] == [observation_id]
+    return [f"{rt}/{rid}" for rt, rid, _ in page.included]
+
+
+def _labelled(store: FhirStore, patient_id: str, label: str) -> None:
+    body = store.read("Patient", patient_id).as_dict()
+    body["meta"] = {"security": [{"system": SENSITIVE_SYSTEM, "code": label}]}
+    store.update("Patient", patient_id, body)
+
+
+def test_a_reached_persons_own_labels_still_keep_them_out_of_an_include(place: FhirStore) -> None:
+    """A record the user may see shows they reach its patient, so an include of that Patient
+    skips the relationship rules; the Patient's own labels, and objections to them, still
+    decide."""
+    practice = view(staff("prac"))
+    mental_health_hidden = view(
+        staff("prac"), hidden_labels=frozenset({(SENSITIVE_SYSTEM, "mental-health")})
+    )
+    assert _included_by(place, "obs-reg", mental_health_hidden) == ["Patient/reg"]
+    _labelled(place, "reg", "mental-health")
+    assert _included_by(place, "obs-reg", practice) == ["Patient/reg"]
+    assert _included_by(place, "obs-reg", mental_health_hidden) == []
+    # The council reaches the person, but they object to its seeing their sexual health.
+    council = view(staff("council", "sw-role", "sw"))
+    assert _included_by(place, "obs-team", council) == ["Patient/team"]
+    _labelled(place, "team", "sexual-health")
+    put(
+        place,
+        team_objects_to_council_seeing_sexual_health(),
+    )
+    council = view(staff("council", "sw-role", "sw"))
+    assert _included_by(place, "obs-team", council) == []
+    assert "team" not in ids(place, "Patient", council)

@@ -57,7 +57,15 @@ from careweave.store.tables import (
     token_index,
     uri_index,
 )
-from careweave.store.visibility import FEW_ROWS, Visibility, resource_condition, visible_pks
+from careweave.store.value_lists import lists_for, one_of
+from careweave.store.visibility import (
+    FEW_ROWS,
+    PATIENT_COMPARTMENT,
+    Visibility,
+    named_patients,
+    resource_condition,
+    visible_pks,
+)
 
 _TABLE_BY_TYPE: dict[str, Table] = {
     "token": token_index,
@@ -98,6 +106,11 @@ def search(
 ) -> SearchPage:
     """One page of `query`; with `visibility`, only what it lets through, counts and
     included resources too, so what a user may not see leaves no trace in the answer."""
+    with lists_for(conn):
+        return _search(conn, query, visibility)
+
+
+def _search(conn: Connection, query: SearchQuery, visibility: Visibility | None) -> SearchPage:
     r = resource
     where = match_conditions(query.resource_type, query.filters, r, visibility)
     if visibility is not None:
@@ -202,7 +215,7 @@ def filter_condition(
 ) -> ColumnElement[bool]:
     """The SQL condition for one filter on rows of `r` (a resource table or alias)."""
     if f.name == "_id":
-        return r.c.id.in_([v.code for v in f.values if isinstance(v, TokenSearch) and v.code])
+        return one_of(r.c.id, [v.code for v in f.values if isinstance(v, TokenSearch) and v.code])
     if f.name == "_lastUpdated":
         return or_(
             *[
@@ -274,8 +287,8 @@ def _grouped_values(f: Filter, table: Table) -> ColumnElement[bool] | None:
             return None
         kind = kinds.pop()
         if kind is None:
-            return c.target_id.in_(ids)
-        return and_(c.target_type == kind, c.target_id.in_(ids))
+            return one_of(c.target_id, ids)
+        return and_(c.target_type == kind, one_of(c.target_id, ids))
     if f.type == "token":
         tokens = [v for v in f.values if isinstance(v, TokenSearch)]
         if len(tokens) != len(f.values) or any(v.code is None for v in tokens):
@@ -286,10 +299,10 @@ def _grouped_values(f: Filter, table: Table) -> ColumnElement[bool] | None:
         system, specified = shapes.pop()
         codes = sorted({v.code for v in tokens if v.code is not None})
         if system is not None:
-            return and_(c.code.in_(codes), c.system == system)
+            return and_(one_of(c.code, codes), c.system == system)
         if specified:
-            return and_(c.code.in_(codes), c.system.is_(None))
-        return c.code.in_(codes)
+            return and_(one_of(c.code, codes), c.system.is_(None))
+        return one_of(c.code, codes)
     return None
 
 
@@ -515,6 +528,7 @@ def _included(
     included: list[tuple[str, str, str]] = []
     frontier = [(pk, rt, rid) for pk, (rt, rid, _) in zip(page_pks, matches, strict=True)]
     rounds = 3 if any(i.iterate for i in query.includes + query.revincludes) else 1
+    matched_reach: set[str] | None = None
     for round_number in range(rounds):
         found: list[tuple[int, str, str, str]] = []
         for inc in query.includes:
@@ -526,13 +540,21 @@ def _included(
                 continue
             found += _reverse_include(conn, inc, frontier)
         if visibility is not None and found:
-            # The Patients matched or included so far passed the access condition already:
-            # rows naming only them need no second look at the relationship rules.
-            reached = {rid for pk, rt, rid in frontier if rt == "Patient"} | {
-                rid for rt, rid, _ in included if rt == "Patient"
-            }
+            # The patients the matches show the user reaches, and the Patients included so
+            # far, passed the access condition already: rows naming only them need no second
+            # look at the relationship rules (a CareTeam's Patient only at its labels).
+            about_people = any(
+                row[1] == "Patient" or row[1] in PATIENT_COMPARTMENT for row in found
+            )
+            if matched_reach is None and about_people:
+                matched_reach = _reached_by(conn, page_pks, matches)
+            reached = (matched_reach or set()) | {rid for rt, rid, _ in included if rt == "Patient"}
             allowed = visible_pks(
-                conn, visibility, [(row[0], row[1]) for row in found], reached=reached
+                conn,
+                visibility,
+                [(row[0], row[1]) for row in found],
+                reached=reached,
+                patient_ids={row[0]: row[2] for row in found if row[1] == "Patient"},
             )
             found = [row for row in found if row[0] in allowed]
         frontier = []
@@ -546,6 +568,23 @@ def _included(
     return included
 
 
+def _reached_by(
+    conn: Connection, page_pks: list[int], matches: list[tuple[str, str, str]]
+) -> set[str]:
+    """The patients a page of matches shows the user reaches: the Patients matched, and every
+    patient a matched record of the patient compartment names (the access condition let the
+    record through only because each of them is one the user reaches)."""
+    reached = {rid for rt, rid, _ in matches if rt == "Patient"}
+    by_type: dict[str, list[int]] = {}
+    for pk, (rt, _, _) in zip(page_pks, matches, strict=True):
+        if rt in PATIENT_COMPARTMENT:
+            by_type.setdefault(rt, []).append(pk)
+    if by_type:
+        for patients in named_patients(conn, by_type).values():
+            reached |= patients
+    return reached
+
+
 def _forward_include(
     conn: Connection, inc: Include, sources: list[tuple[int, str, str]]
 ) -> list[tuple[int, str, str, str]]:
@@ -553,7 +592,7 @@ def _forward_include(
         return []
     r, ref = resource, reference_index
     conditions = [
-        ref.c.resource_pk.in_([pk for pk, _, _ in sources]),
+        one_of(ref.c.resource_pk, [pk for pk, _, _ in sources]),
         ref.c.resource_type == inc.source_type,
         ref.c.param == inc.param.code,
         r.c.deleted == false(),
@@ -580,7 +619,10 @@ def _reverse_include(
     for rt, rid in wanted:
         by_type.setdefault(rt, []).append(rid)
     target_match = or_(
-        *[and_(ref.c.target_type == rt, ref.c.target_id.in_(ids)) for rt, ids in by_type.items()]
+        *[
+            and_(ref.c.target_type == rt, one_of(ref.c.target_id, ids))
+            for rt, ids in by_type.items()
+        ]
     )
     rows = conn.execute(
         select(r.c.pk, r.c.resource_type, r.c.id, r.c.content)

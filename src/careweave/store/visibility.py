@@ -42,6 +42,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from careweave.fhir.index_values import extract_index_values
 from careweave.fhir.search_parameters import SearchParameterRegistry
 from careweave.store.tables import reference_index, resource, token_index
+from careweave.store.value_lists import lists_as_arrays, lists_for, one_of
 
 # The FHIR R4 Patient CompartmentDefinition's parameters for the types careweave serves (Task
 # is not in R4's definition; its `patient` parameter is what ties a task to a person).
@@ -365,7 +366,7 @@ def pairs_in(
     by_type: dict[str, list[str]] = {}
     for resource_type, resource_id in pairs:
         by_type.setdefault(resource_type, []).append(resource_id)
-    return or_(*[and_(type_column == t, id_column.in_(ids)) for t, ids in by_type.items()])
+    return or_(*[and_(type_column == t, one_of(id_column, ids)) for t, ids in by_type.items()])
 
 
 def patient_condition(
@@ -383,7 +384,7 @@ def patient_condition(
         excluded = [_rule_reaches(r, patient_id, per_row=per_row) for r in patients.excluded]
         related = and_(related, not_(or_(*excluded)))
     if patients.ids:
-        return or_(patient_id.in_(sorted(patients.ids)), related)
+        return or_(one_of(patient_id, sorted(patients.ids)), related)
     return related
 
 
@@ -398,14 +399,15 @@ def resource_condition(
     cache then serves the statement.
     """
     if r is resource:
-        return _cached_condition(visibility, resource_type, per_row)
+        return _cached_condition(visibility, resource_type, per_row, lists_as_arrays())
     return _resource_condition(visibility, resource_type, r, per_row=per_row)
 
 
 @lru_cache(maxsize=1024)
 def _cached_condition(
-    visibility: Visibility, resource_type: str, per_row: bool = False
+    visibility: Visibility, resource_type: str, per_row: bool, _arrays: bool
 ) -> ColumnElement[bool]:
+    """`_arrays`: built for PostgreSQL (value_lists), so the two forms are kept apart."""
     return _resource_condition(visibility, resource_type, resource, per_row=per_row)
 
 
@@ -513,6 +515,7 @@ def visible_pks(
     rows: Iterable[tuple[int, str]],
     *,
     reached: frozenset[str] | set[str] = frozenset(),
+    patient_ids: Mapping[int, str] | None = None,
 ) -> set[int]:
     """Which of `rows` ((pk, resource_type) of current resources) `visibility` lets through.
 
@@ -522,7 +525,20 @@ def visible_pks(
     of types, instead of one statement per type carrying the whole access condition, whose
     building and cache-key generation cost more than the database's work. One row (a point
     read) keeps the single cached statement. `reached`: patients already known to pass the
-    relationship rules in this request (a search's matched Patients), not asked again."""
+    relationship rules in this request (a search's matched Patients, and the patients its
+    matched records name), not asked again; a Patient row among them, whose id is given in
+    `patient_ids`, then needs only its labels looked at."""
+    with lists_for(conn):
+        return _visible_pks(conn, visibility, rows, reached, patient_ids or {})
+
+
+def _visible_pks(
+    conn: Connection,
+    visibility: Visibility,
+    rows: Iterable[tuple[int, str]],
+    reached: frozenset[str] | set[str],
+    patient_ids: Mapping[int, str],
+) -> set[int]:
     by_type: dict[str, list[int]] = {}
     for pk, resource_type in rows:
         by_type.setdefault(resource_type, []).append(pk)
@@ -532,9 +548,22 @@ def visible_pks(
         for t, pks in by_type.items()
         if t in PATIENT_COMPARTMENT and visibility.may_read_type(t)
     }
+    own_ids = {
+        pk: patient_ids[pk]
+        for pk in by_type.get("Patient", ())
+        if patient_ids.get(pk) in reached and visibility.may_read_type("Patient")
+    }
+    if own_ids:
+        compartment["Patient"] = sorted(own_ids)
+        by_type["Patient"] = [pk for pk in by_type["Patient"] if pk not in own_ids]
     if sum(len(pks) for pks in compartment.values()) > 1 or reached:
-        found |= _visible_in_bulk(conn, visibility, compartment, reached)
-        by_type = {t: pks for t, pks in by_type.items() if t not in compartment}
+        found |= _visible_in_bulk(conn, visibility, compartment, reached, own_ids)
+        # What is left: types outside the compartment, and Patients not already reached.
+        by_type = {
+            t: pks
+            for t, pks in by_type.items()
+            if pks and (t not in compartment or (t == "Patient" and own_ids))
+        }
     r = resource
     # SQLite already looks up each row's patients by index, and builds and caches the
     # per-row form's larger statement more slowly (1.2 ms a point read against 1.5-2 ms).
@@ -542,7 +571,9 @@ def visible_pks(
     for resource_type, pks in by_type.items():
         if not visibility.may_read_type(resource_type):
             continue
-        condition = _cached_condition(visibility, resource_type, per_row and len(pks) <= FEW_ROWS)
+        condition = _cached_condition(
+            visibility, resource_type, per_row and len(pks) <= FEW_ROWS, lists_as_arrays()
+        )
         found.update(
             conn.execute(select(r.c.pk).where(_one_of(r.c.pk, pks), condition)).scalars().all()
         )
@@ -554,28 +585,18 @@ def _visible_in_bulk(
     visibility: Visibility,
     by_type: Mapping[str, Sequence[int]],
     reached: frozenset[str] | set[str] = frozenset(),
+    own_ids: Mapping[int, str] | None = None,
 ) -> set[int]:
     """The rows of patient-compartment types that `visibility` lets through, decided as
     _resource_condition decides in SQL: every patient a row names through its compartment
     parameters is one the user reaches (and it names one, for a person's own view), none of
     its security labels is hidden, and no patient it names objects to one of its labels
-    reaching the user."""
-    type_of = {pk: t for t, pks in by_type.items() for pk in pks}
-    pks = sorted(type_of)
-    params = sorted({p for t in by_type for p in PATIENT_COMPARTMENT[t]})
-    named: dict[int, set[str]] = {pk: set() for pk in pks}
-    ref = reference_index
-    for start in range(0, len(pks), _BATCH):
-        batch = pks[start : start + _BATCH]
-        for pk, param, patient in conn.execute(
-            select(ref.c.resource_pk, ref.c.param, ref.c.target_id).where(
-                ref.c.resource_pk.in_(batch),
-                ref.c.param.in_(params),
-                _not_indexed(ref.c.target_type) == "Patient",
-            )
-        ):
-            if param in PATIENT_COMPARTMENT[type_of[pk]]:
-                named[pk].add(patient)
+    reaching the user. Patient rows may come too, with their ids in `own_ids`: a Patient
+    "names" itself, and its own labels and objections are then decided the same way."""
+    own_ids = own_ids or {}
+    named = named_patients(conn, {t: pks for t, pks in by_type.items() if t != "Patient"})
+    named.update({pk: {own_ids[pk]} for pk in by_type.get("Patient", ())})
+    pks = sorted(named)
     everyone = {patient for patients in named.values() for patient in patients}
     reached = set(reached) & everyone
     reached |= allowed_patients(
@@ -593,7 +614,7 @@ def _visible_in_bulk(
         batch = passed[start : start + _BATCH]
         for pk, system, code in conn.execute(
             select(token.c.resource_pk, token.c.system, token.c.code).where(
-                token.c.resource_pk.in_(batch), token.c.param == "_security"
+                one_of(token.c.resource_pk, batch), token.c.param == "_security"
             )
         ):
             labels.setdefault(pk, set()).add((str(system or ""), str(code or "")))
@@ -622,9 +643,32 @@ _BATCH = 500
 """Rows per statement in _visible_in_bulk (SQLite allows 32,766 parameters; PostgreSQL more)."""
 
 
+def named_patients(conn: Connection, by_type: Mapping[str, Sequence[int]]) -> dict[int, set[str]]:
+    """The patients each row (pks by patient-compartment type) names through its compartment
+    parameters, from the reference index."""
+    type_of = {pk: t for t, pks in by_type.items() for pk in pks}
+    pks = sorted(type_of)
+    params = sorted({p for t in by_type for p in PATIENT_COMPARTMENT[t]})
+    named: dict[int, set[str]] = {pk: set() for pk in pks}
+    ref = reference_index
+    with lists_for(conn):
+        for start in range(0, len(pks), _BATCH):
+            batch = pks[start : start + _BATCH]
+            for pk, param, patient in conn.execute(
+                select(ref.c.resource_pk, ref.c.param, ref.c.target_id).where(
+                    one_of(ref.c.resource_pk, batch),
+                    ref.c.param.in_(params),
+                    _not_indexed(ref.c.target_type) == "Patient",
+                )
+            ):
+                if param in PATIENT_COMPARTMENT[type_of[pk]]:
+                    named[pk].add(patient)
+    return named
+
+
 def _one_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
     """`column = value` for one value (a point read), IN for several."""
-    return column == values[0] if len(values) == 1 else column.in_(values)
+    return column == values[0] if len(values) == 1 else one_of(column, values)
 
 
 def allowed_patients(
@@ -632,6 +676,13 @@ def allowed_patients(
 ) -> set[str]:
     """Those of the patient `ids` that are in the visible set (`per_row` as for
     _rule_reaches: the form for a few ids on PostgreSQL)."""
+    with lists_for(conn):
+        return _allowed_patients(conn, visibility, ids, per_row)
+
+
+def _allowed_patients(
+    conn: Connection, visibility: Visibility, ids: Iterable[str], per_row: bool
+) -> set[str]:
     wanted = sorted(set(ids))
     if not wanted or visibility.patients.unrestricted:
         return set(wanted)
@@ -641,8 +692,10 @@ def allowed_patients(
         rows = conn.execute(
             select(r.c.id).where(
                 r.c.resource_type == "Patient",
-                r.c.id.in_(wanted[start : start + _BATCH]),
-                _cached_patient_condition(visibility.patients, per_row and len(wanted) <= FEW_ROWS),
+                one_of(r.c.id, wanted[start : start + _BATCH]),
+                _cached_patient_condition(
+                    visibility.patients, per_row and len(wanted) <= FEW_ROWS, lists_as_arrays()
+                ),
             )
         )
         found.update(rows.scalars().all())
@@ -650,7 +703,9 @@ def allowed_patients(
 
 
 @lru_cache(maxsize=1024)
-def _cached_patient_condition(patients: PatientSet, per_row: bool) -> ColumnElement[bool]:
+def _cached_patient_condition(
+    patients: PatientSet, per_row: bool, _arrays: bool
+) -> ColumnElement[bool]:
     """patient_condition on the resource table's id, kept per user's patient set: building it
     (an alias and its columns per rule) cost more than running it."""
     return patient_condition(patients, resource.c.id, per_row=per_row)
