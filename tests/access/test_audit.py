@@ -8,6 +8,7 @@ import base64
 import hashlib
 import itertools
 import sqlite3
+import string
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -28,9 +31,11 @@ from careweave.access.audit import (
     audit_event,
     break_glass_uses,
     chain_head,
+    columns_of,
     event_content,
     read_audit_event,
     search_audit,
+    stated_columns,
     stored_audit_event,
     unusual_access,
     verify_chain,
@@ -717,3 +722,63 @@ def test_rows_hold_the_columns_the_content_states(database: Database) -> None:
     glass = rows[list(RENDERED).index("break-glass")]
     assert (bool(glass.break_glass), glass.patient_id, glass.action) == (True, "p7", "E")
     assert verify_chain(database).ok
+
+
+# --- The columns written are those the AuditEvent states ----------------------------------------
+
+_optional_text = st.one_of(
+    st.none(), st.text(string.ascii_letters + string.digits + ".-", min_size=1, max_size=20)
+)
+
+
+@given(
+    event=st.sampled_from(sorted(DEFAULT_ACTIONS)),
+    patient=_optional_text,
+    username=_optional_text,
+    role=st.one_of(st.none(), st.sampled_from(["gp", "system", "care-coordinator", "patient"])),
+    organisation=_optional_text,
+    entity=st.one_of(
+        st.none(),
+        st.just("Patient/p1"),
+        st.just("CareTeam?participant=PractitionerRole/x&status=active"),
+        st.just("Bundle"),
+        st.just("Condition export (planning)"),
+    ),
+    outcome=st.sampled_from(["0", "4", "8"]),
+    break_glass=st.booleans(),
+    address=st.one_of(st.none(), st.just("10.1.2.3"), st.just("client.example")),
+    when=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+)
+def test_the_columns_written_are_those_the_audit_event_states(
+    event: str,
+    patient: str | None,
+    username: str | None,
+    role: str | None,
+    organisation: str | None,
+    entity: str | None,
+    outcome: str,
+    break_glass: bool,
+    address: str | None,
+    when: datetime,
+) -> None:
+    """Entries are written with columns_of(record), and verify_chain checks them against what
+    the hashed AuditEvent says: the two must agree for every kind of entry."""
+    record = AuditRecord(
+        event=event,
+        action=DEFAULT_ACTIONS[event],
+        outcome=outcome,
+        username=username,
+        display_name=None,
+        role=role,
+        organisation_id=organisation,
+        practitioner_role_id=None,
+        patient_id=patient,
+        entity=entity,
+        reason="because" if outcome != "0" else None,
+        break_glass=break_glass,
+        address=address,
+        recorded=when,
+    )
+    assert columns_of(record) == stated_columns(orjson.loads(event_content(record)))

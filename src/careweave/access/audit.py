@@ -410,7 +410,7 @@ def _prefixed(reference: object, prefix: str) -> str | None:
     return None
 
 
-def _columns(event: Mapping[str, Any]) -> dict[str, Any]:
+def stated_columns(event: Mapping[str, Any]) -> dict[str, Any]:
     """The indexed columns as the AuditEvent states them; raises on a malformed event.
 
     Used both to fill the columns on insert and, in `verify_chain`, to check that nobody edited
@@ -459,6 +459,25 @@ def _columns(event: Mapping[str, Any]) -> dict[str, Any]:
         "entity": entity,
         "break_glass": break_glass,
         "address": address,
+    }
+
+
+def columns_of(record: AuditRecord) -> dict[str, Any]:
+    """The indexed columns of `record`'s entry: what `stated_columns` reads back from its AuditEvent
+    (a test holds them equal), taken straight from the record because reading them back cost
+    a third of writing a page's few hundred entries."""
+    return {
+        "recorded": record.recorded.astimezone(UTC).replace(tzinfo=None),
+        "action": record.action,
+        "event": record.event,
+        "outcome": record.outcome,
+        "username": record.username,
+        "role": record.role,
+        "organisation_id": record.organisation_id,
+        "patient_id": record.patient_id,
+        "entity": record.entity,
+        "break_glass": record.break_glass,
+        "address": record.address,
     }
 
 
@@ -564,7 +583,7 @@ class AuditTrail:
     @staticmethod
     def _prepare(record: AuditRecord) -> tuple[str, dict[str, Any]]:
         body = _body(record)
-        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode(), _columns(body)
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode(), columns_of(record)
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         try:
@@ -654,7 +673,7 @@ def _missing(before: int, after: int) -> str:
 
 def _check_columns(report: ChainReport, row: Row[*tuple[Any, ...]]) -> None:
     try:
-        stated = _columns(orjson.loads(row.content))
+        stated = stated_columns(orjson.loads(row.content))
     except Exception:
         report.add(f"entry {row.seq}: content is not a careweave AuditEvent")
         return

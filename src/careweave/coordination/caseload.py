@@ -244,7 +244,10 @@ def _caseload(access: CareRecordAccess, filters: CaseloadFilters | None, page: i
     more_people = False
     if role_id:
         patients, more_people = coordinated_people(access, role_id, now)
-    practices = sorted({p for p in (banner_of(x).practice_id for x in patients.values()) if p})
+    # Each person's banner is read from their Patient once: the practice list, the filter,
+    # the table and the referrals all use it.
+    banners = {patient_id: banner_of(patient) for patient_id, patient in patients.items()}
+    practices = sorted({b.practice_id for b in banners.values() if b.practice_id})
     sees_frailty = may_read(access, "Condition") or may_read(access, "Observation")
     sees_hospital = may_read(access, "Encounter")
     sees_plans = may_read(access, "CarePlan")
@@ -255,7 +258,7 @@ def _caseload(access: CareRecordAccess, filters: CaseloadFilters | None, page: i
     # First the filters, over everyone they could leave out ...
     people = sorted(patients.values(), key=name_order)
     if filters.practice:
-        people = [p for p in people if banner_of(p).practice_id == filters.practice]
+        people = [p for p in people if banners[p["id"]].practice_id == filters.practice]
     frailty: dict[str, Frailty] = {}
     if filters.frailty:
         frailty = latest_frailty(access, _ids(people))
@@ -285,7 +288,7 @@ def _caseload(access: CareRecordAccess, filters: CaseloadFilters | None, page: i
     counts = open_task_counts(access, ids)
     rows = [
         CaseloadPerson(
-            person=banner_of(p),
+            person=banners[p["id"]],
             frailty=frailty.get(p["id"]),
             hospital=stays.get(p["id"], HospitalStay()),
             plan=plans.get(p["id"], PlanReview("no-plan")),
@@ -294,7 +297,7 @@ def _caseload(access: CareRecordAccess, filters: CaseloadFilters | None, page: i
         for p in shown
     ]
     tasks, more_tasks = worklist(access, now)
-    referrals, more_referrals = coordinated_referrals(access, patients, now)
+    referrals, more_referrals = coordinated_referrals(access, patients, now, banners)
     return Caseload(
         has_post=role_id is not None,
         people=rows,
@@ -455,17 +458,22 @@ def open_task_counts(access: CareRecordAccess, patient_ids: Sequence[str]) -> di
 
 
 def coordinated_referrals(
-    access: CareRecordAccess, patients: dict[str, dict[str, Any]], on: date
+    access: CareRecordAccess,
+    patients: dict[str, dict[str, Any]],
+    on: date,
+    banners: dict[str, PersonBanner] | None = None,
 ) -> tuple[list[CoordinatedReferral], bool]:
     """The open referrals for the people coordinated (`patients`, keyed by id, as
     coordinated_people gives them), and the rejected ones their referrer has still to act on,
-    newest change first; at most MAX_REFERRALS, and whether there were more.
+    newest change first; at most MAX_REFERRALS, and whether there were more. `banners`: the
+    people's banners where already read.
 
     One search for everyone (the store answers a list of references as one IN), with each
     referral's ServiceRequest included: the service, the receiving organisation and whether a
     rejection has been dealt with come from it."""
     if not patients or not may_read(access, "Task"):
         return [], False
+    banners = banners or {}
     ids = sorted(patients)
     fulfil = "|".join(FULFIL)
     # Rejected referrals that were dealt with are read and then left out; reading a few
@@ -503,7 +511,7 @@ def coordinated_referrals(
                 CoordinatedReferral(
                     task_id=str(task["id"]),
                     patient_id=patient_id,
-                    person_name=banner_of(patients[patient_id]).name,
+                    person_name=(banners.get(patient_id) or banner_of(patients[patient_id])).name,
                     service=service_words(request.get("code")) if request else task_words(task),
                     to_organisation_id=referenced_id(receiving, "Organization"),
                     to_organisation=display if isinstance(display, str) else None,

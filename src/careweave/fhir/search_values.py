@@ -185,6 +185,8 @@ def split_on_unescaped(value: str, separator: str) -> list[str]:
     """
     if len(separator) != 1:
         raise ValueError("separator must be a single character")
+    if "\\" not in value:
+        return value.split(separator)  # nothing escaped (nearly always): the fast way
     pieces: list[str] = []
     current: list[str] = []
     index = 0
@@ -225,6 +227,8 @@ def unescape_search_value(value: str) -> str:
     A backslash before any other character, or at the very end, is kept literally, because the
     spec defines only those four escapes and a stray backslash is more likely data than error.
     """
+    if "\\" not in value:
+        return value
     out: list[str] = []
     index = 0
     while index < len(value):
