@@ -28,8 +28,9 @@ from careweave.social_prescribing.directory import (
 )
 from careweave.social_prescribing.directory_index import Directory
 from careweave.social_prescribing.postcodes import EARTH_RADIUS_KM, Position, PostcodeLookup
+from tests.social_prescribing.pathway_place import sp_place
 
-__all__ = ["directory"]
+__all__ = ["directory", "sp_place"]
 
 KM_PER_DEGREE = math.pi / 180 * EARTH_RADIUS_KM
 ORIGIN = Position(52.5, -1.7)
