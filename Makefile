@@ -36,6 +36,8 @@ demo: install
 	$(BIN)/careweave load-examples
 	$(BIN)/careweave sharing load "Demo place shared care record" --example
 	$(BIN)/careweave users demo
+	$(BIN)/careweave population refresh --full
+	$(BIN)/careweave population report --place "the demo place" --out $(DEMO_PLACE)/population-report.html
 	$(BIN)/careweave serve --host $(HOST) --port $(PORT)
 
 serve: install
