@@ -19,6 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from careweave.cli_directory import directory_app
 from careweave.cli_population import population_app
 from careweave.fhir.errors import FhirError
 from careweave.settings import Settings
@@ -37,6 +38,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Create and migrate the database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(population_app, name="population")
+app.add_typer(directory_app, name="directory")
 console = Console(stderr=True)
 
 DatabaseUrl = Annotated[

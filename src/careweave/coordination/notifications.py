@@ -106,6 +106,7 @@ KINDS: Final[Mapping[str, str]] = {
     "task-assigned": "Task for you",
     "task-overdue": "Task overdue",
     "death": "Died",
+    "social-prescribing-outcome": "Social prescribing outcome",
 }
 """Each kind of notification and what it is called in the list."""
 

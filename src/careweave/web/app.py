@@ -58,6 +58,7 @@ from careweave.web.signed_in import (
 )
 from careweave.web.signed_in import address_of as _address
 from careweave.web.signed_in import database_of as _database
+from careweave.web.social_prescribing import social_prescribing_router
 from careweave.web.wording import Directory
 
 logger = logging.getLogger("careweave.web")
@@ -301,4 +302,5 @@ def build_web_router(
     router.include_router(governance_router(route_class, styled))
     router.include_router(break_glass_router(route_class, styled))
     router.include_router(coordination_router(route_class, styled))
+    router.include_router(social_prescribing_router(route_class, styled))
     return router

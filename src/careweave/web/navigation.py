@@ -24,6 +24,20 @@ def navigation_for(user: UserAccount) -> list[MenuItem]:
             MenuItem("discharge", "/discharge", "Discharge board"),
             MenuItem("mdt", "/mdt", "MDT meetings"),
             MenuItem("notifications", "/notifications", "Notifications"),
+            MenuItem("social-prescribing", "/social-prescribing", "Social prescribing"),
+            MenuItem("directory", "/directory", "Community services"),
+            MenuItem("home", "/home", "Home"),
+        ]
+    if user.role is Role.ADMINISTRATOR:
+        return [
+            MenuItem("directory", "/directory", "Community services"),
+            MenuItem("upkeep", "/directory/upkeep", "Directory entries to check"),
+            MenuItem("home", "/home", "Home"),
+        ]
+    if user.role is Role.ANALYST:
+        return [
+            MenuItem("reports", "/social-prescribing/reports", "Social prescribing reports"),
+            MenuItem("directory", "/directory", "Community services"),
             MenuItem("home", "/home", "Home"),
         ]
     if user.role in (Role.PATIENT, Role.CARER):
