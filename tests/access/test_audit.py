@@ -33,6 +33,7 @@ from careweave.access.audit import (
     chain_head,
     columns_of,
     event_content,
+    event_contents,
     read_audit_event,
     search_audit,
     stated_columns,
@@ -782,3 +783,53 @@ def test_the_columns_written_are_those_the_audit_event_states(
         recorded=when,
     )
     assert columns_of(record) == stated_columns(orjson.loads(event_content(record)))
+
+
+# --- A page's entries rendered once -------------------------------------------------------------
+
+# Patient ids as a page meets them, and some that are not valid FHIR ids (rendered one by one).
+_patient_ids = st.one_of(
+    st.none(),
+    st.text(string.ascii_letters + string.digits + ".-", min_size=1, max_size=64),
+    st.just("careweave-audit-patient-mark"),
+    st.text(min_size=1, max_size=8),
+)
+
+
+@given(
+    patients=st.lists(_patient_ids, min_size=1, max_size=12),
+    events=st.lists(st.sampled_from(["read", "search", "refused"]), min_size=1, max_size=3),
+    entity=st.one_of(
+        st.none(),
+        st.just("Observation?patient=[37 people]"),
+        st.just("Patient/careweave-audit-patient-mark"),
+        st.text(max_size=30),
+    ),
+    reason=st.one_of(st.none(), st.text(max_size=30)),
+)
+def test_entries_rendered_together_are_each_as_rendered_alone(
+    patients: list[str | None], events: list[str], entity: str | None, reason: str | None
+) -> None:
+    """`event_contents` renders what a page's entries share once and splices each person in;
+    the text must be exactly what `event_content` gives for each entry on its own, or the hash
+    chain would cover something other than the AuditEvent the API serves."""
+    records = [
+        AuditRecord(
+            event=events[i % len(events)],
+            action=DEFAULT_ACTIONS[events[i % len(events)]],
+            outcome="0",
+            username="cara.coordinator",
+            display_name='Cara "Coordinator" \u00e9',
+            role="care-coordinator",
+            organisation_id="org-1",
+            practitioner_role_id="prr-cara",
+            patient_id=patient,
+            entity=entity,
+            reason=reason,
+            break_glass=False,
+            address="10.0.0.1",
+            recorded=MARCH,
+        )
+        for i, patient in enumerate(patients)
+    ]
+    assert event_contents(records) == [event_content(record) for record in records]

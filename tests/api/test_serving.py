@@ -1,6 +1,6 @@
-"""A server process puts what it loaded at start-up out of the garbage collector's way; an
-app built for a test does not (freezing the test process would keep every earlier test's
-garbage alive)."""
+"""A server process puts what it loaded at start-up out of the garbage collector's way and
+checkpoints SQLite's log from a thread of its own; an app built for a test does neither
+(freezing the test process would keep every earlier test's garbage alive)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ app = create_app(Settings(database_url=url), long_running=sys.argv[2] == "server
 before = gc.get_freeze_count()
 with TestClient(app) as client:
     assert client.get("/fhir/R4/metadata").status_code == 200
-    print(before, gc.get_freeze_count(), gc.get_threshold()[0])
+    with app.state.store.database.write() as conn:
+        checkpoint_pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+    print(before, gc.get_freeze_count(), gc.get_threshold()[0], checkpoint_pages)
 """
 
 
@@ -38,12 +40,14 @@ def test_a_server_freezes_what_it_loaded_at_start_up(kind: str, tmp_path: object
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    before, after, threshold = (int(x) for x in done.stdout.split())
+    before, after, threshold, checkpoint_pages = (int(x) for x in done.stdout.split())
     assert before == 0
     if kind == "server":
         # Everything the app loaded (tens of thousands of objects) is frozen.
         assert after > 10_000
         assert threshold == YOUNGEST_GENERATION_THRESHOLD
+        assert checkpoint_pages == 0  # its thread does (careweave.store.wal_checkpoints)
     else:
         assert after == 0
         assert threshold == 700
+        assert checkpoint_pages == 1000

@@ -27,6 +27,7 @@ from careweave.fhir.errors import FhirError, Issue
 from careweave.settings import Settings
 from careweave.store.database import open_database
 from careweave.store.repository import FhirStore
+from careweave.store.wal_checkpoints import WalCheckpointer
 from careweave.subscriptions import watch_subscriptions
 from careweave.subscriptions.delivery import BackgroundWorker, Job, deliver_due
 from careweave.web.app import OnEvent, build_web_router
@@ -103,7 +104,9 @@ def create_app(
     the background worker while it is up (started on start-up, stopped on shutdown).
 
     `long_running` is for a server process (`careweave serve`), not a test's app: at start-up
-    it puts what is loaded out of the garbage collector's way (see `settle_for_serving`).
+    it puts what is loaded out of the garbage collector's way (see `settle_for_serving`) and,
+    on SQLite, checkpoints the write-ahead log from a thread of its own rather than inside
+    requests (see careweave.store.wal_checkpoints).
     """
     the_store = store or FhirStore(open_database(settings.database_url))
     watch_for_events(the_store)
@@ -111,8 +114,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        checkpoints = WalCheckpointer(the_store.database) if long_running else None
         if long_running:
             settle_for_serving()
+        if checkpoints is not None:
+            checkpoints.start()
         worker = background_worker(settings, the_store) if settings.worker else None
         if worker is not None:
             worker.start()
@@ -121,6 +127,8 @@ def create_app(
         finally:
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
+            if checkpoints is not None:
+                await asyncio.to_thread(checkpoints.stop)
 
     app = FastAPI(
         title="careweave FHIR R4 API",
