@@ -47,9 +47,10 @@ ProjectionPath = Annotated[
 
 
 def _where(database_url: str | None, projection: Path | None) -> tuple[str, Path]:
-    url = Settings.from_env(database_url).database_url
+    settings = Settings.from_env(database_url)
+    url = settings.database_url
     try:
-        return url, projection_path(url, projection)
+        return url, projection_path(url, projection or settings.population_projection)
     except ProjectionProblem as problem:
         console.print(f"[red]{problem}[/red]")
         raise typer.Exit(2) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,9 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_WORKER_INTERVAL = 15.0
 DEFAULT_OVERDUE_SWEEP_INTERVAL = 900.0
 _TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+SELF_REFERRAL_SETTING = "CAREWEAVE_SOCIAL_PRESCRIBING_SELF_REFERRAL"
+SELF_REFERRAL_SERVICE_SETTING = "CAREWEAVE_SOCIAL_PRESCRIBING_SERVICE"
 
 
 def default_database_url() -> str:
@@ -32,6 +36,16 @@ class Settings:
     looks for newly overdue tasks every `CAREWEAVE_OVERDUE_SWEEP_INTERVAL` seconds (default
     900). It is off unless asked for, so a server can leave the sending to a separate
     `careweave subscriptions deliver` process, and tests start no threads.
+
+    `CAREWEAVE_POPULATION_PROJECTION` is the population projection's file (a DuckDB file that
+    `careweave population refresh` keeps); without it, the projection sits beside an SQLite
+    store, and a PostgreSQL store has none (careweave.population.projection.projection_path).
+
+    `CAREWEAVE_SOCIAL_PRESCRIBING_SELF_REFERRAL=1` says the place takes self-referrals to
+    social prescribing, and `CAREWEAVE_SOCIAL_PRESCRIBING_SERVICE` names the Organization id
+    of the service people refer themselves to. Off by default: a place switches it on once its
+    service has agreed to triage referrals no professional has screened, and says which
+    service that is (docs/social-prescribing.md).
     """
 
     database_url: str
@@ -41,6 +55,17 @@ class Settings:
     worker: bool = False
     worker_interval: float = DEFAULT_WORKER_INTERVAL
     overdue_sweep_interval: float = DEFAULT_OVERDUE_SWEEP_INTERVAL
+    population_projection: Path | None = None
+    social_prescribing_self_referral: bool = False
+    social_prescribing_service: str | None = None
+
+    @property
+    def self_referral_service(self) -> str | None:
+        """The Organization id people may refer themselves to, when the place takes
+        self-referrals and has named the service; None otherwise."""
+        if not self.social_prescribing_self_referral:
+            return None
+        return self.social_prescribing_service or None
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -56,7 +81,24 @@ class Settings:
             overdue_sweep_interval=_positive(
                 "CAREWEAVE_OVERDUE_SWEEP_INTERVAL", DEFAULT_OVERDUE_SWEEP_INTERVAL
             ),
+            population_projection=Path(projection)
+            if (projection := os.environ.get("CAREWEAVE_POPULATION_PROJECTION", "").strip())
+            else None,
+            social_prescribing_self_referral=read_switch(SELF_REFERRAL_SETTING),
+            social_prescribing_service=(
+                os.environ.get(SELF_REFERRAL_SERVICE_SETTING, "").strip() or None
+            ),
         )
+
+
+def read_switch(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off (unset: off). Anything else is a
+    mistake to say at start-up rather than guess at."""
+    values = os.environ if environ is None else environ
+    text = values.get(name, "").strip().lower()
+    if text and text not in _TRUE | _FALSE:
+        raise ValueError(f"{name} must be on or off (1 or 0), not {text!r}")
+    return text in _TRUE
 
 
 def _positive(name: str, default: float) -> float:

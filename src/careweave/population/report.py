@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Final
 
 import duckdb
 from jinja2 import Environment, select_autoescape
 
+from careweave.population.charts import BarGroup, bar_chart, bars, count_words
 from careweave.population.equity import (
     DIMENSIONS,
     EQUITY_MEASURES,
@@ -25,29 +25,6 @@ from careweave.population.equity import (
     publishable,
 )
 from careweave.population.segmentation import segment_counts
-from careweave.population.suppression import Shown
-
-SEGMENT_WORDS: Final = {
-    "fit": "Fit",
-    "long-term-conditions": "Long-term conditions, not frail",
-    "mild-frailty": "Mild frailty",
-    "moderate-frailty": "Moderate frailty",
-    "severe-frailty": "Severe frailty",
-    "care-home": "Living in a care home",
-    "end-of-life": "End of life",
-}
-CHART_WIDTH: Final = 480
-BAR_HEIGHT: Final = 22
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One bar of a chart: its label, what is shown for it, and its length in pixels (0 when
-    the count is suppressed, which the label then says)."""
-
-    label: str
-    shown: Shown
-    length: int
 
 
 @dataclass(frozen=True)
@@ -57,24 +34,11 @@ class EquityTable:
     rows: list[PublishedCell]
 
 
-def bars(counts: dict[str, Shown]) -> list[Bar]:
-    """Bars scaled to the largest count shown; a suppressed count gets no bar."""
-    numbers = [v for v in counts.values() if isinstance(v, int)]
-    largest = max(numbers, default=0) or 1
-    return [
-        Bar(
-            SEGMENT_WORDS.get(key, key),
-            value,
-            round(CHART_WIDTH * value / largest) if isinstance(value, int) else 0,
-        )
-        for key, value in counts.items()
-    ]
-
-
 def population_report(con: duckdb.DuckDBPyConnection, *, place: str) -> str:
     """The report of the projection `con` for the place called `place`, as one HTML page."""
     segments = segment_counts(con)
     total, counts = segments.publishable()
+    segment_bars = bars(counts)
     breakdown = equity_breakdown(con)
     cells = publishable(breakdown)
     tables: list[EquityTable] = []
@@ -88,9 +52,13 @@ def population_report(con: duckdb.DuckDBPyConnection, *, place: str) -> str:
         as_of=segments.as_of,
         made=date.today(),
         total=total,
-        segment_bars=bars(counts),
-        chart_width=CHART_WIDTH,
-        bar_height=BAR_HEIGHT,
+        segment_bars=segment_bars,
+        segment_chart=bar_chart(
+            "segments",
+            "People aged 65 and over by segment",
+            "A bar for each segment; the table below gives the same counts.",
+            [BarGroup(None, segment_bars)],
+        ),
         objectors=segments.objectors_excluded,
         tables=tables,
         dimension_words={name: words for name, (words, _, _) in DIMENSIONS.items()},
@@ -108,14 +76,9 @@ def _in_a_sentence(words: str) -> str:
     return words if first.isupper() else words[:1].lower() + words[1:]
 
 
-def _count(value: Shown) -> str:
-    """A count as published: 1,234, or the "<10" / "*" that stands for it."""
-    return value if isinstance(value, str) else f"{value:,}"
-
-
 _ENVIRONMENT = Environment(autoescape=select_autoescape(default=True), trim_blocks=True)
 _ENVIRONMENT.filters["percent"] = _percent
-_ENVIRONMENT.filters["count"] = _count
+_ENVIRONMENT.filters["count"] = count_words
 _ENVIRONMENT.filters["in_a_sentence"] = _in_a_sentence
 _TEMPLATE = _ENVIRONMENT.from_string(
     """<!DOCTYPE html>
@@ -148,18 +111,7 @@ data opt-out {{ 'is' if objectors == 1 else 'are' }} left out of every figure.</
 
 <h2 id="segments">The 65+ population by segment</h2>
 <p>{{ total | count }} people aged 65 and over.</p>
-<svg role="img" aria-labelledby="segments-title segments-desc" width="{{ chart_width + 260 }}"
-     height="{{ segment_bars | length * (bar_height + 8) + 8 }}"
-     viewBox="0 0 {{ chart_width + 260 }} {{ segment_bars | length * (bar_height + 8) + 8 }}">
-<title id="segments-title">People aged 65 and over by segment</title>
-<desc id="segments-desc">A bar for each segment; the table below gives the same counts.</desc>
-{% for bar in segment_bars %}
-{% set y = loop.index0 * (bar_height + 8) + 4 %}
-<text x="0" y="{{ y + bar_height - 6 }}">{{ bar.label }}</text>
-<rect x="200" y="{{ y }}" width="{{ bar.length }}" height="{{ bar_height }}" fill="#005eb8"></rect>
-<text x="{{ 206 + bar.length }}" y="{{ y + bar_height - 6 }}">{{ bar.shown | count }}</text>
-{% endfor %}
-</svg>
+{{ segment_chart }}
 <table>
 <caption>People aged 65 and over by segment</caption>
 <thead><tr><th scope="col">Segment</th><th scope="col" class="number">People</th></tr></thead>

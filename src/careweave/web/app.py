@@ -46,6 +46,7 @@ from careweave.web.home import home_links
 from careweave.web.my_care import my_care_router
 from careweave.web.my_record import my_record_router
 from careweave.web.pages import SECURITY_HEADERS, error_page, render
+from careweave.web.population import router as population_router
 from careweave.web.settings import WebSettings
 from careweave.web.signed_in import (
     SESSION_COOKIE,
@@ -303,4 +304,5 @@ def build_web_router(
     router.include_router(break_glass_router(route_class, styled))
     router.include_router(coordination_router(route_class, styled))
     router.include_router(social_prescribing_router(route_class, styled))
+    router.include_router(population_router(route_class, styled))
     return router

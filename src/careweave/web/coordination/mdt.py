@@ -256,14 +256,19 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
 
     @pages.get("/mdt/{meeting_id}/people/add")
     def show_add_person(
-        page: Page, meeting_id: MeetingId, q: Annotated[str, Query()] = ""
+        page: Page,
+        meeting_id: MeetingId,
+        q: Annotated[str, Query()] = "",
+        patient: Annotated[str, Query()] = "",
     ) -> Response:
+        """`q` searches at once; `patient` comes ticked (a worklist's link to add someone)."""
         held = meeting_of(page, meeting_id)
         try:
             open_to_add(page, held)
         except mdt.MeetingProblem as exc:
             raise PageRefused(exc.status, exc.message) from None
-        return add_form(page, held, {"token": new_submission_token(), "q": q[:200]})
+        typed = {"token": new_submission_token(), "q": q[:200], "patient": patient[:64]}
+        return add_form(page, held, typed)
 
     @pages.post("/mdt/{meeting_id}/people/add", dependencies=Checked)
     def add_person(page: Page, form: Form, meeting_id: MeetingId) -> Response:
