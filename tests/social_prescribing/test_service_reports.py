@@ -28,6 +28,8 @@ from careweave.access.consent import CONSENT_CATEGORY_SYSTEM, NATIONAL_DATA_OPT_
 from careweave.coordination import codes
 from careweave.fhir.errors import Forbidden
 from careweave.population.person_measures import IMD_DECILE_EXTENSION
+from careweave.population.suppression import HIDDEN
+from careweave.population.suppression import UNDER_THRESHOLD as SUPPRESSED
 from careweave.social_prescribing.connections import ONWARD_CONNECTION
 from careweave.social_prescribing.directory_codes import NEED_SYSTEM
 from careweave.social_prescribing.pathway_codes import (
@@ -38,7 +40,6 @@ from careweave.social_prescribing.pathway_codes import (
 from careweave.social_prescribing.pathway_problems import PathwayProblem
 from careweave.social_prescribing.service_figures import Breakdown, figures_from, nearest_rank
 from careweave.social_prescribing.service_reports import (
-    SUPPRESSED,
     planning_records,
     publish,
     service_report,
@@ -287,14 +288,15 @@ def test_nearest_rank_percentiles() -> None:
 
 
 def test_small_numbers_are_suppressed_with_the_one_beside_them() -> None:
+    # The one beside it is hidden as "*": it is not under 10, only hidden to protect "c".
     assert suppress_group({"a": 25, "b": 12, "c": 3}) == {
         "a": "25",
-        "b": SUPPRESSED,
+        "b": HIDDEN,
         "c": SUPPRESSED,
     }
     assert suppress_group({"a": 25, "b": 12, "c": 0}) == {
         "a": "25",
-        "b": SUPPRESSED,
+        "b": HIDDEN,
         "c": SUPPRESSED,
     }
     # Two already hidden: neither can be worked out alone.

@@ -6,11 +6,11 @@ integrations may make, which leaves out everyone with a national data opt-out, a
 each person whose records it read. The figures (service_figures.py, exact) are then published
 with small numbers suppressed, because they leave direct care:
 
-* a count under 10 (0 to 9) is shown as "<10", as careweave.population's suppression rules
-  do (an empty group is a fact about the place too);
-* where the groups of a breakdown add up to a total that is shown and exactly one group is
-  suppressed, the next smallest group is suppressed too, so the hidden one cannot be worked
-  out by subtraction (secondary suppression);
+* careweave.population.suppression's rules, the same as every population output's: a count
+  under 10 (0 to 9) is shown as "<10" (an empty group is a fact about the place too), and
+  where the groups of a breakdown add up to a total and exactly one group is suppressed, the
+  next smallest group is hidden too ("*"), so the hidden one cannot be worked out by
+  subtraction (secondary suppression);
 * a median, 90th percentile or mean over fewer than 10 people is not shown, nor is a
   percentage or a ratio built on a suppressed count.
 
@@ -33,6 +33,7 @@ from typing import Any, Final
 import orjson
 
 from careweave.access.guard import CareRecordAccess
+from careweave.population.suppression import THRESHOLD, shown_count, suppress_counts
 from careweave.social_prescribing.directory_codes import NEEDS
 from careweave.social_prescribing.pathway_codes import OUTCOMES, REASONS
 from careweave.social_prescribing.pathway_problems import PathwayProblem
@@ -45,8 +46,6 @@ from careweave.social_prescribing.service_figures import (
 )
 from careweave.social_prescribing.wellbeing import ONS4_NAMES
 
-SMALLEST_SHOWN: Final = 10
-SUPPRESSED: Final = "<10"
 REPORT_TYPES: Final = (
     "Patient",
     "ServiceRequest",
@@ -57,22 +56,19 @@ REPORT_TYPES: Final = (
 
 
 def shown(count: int) -> str:
-    """A count as published: "<10" from 0 to 9."""
-    return SUPPRESSED if count < SMALLEST_SHOWN else str(count)
+    """A count on its own as published: "<10" from 0 to 9."""
+    return str(shown_count(count))
 
 
-def suppress_group(counts: Mapping[str, int], total_shown: bool = True) -> dict[str, str]:
-    """Each group's count as published, with secondary suppression when the groups add up to
-    a total that is shown (see the module docstring)."""
-    published = {group: shown(count) for group, count in counts.items()}
-    hidden = [g for g, text in published.items() if text == SUPPRESSED]
-    if total_shown and len(hidden) == 1:
-        candidates = sorted(
-            (count, group) for group, count in counts.items() if group not in hidden and count > 0
-        )
-        if candidates:
-            published[candidates[0][1]] = SUPPRESSED
-    return published
+def suppress_group(counts: Mapping[str, int]) -> dict[str, str]:
+    """Each group's count as published, the groups adding up to a total."""
+    _, parts = suppress_counts(sum(counts.values()), counts)
+    return {group: str(value) for group, value in parts.items()}
+
+
+def is_shown(published: str) -> bool:
+    """Whether a published count is the number itself (not "<10" or "*")."""
+    return published.isdigit()
 
 
 def _percent(part: int, whole: int) -> float:
@@ -130,7 +126,7 @@ class ServiceReport:
 
 
 def _change(change: MeanChange, places: int = 2) -> PublishedChange:
-    if change.n < SMALLEST_SHOWN or change.mean is None:
+    if change.n < THRESHOLD or change.mean is None:
         return PublishedChange(shown(change.n), None)
     return PublishedChange(str(change.n), f"{change.mean:+.{places}f}")
 
@@ -142,8 +138,8 @@ def _breakdown(breakdown: Breakdown) -> PublishedBreakdown:
     rows = []
     for group in breakdown.groups:
         r_count, p_count = breakdown.referred[group], breakdown.population[group]
-        r_ok = referred[group] != SUPPRESSED and r_total >= SMALLEST_SHOWN
-        p_ok = population[group] != SUPPRESSED and p_total >= SMALLEST_SHOWN
+        r_ok = is_shown(referred[group]) and r_total >= THRESHOLD
+        p_ok = is_shown(population[group]) and p_total >= THRESHOLD
         r_share, p_share = _percent(r_count, r_total), _percent(p_count, p_total)
         ratio = None
         if r_ok and p_ok and p_count:
@@ -163,7 +159,7 @@ def _breakdown(breakdown: Breakdown) -> PublishedBreakdown:
 
 def publish(figures: ServiceFigures) -> ServiceReport:
     """The figures as they may leave direct care (see the module docstring)."""
-    enough = figures.reached >= SMALLEST_SHOWN
+    enough = figures.reached >= THRESHOLD
     median, p90 = figures.days_to_first_contact_median, figures.days_to_first_contact_p90
     return ServiceReport(
         service_organisation_id=figures.service_organisation_id,

@@ -18,11 +18,12 @@ from starlette.responses import Response
 
 from careweave.access.roles import Role
 from careweave.coordination.record import find, today
+from careweave.population.suppression import THRESHOLD
 from careweave.social_prescribing.directory import is_directory_record
 from careweave.social_prescribing.directory_codes import NEEDS
 from careweave.social_prescribing.pathway_codes import OUTCOMES, REASONS
 from careweave.social_prescribing.pathway_problems import PathwayProblem
-from careweave.social_prescribing.service_reports import SMALLEST_SHOWN, service_report
+from careweave.social_prescribing.service_reports import service_report
 from careweave.social_prescribing.wellbeing import ONS4_NAMES
 from careweave.web.coordination.context import StaffPage
 from careweave.web.coordination.form_fields import read_date
@@ -109,7 +110,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             needs=NEEDS,
             outcomes=OUTCOMES,
             ons4_names=ONS4_NAMES,
-            smallest=SMALLEST_SHOWN,
+            smallest=THRESHOLD,
         )
 
     return pages
