@@ -33,19 +33,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import orjson
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, make_url, text
 
 from bench.fhir_store import DEFAULT_POSTGRES_URL
 from careweave.api.app import create_app
 from careweave.settings import Settings
 from careweave.store.database import open_database
+from careweave.store.postgres_schemas import postgres_schema
 from careweave.store.repository import FhirStore
 from careweave.web.settings import WebSettings, find_frontend_dir
 
@@ -122,29 +120,6 @@ def timed(client: TestClient, path: str, requests: int) -> list[float]:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-@contextmanager
-def postgres_schema(base_url: str, name: str, keep: bool) -> Iterator[tuple[str, bool]]:
-    """The URL of schema `name` (made if missing) and whether it was already there."""
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        existed = bool(
-            conn.execute(
-                text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
-                {"s": name},
-            ).first()
-        )
-        if not existed:
-            conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={name}"})
-    try:
-        yield url.render_as_string(hide_password=False), existed
-    finally:
-        if not keep:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
 
 
 def prepare(url: str, folder: Path) -> None:
@@ -241,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += run(kind, url, sizes, args.requests)
         else:
             schema = f"bench_pages_{args.seed}_{args.people}"
-            with postgres_schema(args.postgres_url, schema, keep) as (url, existed):
+            with postgres_schema(args.postgres_url, schema, keep=keep) as (url, existed):
                 if not existed:
                     prepare(url, folder)
                 rows += run(kind, url, sizes, args.requests)

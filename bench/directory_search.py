@@ -40,8 +40,6 @@ from datetime import date
 from datetime import time as clock_time
 from pathlib import Path
 
-from sqlalchemy import create_engine, make_url, text
-
 from bench.fhir_store import DEFAULT_POSTGRES_URL
 from careweave.social_prescribing.directory_codes import DAYS, NEEDS
 from careweave.social_prescribing.directory_index import DirectoryIndex
@@ -57,6 +55,7 @@ from careweave.social_prescribing.synthetic_directory import (
     save_synthetic_directory,
 )
 from careweave.store.database import open_database
+from careweave.store.postgres_schemas import postgres_schema
 from careweave.store.repository import FhirStore
 from careweave.store.schema import metadata
 from careweave.synth.place import build_place
@@ -72,17 +71,8 @@ def sqlite_url() -> Iterator[str]:
 
 @contextmanager
 def postgres_url(base_url: str) -> Iterator[str]:
-    schema = f"bench_dir_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(base_url, f"bench_dir_{uuid.uuid4().hex[:10]}") as (url, _):
+        yield url
 
 
 def percentile(values: list[float], fraction: float) -> float:

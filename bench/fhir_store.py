@@ -67,6 +67,7 @@ from bench.server import (
     migrate,
     snapshot_source,
 )
+from careweave.store.postgres_schemas import postgres_schema
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_POSTGRES_URL = (
@@ -104,9 +105,6 @@ def postgres_database(base_url: str, keep: bool) -> Iterator[tuple[str, Callable
     """A throwaway schema `bench_<random>` in the given database, dropped at the end."""
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
 
     def size() -> int:
         with admin.connect() as conn:
@@ -121,13 +119,11 @@ def postgres_database(base_url: str, keep: bool) -> Iterator[tuple[str, Callable
         return int(total)
 
     try:
-        yield url.render_as_string(hide_password=False), size
+        with postgres_schema(base_url, schema, keep=keep) as (url, _):
+            yield url, size
+            if keep:
+                print(f"kept PostgreSQL schema {schema}: {make_url(url).render_as_string()}")
     finally:
-        if keep:
-            print(f"kept PostgreSQL schema {schema}: {url.render_as_string(hide_password=True)}")
-        else:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
 

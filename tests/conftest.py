@@ -15,13 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from careweave.access.scopes import Scopes
 from careweave.access.tokens import issue_token
 from careweave.api.app import create_app
 from careweave.settings import Settings
 from careweave.store.database import Database, open_database
+from careweave.store.postgres_schemas import postgres_schema
 from careweave.store.repository import FhirStore
 from careweave.store.schema import metadata
 
@@ -62,17 +62,8 @@ def database_url(
         if os.environ.get("CI"):
             pytest.fail(f"{problem} (CI must test PostgreSQL)")
         pytest.skip(problem)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(POSTGRES_URL, f"t_{uuid.uuid4().hex[:12]}") as (url, _):
+        yield url
 
 
 @pytest.fixture
