@@ -296,7 +296,7 @@ def _caseload(access: CareRecordAccess, filters: CaseloadFilters | None, page: i
         )
         for p in shown
     ]
-    tasks, more_tasks = worklist(access, now)
+    tasks, more_tasks = worklist(access, now, banners)
     referrals, more_referrals = coordinated_referrals(access, patients, now, banners)
     return Caseload(
         has_post=role_id is not None,
@@ -531,10 +531,12 @@ def coordinated_referrals(
 # -- tasks for me and my team -------------------------------------------------------------------
 
 
-def worklist(access: CareRecordAccess, on: date) -> tuple[list[WorklistTask], bool]:
+def worklist(
+    access: CareRecordAccess, on: date, banners: dict[str, PersonBanner] | None = None
+) -> tuple[list[WorklistTask], bool]:
     """The open Tasks owned by the user's PractitionerRole or their Organization: overdue
     first (longest overdue at the top), then by due date, then those with no due date; and
-    whether there were more than MAX_WORKLIST."""
+    whether there were more than MAX_WORKLIST. `banners`: people's banners already read."""
     principal = access.principal
     owners = [
         f"{kind}/{owner}"
@@ -557,21 +559,27 @@ def worklist(access: CareRecordAccess, on: date) -> tuple[list[WorklistTask], bo
         ],
         limit=MAX_WORKLIST,
     )
-    rows = [_worklist_task(task, included, on) for task in tasks]
+    rows = [_worklist_task(task, included, on, banners or {}) for task in tasks]
     rows.sort(key=_task_order)
     return rows, more
 
 
 def _worklist_task(
-    task: dict[str, Any], included: dict[str, dict[str, Any]], on: date
+    task: dict[str, Any],
+    included: dict[str, dict[str, Any]],
+    on: date,
+    banners: dict[str, PersonBanner],
 ) -> WorklistTask:
     patient_id = referenced_id(task.get("for"), "Patient")
     patient = included.get(f"Patient/{patient_id}") if patient_id else None
+    banner = banners.get(patient_id) if patient_id else None
+    if banner is None and patient:
+        banner = banner_of(patient)
     due = day_of(_object(_object(task.get("restriction")).get("period")).get("end"))
     return WorklistTask(
         task_id=str(task["id"]),
         patient_id=patient_id,
-        person_name=banner_of(patient).name if patient else None,
+        person_name=banner.name if banner else None,
         what=task_words(task),
         from_organisation_id=_requester_organisation(task.get("requester"), included),
         due=due,
