@@ -56,6 +56,8 @@ def test_refresh_then_report_and_export(tmp_path: Path) -> None:
     assert "<title>Population health report: Ashby, 31 March 2026</title>" in html
     # 30 people, all 65+ on the day: a count split so fine is mostly suppressed.
     assert "30 people aged 65 and over." in html
+    # No one opted out here, and the report says so as the pages do, under the small-number rule.
+    assert "&lt;10 people with a national data opt-out are left out of every figure." in html
     assert "&lt;10" in html
     assert "by IMD decile (1 = most deprived)" in html and "by ethnic group" in html
     assert '<svg role="img"' in html and "<script" not in html

@@ -3,7 +3,8 @@
 It is an output that leaves direct care, so it shows only what may be published: the 65+
 population by segment and every equity table with small numbers suppressed ("<10", "*"), rates
 with their 95% Wilson intervals only where both counts are shown, and how many people with a
-national data opt-out were left out. Charts are SVG with a title and a description, and every
+national data opt-out were left out (itself a count of people, so "<10" when under 10, as on
+the population pages). Charts are SVG with a title and a description, and every
 chart has the table it was drawn from beside it, so the report reads the same to a screen
 reader and on paper. No script, no external files: it can be e-mailed or archived as it is.
 """
@@ -25,6 +26,7 @@ from careweave.population.equity import (
     publishable,
 )
 from careweave.population.segmentation import segment_counts
+from careweave.population.suppression import shown_count
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ def population_report(con: duckdb.DuckDBPyConnection, *, place: str) -> str:
             "A bar for each segment; the table below gives the same counts.",
             [BarGroup(None, segment_bars)],
         ),
-        objectors=segments.objectors_excluded,
+        # Published like every other count: the pages say "<10" too (careweave.web.population).
+        objectors=shown_count(segments.objectors_excluded),
         tables=tables,
         dimension_words={name: words for name, (words, _, _) in DIMENSIONS.items()},
         measure_words={name: words for name, (words, _) in EQUITY_MEASURES.items()},
@@ -106,8 +109,7 @@ projection. Made on {{ made.strftime('%-d %B %Y') }}.</p>
 <p class="note">This report leaves direct care. Counts under 10 are shown as &ldquo;&lt;10&rdquo;,
 and a count that would let a hidden one be worked out is shown as &ldquo;*&rdquo;. Rates and
 95% confidence intervals (Wilson score) are given only where both counts are shown.
-{{ '{:,}'.format(objectors) }} {{ 'person' if objectors == 1 else 'people' }} with a national
-data opt-out {{ 'is' if objectors == 1 else 'are' }} left out of every figure.</p>
+{{ objectors | count }} people with a national data opt-out are left out of every figure.</p>
 
 <h2 id="segments">The 65+ population by segment</h2>
 <p>{{ total | count }} people aged 65 and over.</p>
