@@ -31,6 +31,7 @@ from careweave.population.equity import EQUITY_MEASURES, EquityBreakdown, publis
 from careweave.population.flatten import TABLES, Column
 from careweave.population.measures_sql import CODE_TABLES, MEASURE_COLUMNS
 from careweave.population.projection import read_state
+from careweave.population.suppression import shown_count
 
 Format = Literal["csv", "parquet"]
 SPARK_TABLES: Final = (*TABLES, *CODE_TABLES, ORGANISATIONS)
@@ -51,11 +52,16 @@ EQUITY_COLUMNS: Final = tuple(
 )
 
 
-def provenance(con: duckdb.DuckDBPyConnection, what: str) -> dict[str, str]:
-    """What every export says about itself: what it is, as of when, and who is left out."""
+def provenance(
+    con: duckdb.DuckDBPyConnection, what: str, *, published: bool = False
+) -> dict[str, str]:
+    """What every export says about itself: what it is, as of when, and who is left out.
+    A `published` export (fit to leave the organisation) gives the number left out under the
+    small-number rule, as the pages and the report do; an extract kept within it, exactly."""
     state = read_state(con)
     row = con.execute(f"SELECT COUNT(*) FROM {EXCLUDED}").fetchone()
-    excluded = int(row[0]) if row else 0
+    count = int(row[0]) if row else 0
+    excluded = shown_count(count) if published else count
     return {
         "careweave.content": what,
         "careweave.as_of": state.get("as_of", ""),
@@ -127,7 +133,9 @@ def export_equity(
         )
         for c in publishable(breakdown)
     ]
-    metadata = provenance(con, "population equity breakdown, small numbers suppressed")
+    metadata = provenance(
+        con, "population equity breakdown, small numbers suppressed", published=True
+    )
     scratch = connect(":memory:")
     try:
         scratch.execute(
