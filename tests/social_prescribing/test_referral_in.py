@@ -150,9 +150,13 @@ def test_self_referral_only_where_the_place_takes_it(sp_place: Place) -> None:
     assert request["note"][0]["text"].startswith("Self-referral.")
 
 
-def test_a_person_signed_in_needs_the_access_rules_to_refer_themselves(sp_place: Place) -> None:
-    # The setting is on, but the patient role may not write a ServiceRequest yet.
-    with pytest.raises(Forbidden, match="patient role may not create ServiceRequest"):
+def test_a_person_signed_in_needs_the_place_to_take_self_referrals(sp_place: Place) -> None:
+    # The domain's setting is on, but the person's door to the record (the access layer)
+    # was opened for a place that takes no self-referrals: refused there, for every transport.
+    with pytest.raises(Forbidden, match="People cannot refer themselves"):
+        refer_mary(sp_place, username="mary", settings=PathwaySettings(True, SERVICE_ORG))
+    # The setting on but naming no service: nowhere to send it.
+    with pytest.raises(SelfReferralNotOffered, match="own social prescribing service"):
         refer_mary(sp_place, username="mary", settings=SELF_REFERRALS)
 
 
@@ -166,7 +170,13 @@ def test_reasons_suggest_where_to_look_in_the_directory() -> None:
 
 
 def test_the_setting_is_read_from_the_environment() -> None:
-    assert PathwaySettings.from_env({}).self_referral is False
+    assert PathwaySettings.from_env({}) == PathwaySettings(False, None)
+    assert PathwaySettings.from_env(
+        {
+            "CAREWEAVE_SOCIAL_PRESCRIBING_SELF_REFERRAL": "yes",
+            "CAREWEAVE_SOCIAL_PRESCRIBING_SERVICE": " spn ",
+        }
+    ) == PathwaySettings(True, "spn")
     assert PathwaySettings.from_env(
         {"CAREWEAVE_SOCIAL_PRESCRIBING_SELF_REFERRAL": "on"}
     ).self_referral

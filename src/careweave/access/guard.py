@@ -18,10 +18,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+import orjson
+
 from careweave.access import break_glass
 from careweave.access.audit import AuditRecord, AuditTrail
 from careweave.access.consent import carer_consent_of
-from careweave.access.policy import check_permitted, planning_visibility, visibility_for
+from careweave.access.policy import (
+    check_change,
+    check_permitted,
+    checked_per_record,
+    planning_visibility,
+    visibility_for,
+)
 from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.access.sharing import active_agreements, shared_view
@@ -73,6 +81,10 @@ class CareRecordAccess:
     store: FhirStore
     principal: Principal
     audit: AuditTrail | None
+    # The Organization id of the service the place takes self-referrals for, when it takes
+    # them (careweave.settings.Settings.self_referral_service); None: a person may not refer
+    # themselves, whatever transport they use.
+    self_referral_to: str | None = None
     _visibility: Visibility | None = field(default=None, init=False)
     _resolved: bool = field(default=False, init=False)
     _break_glass: frozenset[str] = field(default=frozenset(), init=False)
@@ -109,6 +121,38 @@ class CareRecordAccess:
 
     def permit(self, interaction: str, resource_type: str) -> None:
         check_permitted(self.principal, interaction, resource_type)
+
+    def vet(
+        self,
+        tx: StoreTransaction,
+        interaction: str,
+        resource_type: str,
+        before: str | None,
+        body: dict[str, Any],
+    ) -> None:
+        """The record-by-record check of a write (careweave.access.policy.check_change), for
+        the few writes a role may make to some records of a type and not others."""
+        principal = self.principal
+        if not checked_per_record(principal, interaction, resource_type):
+            return
+        focus: dict[str, Any] | None = None
+        reference = (body.get("focus") or {}).get("reference") if resource_type == "Task" else None
+        if isinstance(reference, str) and reference.startswith("ServiceRequest/"):
+            try:
+                focus = tx.read(
+                    "ServiceRequest", reference.removeprefix("ServiceRequest/")
+                ).as_dict()
+            except FhirError:
+                focus = None  # not there, or not theirs to see: the check then refuses
+        check_change(
+            principal,
+            interaction,
+            resource_type,
+            orjson.loads(before) if before else None,
+            body,
+            self_referral_to=self.self_referral_to,
+            focus=focus,
+        )
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -181,7 +225,9 @@ class CareRecordAccess:
     def transaction(self) -> Iterator[StoreTransaction]:
         """A write transaction as this user; what it touched is audited once it commits."""
         try:
-            with self.store.transaction(visibility=self.visibility, permit=self.permit) as tx:
+            with self.store.transaction(
+                visibility=self.visibility, permit=self.permit, vet=self.vet
+            ) as tx:
                 yield tx
         except FhirError as exc:
             # One entry of a batch runs in its own transaction, and the batch answers its

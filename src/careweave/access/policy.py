@@ -8,10 +8,11 @@ rules in one readable place and lets the access-matrix test state them as a tabl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from careweave.access.consent import category_objections, national_opt_out, objection_to
 from careweave.access.principal import Principal
-from careweave.access.roles import Role
+from careweave.access.roles import CARE_ROLES, Role
 from careweave.access.scopes import Permission
 from careweave.access.sharing import (
     CATEGORY_OF_TYPE,
@@ -62,7 +63,31 @@ WRITABLE_TYPES: Mapping[Role, frozenset[str]] = {
     Role.CARER: frozenset({"Communication", "QuestionnaireResponse"}),
     Role.SYSTEM: frozenset(SUPPORTED_RESOURCE_TYPES) - {"AuditEvent"},
 }
-"""What each role may create, update and delete (it must also be able to see the result)."""
+"""What each role may create, update and delete (it must also be able to see the result).
+Two more writes are allowed record by record (`checked_per_record`, then `check_change`):
+an organisation's staff update its own directory entries, and a person refers themselves to
+social prescribing."""
+
+OWN_ORGANISATION_TYPES: frozenset[str] = frozenset({"HealthcareService"})
+"""Directory entries an organisation's own staff keep up to date: those who run a service know
+first when its times or contacts change, and a stale entry is flagged to them. They may update
+(change details and opening times, record a check, record a closure) an entry whose
+`providedBy` is their organisation, and no other; adding or removing entries stays with
+administrators."""
+
+ENTRY_KEEPERS: frozenset[Role] = CARE_ROLES
+"""Who, at the organisation that provides a service, may update its entry: any of its staff
+who work with people (a small charity's volunteers often keep its listing); not analysts."""
+
+SELF_REFERRAL_CODE: tuple[str, str] = ("http://snomed.info/sct", "871731000000106")
+"""SNOMED CT |Referral to social prescribing service| (careweave.coordination.referrals holds
+the same code; tests/social_prescribing/test_self_referral.py checks they agree)."""
+
+PERSON_CREATES: frozenset[str] = frozenset({"ServiceRequest", "Task"})
+"""What a person (role patient) may create beyond WRITABLE_TYPES: only a referral of
+themselves to the social prescribing service the place takes self-referrals for, and its
+`fulfill` Task (`check_change`). Nothing else of either type, and never an update."""
+_FULFIL: tuple[str, str] = ("http://hl7.org/fhir/CodeSystem/task-code", "fulfill")
 
 PERSON_CATEGORIES: Mapping[Role, frozenset[str]] = {
     Role.PATIENT: frozenset(CATEGORY_TYPES) - {"governance"},
@@ -204,7 +229,150 @@ def check_permitted(principal: Principal, interaction: str, resource_type: str) 
     if permission in ("c", "u", "d"):
         if resource_type == "AuditEvent":
             raise Forbidden("The audit trail is written by careweave itself and cannot be changed")
-        if resource_type not in WRITABLE_TYPES.get(principal.role, frozenset()):
+        if resource_type not in WRITABLE_TYPES.get(
+            principal.role, frozenset()
+        ) and not checked_per_record(principal, interaction, resource_type):
             raise Forbidden(
                 f"The {principal.role.value} role may not {interaction} {resource_type} records"
             )
+
+
+def checked_per_record(principal: Principal, interaction: str, resource_type: str) -> bool:
+    """Whether `interaction` on `resource_type`, which the role may not do to every record of
+    the type, is allowed for some: then `check_change` decides for each record written."""
+    if resource_type in WRITABLE_TYPES.get(principal.role, frozenset()):
+        return False
+    if interaction == "update" and resource_type in OWN_ORGANISATION_TYPES:
+        return principal.role in ENTRY_KEEPERS and principal.organisation_id is not None
+    if interaction == "create" and resource_type in PERSON_CREATES:
+        return principal.role is Role.PATIENT and principal.patient_id is not None
+    return False
+
+
+def provider_of(entry: Mapping[str, Any] | None) -> str | None:
+    """The Organization id a HealthcareService is `providedBy` (None when it names none)."""
+    provided_by = (entry or {}).get("providedBy")
+    reference = provided_by.get("reference") if isinstance(provided_by, Mapping) else None
+    if not isinstance(reference, str) or not reference.startswith("Organization/"):
+        return None
+    return reference.removeprefix("Organization/")
+
+
+def may_update_entry(principal: Principal, provider_id: str | None) -> bool:
+    """Whether the principal may update a directory entry provided by `provider_id`: the same
+    answer `check_change` gives when they try (pages use it to offer the forms)."""
+    try:
+        check_permitted(principal, "update", "HealthcareService")
+    except Forbidden:
+        return False
+    if not checked_per_record(principal, "update", "HealthcareService"):
+        return True
+    return provider_id is not None and provider_id == principal.organisation_id
+
+
+def check_change(
+    principal: Principal,
+    interaction: str,
+    resource_type: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any],
+    *,
+    self_referral_to: str | None = None,
+    focus: Mapping[str, Any] | None = None,
+) -> None:
+    """The record-by-record part of a write `checked_per_record` let through; Forbidden, with
+    the reason in words, when this record is not one the principal may write.
+
+    `before` is the record as it is (None: there is none yet), `after` what it would become.
+    `self_referral_to` is the Organization id of the service the place takes self-referrals
+    for (None: the place takes none). `focus` is the ServiceRequest a person's Task is for."""
+    if not checked_per_record(principal, interaction, resource_type):
+        return
+    if resource_type in OWN_ORGANISATION_TYPES:
+        _check_own_entry(principal, before, after)
+    else:
+        _check_self_referral(principal, resource_type, after, self_referral_to, focus)
+
+
+def _check_own_entry(
+    principal: Principal, before: Mapping[str, Any] | None, after: Mapping[str, Any]
+) -> None:
+    own = principal.organisation_id
+    if before is None:
+        raise Forbidden(
+            "Only an administrator can add a service to the directory; you can change the "
+            "entries of your own organisation's services"
+        )
+    if provider_of(before) != own:
+        raise Forbidden(
+            f"{before.get('name') or 'This service'} is run by another organisation: only its "
+            "own staff, or an administrator, can change its directory entry"
+        )
+    if provider_of(after) != own:
+        raise Forbidden(
+            "A directory entry cannot be moved to another organisation by its staff; ask an "
+            "administrator"
+        )
+
+
+def _reference(value: Any) -> str | None:
+    reference = value.get("reference") if isinstance(value, Mapping) else None
+    return reference if isinstance(reference, str) else None
+
+
+def _is_self_referral(request: Mapping[str, Any] | None, person: str, service: str) -> bool:
+    """A ServiceRequest that is the person's own referral of themselves to `service`."""
+    if request is None or request.get("resourceType") not in (None, "ServiceRequest"):
+        return False
+    codings = (request.get("code") or {}).get("coding") or ()
+    performers: list[Any] = list(request.get("performer") or ())
+    return bool(
+        any(
+            isinstance(c, Mapping) and (c.get("system"), c.get("code")) == SELF_REFERRAL_CODE
+            for c in codings
+        )
+        and request.get("status") == "active"
+        and request.get("intent") == "order"
+        and _reference(request.get("subject")) == person
+        and _reference(request.get("requester")) == person
+        and len(performers) == 1
+        and _reference(performers[0]) == service
+    )
+
+
+def _check_self_referral(
+    principal: Principal,
+    resource_type: str,
+    after: Mapping[str, Any],
+    self_referral_to: str | None,
+    focus: Mapping[str, Any] | None,
+) -> None:
+    if self_referral_to is None:
+        raise Forbidden(
+            "People cannot refer themselves to social prescribing here: ask your GP practice "
+            "or someone in your care team to refer you"
+        )
+    person = f"Patient/{principal.patient_id}"
+    service = f"Organization/{self_referral_to}"
+    refused = Forbidden(
+        f"A person may only create their own referral of themselves to the social prescribing "
+        f"service ({service}), not this {resource_type}"
+    )
+    if resource_type == "ServiceRequest":
+        if not _is_self_referral(after, person, service):
+            raise refused
+        return
+    codings = (after.get("code") or {}).get("coding") or ()
+    fulfil = any(
+        isinstance(c, Mapping) and (c.get("system"), c.get("code")) == _FULFIL for c in codings
+    )
+    if not (
+        fulfil
+        and after.get("status") == "requested"
+        and _reference(after.get("for")) == person
+        and _reference(after.get("requester")) == person
+        and _reference(after.get("owner")) == service
+        and str(_reference(after.get("focus")) or "").startswith("ServiceRequest/")
+        and _is_self_referral(focus, person, service)
+    ):
+        raise refused

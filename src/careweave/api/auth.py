@@ -80,7 +80,10 @@ def access_of(request: Request) -> CareRecordAccess:
     cached: CareRecordAccess | None = getattr(request.state, "access", None)
     if cached is None:
         cached = CareRecordAccess(
-            request.app.state.store, principal_of(request), audit_trail(request)
+            request.app.state.store,
+            principal_of(request),
+            audit_trail(request),
+            self_referral_to=request.app.state.settings.self_referral_service,
         )
         request.state.access = cached
     return cached

@@ -61,8 +61,8 @@ from careweave.social_prescribing.pathway_record import (
 from careweave.store.repository import StoreTransaction
 
 OUTCOME_NOTICE: Final = "social-prescribing-outcome"
-"""The notification kind the referrer is told with (coordination's KINDS does not list it
-yet, so the list shows the kind itself until it does)."""
+"""The notification kind the referrer is told with: one of careweave.coordination
+.notifications.KINDS, shown in their list as "Social prescribing outcome"."""
 OUTCOME: Final = "Outcome"
 
 

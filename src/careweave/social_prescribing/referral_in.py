@@ -9,13 +9,14 @@ a note) and a `fulfill` Task owned by the service, written in one transaction. C
 referral pages, task history and "referral received" notification therefore work on it as on
 any referral.
 
-**Self-referral** is a per-place setting (`PathwaySettings.self_referral`, from the environment
-variable `CAREWEAVE_SOCIAL_PRESCRIBING_SELF_REFERRAL`, off unless set to 1/true/yes/on). The
-sharing agreement cannot carry it: its terms accept no keys beyond those the access layer
-knows. When it is on, the service's own staff record a self-referral made by phone, in person
-or on the service's form (the requester is then the Patient); a person signed in may refer
-themselves too, once the access rules let the patient role write a ServiceRequest and Task
-(they do not yet: docs/social-prescribing.md).
+**Self-referral** is a per-place setting (`PathwaySettings`, from careweave.settings.Settings:
+`CAREWEAVE_SOCIAL_PRESCRIBING_SELF_REFERRAL`, off unless set to 1/true/yes/on, and
+`CAREWEAVE_SOCIAL_PRESCRIBING_SERVICE`, the service's Organization id). The sharing agreement
+cannot carry it: its terms accept no keys beyond those the access layer knows. When it is on,
+the service's own staff record a self-referral made by phone, in person or on the service's
+form (the requester is then the Patient), and a person signed in refers themselves to the named
+service ("My care"): the access rules let the patient role create that referral and its Task
+and nothing else (careweave.access.policy.PERSON_CREATES).
 
 **Duplicates.** A referral for a person who already has an open referral to social prescribing
 (its ServiceRequest draft, active or on hold) sharing a reason is refused, naming that
@@ -31,7 +32,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final
+from typing import Any
 
 from careweave.access.guard import CareRecordAccess
 from careweave.access.roles import Role
@@ -48,6 +49,12 @@ from careweave.coordination.record import (
 from careweave.coordination.referrals import PRIORITIES, SERVICE_BY_KEY
 from careweave.coordination.tasks import MAXIMUM_TEXT_LENGTH
 from careweave.fhir.resource_types import is_fhir_id
+from careweave.settings import (
+    SELF_REFERRAL_SERVICE_SETTING,
+    SELF_REFERRAL_SETTING,
+    Settings,
+    read_switch,
+)
 from careweave.social_prescribing.pathway_codes import REASON_SYSTEM, REASONS
 from careweave.social_prescribing.pathway_problems import (
     DuplicateReferral,
@@ -69,24 +76,32 @@ from careweave.social_prescribing.pathway_record import (
 )
 from careweave.store.repository import StoreTransaction
 
-SELF_REFERRAL_SETTING: Final = "CAREWEAVE_SOCIAL_PRESCRIBING_SELF_REFERRAL"
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
-
 
 @dataclass(frozen=True)
 class PathwaySettings:
     """How the place runs its social prescribing pathway. `self_referral`: whether people may
-    refer themselves (read once per process by `from_env`; pages pass it in)."""
+    refer themselves; `self_referral_service`: the Organization id of the service a person
+    signed in refers themselves to (careweave.settings.Settings holds both; pages pass them
+    in with `of`)."""
 
     self_referral: bool = False
+    self_referral_service: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> PathwaySettings:
+        return cls(settings.social_prescribing_self_referral, settings.social_prescribing_service)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PathwaySettings:
         values = os.environ if environ is None else environ
-        text = values.get(SELF_REFERRAL_SETTING, "").strip().lower()
-        if text and text not in _TRUE | {"0", "false", "no", "off"}:
-            raise ValueError(f"{SELF_REFERRAL_SETTING} must be on or off (1 or 0), not {text!r}")
-        return cls(self_referral=text in _TRUE)
+        service = values.get(SELF_REFERRAL_SERVICE_SETTING, "").strip() or None
+        return cls(read_switch(SELF_REFERRAL_SETTING, values), service)
+
+    @property
+    def person_may_refer_themselves(self) -> bool:
+        """Whether a person signed in may refer themselves (the place takes self-referrals
+        and has said to which service)."""
+        return self.self_referral and self.self_referral_service is not None
 
 
 @dataclass(frozen=True)
@@ -229,6 +244,10 @@ def refer(
         raise SelfReferralNotOffered(
             "People cannot refer themselves to social prescribing here: a professional "
             "needs to make the referral"
+        )
+    if by_the_person and service_organisation_id != place.self_referral_service:
+        raise SelfReferralNotOffered(
+            "People refer themselves to the place's own social prescribing service only"
         )
     if self_referral and not by_the_person and principal.organisation_id != service_organisation_id:
         raise SelfReferralNotOffered(

@@ -189,6 +189,11 @@ WriteObserver = Callable[[Connection, Sequence[StoredResource]], None]
 connection and the versions it wrote, in the order written (a delete is a version with
 `deleted` set and no content). See the module docstring."""
 
+Vet = Callable[["StoreTransaction", str, str, str | None, dict[str, Any]], None]
+"""Checks one write in a user's transaction before it is made: (the transaction, "create" or
+"update", the resource type, the current content as stored or None when there is none, the
+new body). Raises to refuse; the transaction is then not kept."""
+
 
 def format_instant(moment: datetime) -> str:
     """FHIR `instant` text for a naive-UTC datetime, with microseconds and a Z."""
@@ -284,6 +289,10 @@ class StoreTransaction:
     # the record of what they touched, for the audit trail. None: the store's own work.
     visibility: Visibility | None = None
     permit: Callable[[str, str], None] | None = None
+    # Set by the access layer too: a check of one create or update against what the record
+    # held before (None: nothing) and what it is to hold, for rules that depend on the record
+    # and not only its type (an organisation's staff change their own directory entries).
+    vet: Vet | None = None
     touched: list[Touched] = field(default_factory=list)
     # The versions written, for the write observers; None when there are none to tell, so
     # nothing is kept (see the module docstring).
@@ -422,6 +431,8 @@ class StoreTransaction:
                 )
             if existing:
                 return WriteResult(self.read(rtype, existing[0]), created=False, changed=False)
+        if self.vet is not None:
+            self.vet(self, "create", rtype, None, body)
         new_id = resource_id or str(uuid.uuid4())
         return self._write_new(rtype, new_id, body, version_id=1, pk=None, method="POST")
 
@@ -443,6 +454,9 @@ class StoreTransaction:
         self._allow("update", resource_type)
         current = self._lock_current(resource_type, resource_id)
         self._check_visible(resource_type, resource_id, current)
+        if self.vet is not None:
+            before = None if current is None or current[3] else current[4]
+            self.vet(self, "update", resource_type, before, body)
         if current is None:
             if if_match is not None:
                 raise VersionConflict(
@@ -1315,10 +1329,11 @@ class FhirStore:
         *,
         visibility: Visibility | None = None,
         permit: Callable[[str, str], None] | None = None,
+        vet: Vet | None = None,
     ) -> Iterator[StoreTransaction]:
-        """A write transaction; `visibility` and `permit` make it a user's (see
-        StoreTransaction): their reads are filtered, and what they write must be visible to
-        them when the transaction ends, or nothing of it is kept."""
+        """A write transaction; `visibility`, `permit` and `vet` make it a user's (see
+        StoreTransaction): their reads are filtered, each write is checked, and what they write
+        must be visible to them when the transaction ends, or nothing of it is kept."""
         observers = self._observers
         with self.database.write() as conn:
             tx = StoreTransaction(
@@ -1326,6 +1341,7 @@ class FhirStore:
                 self.registry,
                 visibility=visibility,
                 permit=permit,
+                vet=vet,
                 observed=[] if observers else None,
             )
             yield tx

@@ -35,7 +35,12 @@ def record_access(request: Request, signed_in: SignedIn) -> CareRecordAccess:
     cached: CareRecordAccess | None = getattr(request.state, "record_access", None)
     if cached is None:
         principal = principal_for_user(signed_in.user, address=address_of(request))
-        cached = CareRecordAccess(request.app.state.store, principal, request.app.state.audit)
+        cached = CareRecordAccess(
+            request.app.state.store,
+            principal,
+            request.app.state.audit,
+            self_referral_to=request.app.state.settings.self_referral_service,
+        )
         request.state.record_access = cached
     return cached
 

@@ -27,6 +27,7 @@ from careweave.social_prescribing.pathway_problems import (
     NotYours,
     PathwayProblem,
 )
+from careweave.social_prescribing.referral_in import PathwaySettings
 from careweave.web.coordination.context import StaffPage, may, record_access, staff_page
 from careweave.web.signed_in import FieldError, PageRefused, SignedIn, current_user
 from careweave.web.wording import Directory
@@ -76,6 +77,12 @@ class PersonWithPostcode:
 
     banner: PersonBanner
     postcode: str | None
+
+
+def pathway_settings(request: Request) -> PathwaySettings:
+    """How the place runs its pathway (self-referral), from the app's settings: read per
+    request so that every page, and the guard, follow the one settings object."""
+    return PathwaySettings.of(request.app.state.settings)
 
 
 def checked_id(value: str) -> str:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
+from careweave.access.policy import may_update_entry
 from careweave.coordination.record import today
 from careweave.social_prescribing.directory import CommunityService
 from careweave.social_prescribing.directory_codes import (
@@ -23,8 +24,11 @@ from careweave.social_prescribing.directory_codes import (
     NEEDS,
     REFERRAL_METHODS,
 )
-from careweave.social_prescribing.directory_staleness import is_stale, stale_from
-from careweave.web.coordination.context import may
+from careweave.social_prescribing.directory_staleness import (
+    is_stale,
+    stale_by_organisation,
+    stale_from,
+)
 from careweave.web.pages import render
 from careweave.web.signed_in import PageRefused
 from careweave.web.social_prescribing.common import (
@@ -77,7 +81,10 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
     def find_a_service(request: Request, page: AnyStaff, person: str = "") -> Response:
         about = person_with_postcode(page, person) if person else None
         asked = read_search(request.query_params, about.postcode if about else None)
-        run_search(directory_index(request), asked)
+        index = directory_index(request)
+        run_search(index, asked)
+        own = page.signed_in.user.organisation_id
+        stale = stale_by_organisation(index.current(), today()) if own else []
         return render(
             "social_prescribing/directory.html",
             status_code=400 if asked.errors else 200,
@@ -88,6 +95,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             errors=asked.errors,
             person=about,
             today=today(),
+            own_due=next((s for s in stale if s.organisation_id == own), None),
             **finder_context(),
         )
 
@@ -109,7 +117,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             venues=directory.venues_of(service),
             today=today(),
             done=SERVICE_DONE.get(done),
-            may_change=may(page, "update", "HealthcareService"),
+            may_change=may_update_entry(page.access.principal, service.organisation_id),
             own_organisation=own,
             **finder_context(),
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import RedirectResponse, Response
 
@@ -29,7 +29,7 @@ from careweave.social_prescribing.pathway_problems import (
     InvalidReferralForm,
     PathwayProblem,
 )
-from careweave.social_prescribing.referral_in import PathwaySettings, refer
+from careweave.social_prescribing.referral_in import refer
 from careweave.web.coordination.context import StaffPage, render_person_page
 from careweave.web.coordination.form_fields import read_date, typed_date
 from careweave.web.signed_in import FieldError, PageRefused, posted_form, require_csrf
@@ -37,6 +37,7 @@ from careweave.web.social_prescribing.common import (
     Page,
     PersonWithPostcode,
     may_refer,
+    pathway_settings,
     person_with_postcode,
     problem_errors,
     problem_status,
@@ -88,7 +89,6 @@ def person_page(
 def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
     pages = APIRouter(route_class=route_class, include_in_schema=False)
     checked = [Depends(require_csrf)]
-    settings = PathwaySettings.from_env()
 
     @pages.get("/people/{patient_id}/social-prescribing")
     def person_social_prescribing(page: Page, patient_id: str) -> Response:
@@ -105,6 +105,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         )
 
     def referral_form(
+        request: Request,
         page: StaffPage,
         person: PersonWithPostcode,
         typed: dict[str, str],
@@ -132,19 +133,21 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             chosen=[code for code in REASONS if typed.get(f"reason-{code}") == "yes"],
             priorities=PRIORITIES,
             maximum=MAXIMUM_TEXT_LENGTH,
-            self_referral=settings.self_referral,
+            self_referral=pathway_settings(request).self_referral,
             example=f"{example.day} {example.month} {example.year}",
         )
 
     @pages.get("/people/{patient_id}/social-prescribing/refer")
-    def show_referral_form(page: Page, patient_id: str) -> Response:
+    def show_referral_form(request: Request, page: Page, patient_id: str) -> Response:
         person = person_with_postcode(page, patient_id)
         if not may_refer(page):
             raise PageRefused(403, CANNOT_REFER)
-        return referral_form(page, person, {"token": new_submission_token(), "priority": "routine"})
+        return referral_form(
+            request, page, person, {"token": new_submission_token(), "priority": "routine"}
+        )
 
     @pages.post("/people/{patient_id}/social-prescribing/refer", dependencies=checked)
-    def send_referral(page: Page, form: Form, patient_id: str) -> Response:
+    def send_referral(request: Request, page: Page, form: Form, patient_id: str) -> Response:
         person = person_with_postcode(page, patient_id)
         if not may_refer(page):
             raise PageRefused(403, CANNOT_REFER)
@@ -161,7 +164,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             form, "respond_by", "Date to respond by", required=False, not_before=today()
         )
         if date_error is not None:
-            return referral_form(page, person, typed, errors=[date_error], status_code=400)
+            return referral_form(request, page, person, typed, errors=[date_error], status_code=400)
         try:
             made = refer(
                 page.access,
@@ -173,13 +176,14 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
                 respond_by=respond_by,
                 token=typed["token"],
                 self_referral=typed["self"] == "yes",
-                settings=settings,
+                settings=pathway_settings(request),
             )
         except InvalidReferralForm as exc:
             errors = [FieldError(FIELDS.get(f or "", f), m) for f, m in exc.problems]
-            return referral_form(page, person, typed, errors=errors, status_code=400)
+            return referral_form(request, page, person, typed, errors=errors, status_code=400)
         except DuplicateReferral as exc:
             return referral_form(
+                request,
                 page,
                 person,
                 typed,
@@ -190,7 +194,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         except PathwayProblem as exc:
             errors = problem_errors(exc, FIELDS)
             return referral_form(
-                page, person, typed, errors=errors, status_code=problem_status(exc)
+                request, page, person, typed, errors=errors, status_code=problem_status(exc)
             )
         return RedirectResponse(
             f"/people/{patient_id}/social-prescribing/{made.service_request_id}?done=referred",

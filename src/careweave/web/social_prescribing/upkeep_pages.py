@@ -3,10 +3,14 @@ the forms that record a check, change an entry or record that a service has clos
 
 Every change is a new version of the HealthcareService, written through the signed-in user's
 guard (careweave.social_prescribing.directory_records), so the access rules decide who may make
-it: today only administrators may write directory entries (careweave.access.policy), so an
-organisation's own staff see their stale entries and are told to ask an administrator. Every
-form carries the version it was read at: a change someone made meanwhile is shown, with what
-the user typed kept to apply again, never overwritten. A closed service keeps its history.
+it: administrators change any entry, and the staff of the organisation that provides a
+service (HealthcareService.providedBy) change their own organisation's entries and no one
+else's (careweave.access.policy.check_change, for every transport). Each organisation's staff
+see their own stale entries here. Opening times are one line per day of the week
+(careweave.social_prescribing.opening_times), so the form stays within the posted-field limit
+and reads as people say their times. Every form carries the version it was read at: a change
+someone made meanwhile is shown, with what the user typed kept to apply again, never
+overwritten. A closed service keeps its history.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import RedirectResponse, Response
 
+from careweave.access.policy import may_update_entry
 from careweave.coordination.record import find, today
 from careweave.fhir.errors import Forbidden
 from careweave.social_prescribing.connections import ONWARD_CONNECTION
@@ -29,6 +34,8 @@ from careweave.social_prescribing.directory import CommunityService, Cost
 from careweave.social_prescribing.directory_codes import (
     ACCESSIBILITY,
     COST_KINDS,
+    DAY_NAMES,
+    DAYS,
     NEEDS,
     REFERRAL_METHODS,
 )
@@ -39,9 +46,14 @@ from careweave.social_prescribing.directory_records import (
     update_service,
 )
 from careweave.social_prescribing.directory_staleness import stale_by_organisation, stale_from
+from careweave.social_prescribing.opening_times import (
+    MAX_DAY_TEXT,
+    day_lines,
+    sessions_from_days,
+)
 from careweave.social_prescribing.problems import ChangedSinceRead, ServiceNotFound
 from careweave.store.repository import StoreTransaction
-from careweave.web.coordination.context import StaffPage, may
+from careweave.web.coordination.context import StaffPage
 from careweave.web.coordination.form_fields import form_version, read_date, typed_date
 from careweave.web.pages import render
 from careweave.web.signed_in import FieldError, PageRefused, posted_form, require_csrf
@@ -58,8 +70,8 @@ Form = Annotated[dict[str, str], Depends(posted_form)]
 
 CHANGED: Final = "Someone else changed this entry since you opened it"
 NO_CHANGES: Final = (
-    "Your role cannot change directory entries. Ask your careweave administrator to make the "
-    "change, or to record that the entry has been checked."
+    "Only staff of the organisation that runs this service, or a careweave administrator, can "
+    "change its directory entry. Tell them what needs changing, or that it has been checked."
 )
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _WEBSITE: Final = re.compile(r"https?://[^\s/]+\.[^\s]*", re.IGNORECASE)
@@ -90,9 +102,15 @@ LIMITS: Final[Mapping[str, tuple[int, str]]] = {
 }
 
 
-def _may_change(page: StaffPage) -> None:
-    """Offer a form only to someone whose role may change directory entries."""
-    if not may(page, "update", "HealthcareService"):
+def may_change(page: StaffPage, organisation_id: str | None) -> bool:
+    """Whether the user may change the entries of services `organisation_id` provides (the
+    guard asks the same question of every write)."""
+    return may_update_entry(page.access.principal, organisation_id)
+
+
+def _may_change(page: StaffPage, service: CommunityService) -> None:
+    """Offer a form only to someone who may change this entry."""
+    if not may_change(page, service.organisation_id):
         raise PageRefused(403, NO_CHANGES)
 
 
@@ -249,7 +267,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             ),
             runs_services=runs_services,
             admin=admin,
-            may_change=may(page, "update", "HealthcareService"),
+            may_change=bool(chosen) and may_change(page, chosen),
             today=day,
             stale_from=stale_from,
             last_checked_words=last_checked_words,
@@ -301,14 +319,14 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
 
     @pages.get("/directory/services/{service_id}/edit")
     def edit_details(request: Request, page: AnyStaff, service_id: str) -> Response:
-        _may_change(page)
         service = current_service(request, service_id)
+        _may_change(page, service)
         return details_page(page, service, details_typed(service))
 
     @pages.post("/directory/services/{service_id}/edit", dependencies=checked)
     def save_details(request: Request, page: AnyStaff, form: Form, service_id: str) -> Response:
-        _may_change(page)
         service = current_service(request, service_id)
+        _may_change(page, service)
         typed = {name: form.get(name, "")[:2100] for name in ("version", "checked", *DETAIL_FIELDS)}
         _, errors = read_details(form, service)
         if errors:
@@ -367,8 +385,8 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
     def save_choices(
         request: Request, page: StaffPage, form: dict[str, str], service_id: str, part: str
     ) -> Response:
-        _may_change(page)
         service = current_service(request, service_id)
+        _may_change(page, service)
         chosen = {
             "need": ticked(form, "need", NEEDS),
             "access": ticked(form, "access", ACCESSIBILITY),
@@ -410,8 +428,8 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
 
     @pages.get("/directory/services/{service_id}/offers")
     def edit_offers(request: Request, page: AnyStaff, service_id: str) -> Response:
-        _may_change(page)
         service = current_service(request, service_id)
+        _may_change(page, service)
         return choices_page(page, service, "offers", chosen_of(service), str(service.version))
 
     @pages.post("/directory/services/{service_id}/offers", dependencies=checked)
@@ -420,13 +438,74 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
 
     @pages.get("/directory/services/{service_id}/access")
     def edit_access(request: Request, page: AnyStaff, service_id: str) -> Response:
-        _may_change(page)
         service = current_service(request, service_id)
+        _may_change(page, service)
         return choices_page(page, service, "access", chosen_of(service), str(service.version))
 
     @pages.post("/directory/services/{service_id}/access", dependencies=checked)
     def save_access(request: Request, page: AnyStaff, form: Form, service_id: str) -> Response:
         return save_choices(request, page, form, service_id, "access")
+
+    # -- opening times ---------------------------------------------------------------------------
+
+    def times_page(
+        page: StaffPage,
+        service: CommunityService,
+        typed: dict[str, str],
+        *,
+        errors: list[FieldError] | None = None,
+        now: CommunityService | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        return show(
+            page,
+            "service_times.html",
+            status_code=status_code,
+            service=service,
+            typed=typed,
+            errors=errors or [],
+            now=now,
+            days=DAY_NAMES,
+        )
+
+    def times_typed(service: CommunityService) -> dict[str, str]:
+        lines = day_lines(service.opening_times)
+        return {"version": str(service.version or ""), **{f"times-{d}": lines[d] for d in DAYS}}
+
+    @pages.get("/directory/services/{service_id}/times")
+    def edit_times(request: Request, page: AnyStaff, service_id: str) -> Response:
+        service = current_service(request, service_id)
+        _may_change(page, service)
+        return times_page(page, service, times_typed(service))
+
+    @pages.post("/directory/services/{service_id}/times", dependencies=checked)
+    def save_times(request: Request, page: AnyStaff, form: Form, service_id: str) -> Response:
+        service = current_service(request, service_id)
+        _may_change(page, service)
+        typed = {
+            "version": form.get("version", "")[:12],
+            "checked": form.get("checked", "")[:4],
+            **{f"times-{d}": form.get(f"times-{d}", "")[: MAX_DAY_TEXT * 2] for d in DAYS},
+        }
+        openings, problems = sessions_from_days({d: typed[f"times-{d}"] for d in DAYS})
+        if problems:
+            errors = [FieldError(f"times-{p.day}", p.message) for p in problems]
+            return times_page(page, service, typed, errors=errors, status_code=400)
+        checked_on = today() if typed["checked"] == "yes" else None
+
+        def work(tx: StoreTransaction) -> CommunityService:
+            changed = replace(read_service(tx, service.id), opening_times=openings)
+            return update_service(tx, changed, checked_on=checked_on, if_match=form_version(form))
+
+        try:
+            write(page, service.id, work)
+        except ChangedSinceRead:
+            now = directory_index(request).current().services[service.id]
+            typed["version"] = str(now.version or "")
+            return times_page(
+                page, now, typed, errors=[FieldError(None, CHANGED)], now=now, status_code=409
+            )
+        return RedirectResponse(f"/directory/services/{service.id}?done=changed", status_code=303)
 
     # -- closing ---------------------------------------------------------------------------------
 
@@ -452,16 +531,16 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
 
     @pages.get("/directory/services/{service_id}/close")
     def ask_to_close(request: Request, page: AnyStaff, service_id: str) -> Response:
-        _may_change(page)
         service = current_service(request, service_id)
+        _may_change(page, service)
         if not service.active:
             return RedirectResponse(f"/directory/services/{service.id}", status_code=303)
         return close_page(page, service, {"version": str(service.version or "")})
 
     @pages.post("/directory/services/{service_id}/close", dependencies=checked)
     def close(request: Request, page: AnyStaff, form: Form, service_id: str) -> Response:
-        _may_change(page)
         service = current_service(request, service_id)
+        _may_change(page, service)
         typed = {"version": form.get("version", "")[:12], **typed_date(form, "closed_on")}
         closed_on, problem = read_date(form, "closed_on", "Date it closed", not_after=today())
         if problem is not None or closed_on is None:

@@ -1,0 +1,111 @@
+"""The pages issue 7's last points added, in Debian's Chromium with axe-core (WCAG 2.2 A and
+AA) on the real server, on both databases: Mary refers herself to social prescribing from "My
+care" (the server started in a place that takes self-referrals), with errors and then sent;
+Vic Volunteer changes his organisation's opening times, with errors first; the record's
+"Social prescribing" tab takes Mary's GP to her social prescribing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from careweave.settings import SELF_REFERRAL_SERVICE_SETTING, SELF_REFERRAL_SETTING
+from tests.coordination.place import Place
+from tests.e2e.conftest import live_server
+from tests.social_prescribing.pathway_place import SERVICE_ORG, VOLUNTEER
+from tests.web.browser import launch_chromium, new_page, sign_in
+from tests.web.journey_place import Journey, path_is
+from tests.web.social_prescribing_place import social_prescribing_place
+from tests.web.test_governance_pages import PASSWORD
+
+__all__ = ["live_server"]  # the real server on a fresh database, from tests/e2e/conftest.py
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with launch_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def web(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
+    """The pages' base URL on a server started (as `careweave serve`, which inherits this
+    environment) in a place that takes self-referrals to the network."""
+    monkeypatch.setenv(SELF_REFERRAL_SETTING, "on")
+    monkeypatch.setenv(SELF_REFERRAL_SERVICE_SETTING, SERVICE_ORG)
+    base: str = request.getfixturevalue("live_server")
+    return base.removesuffix("/fhir/R4")
+
+
+@pytest.fixture
+def place(web: str, database_url: str) -> Iterator[Place]:
+    with social_prescribing_place(database_url) as made:
+        yield made
+
+
+@pytest.fixture
+def journey(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Journey:
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder = root / "screenshots" / "self-referral-and-upkeep"
+    folder.mkdir(parents=True, exist_ok=True)
+    return Journey(Path(folder), database_url.split(":", 1)[0].split("+", 1)[0], javascript=True)
+
+
+def test_the_new_pages_work_and_are_accessible(
+    chromium: Browser, web: str, place: Place, journey: Journey
+) -> None:
+    with new_page(chromium, web, bypass_csp=True) as page:
+        sign_in(page, "mary", PASSWORD)
+        page.goto("/my-care")
+        page.get_by_role("link", name="Refer myself to social prescribing").click()
+        path_is(page, "/my-care/social-prescribing")
+        journey.reached(page, "self-referral-form")
+        page.get_by_role("radio", name="By phone").check()
+        page.get_by_label("Your phone number or email address").fill("12")
+        page.get_by_role("button", name="Send my referral").click()
+        summary = page.locator(".nhsuk-error-summary")
+        expect(summary).to_contain_text("Select at least one thing you would like help with")
+        expect(summary).to_contain_text("Enter a phone number")
+        journey.reached(page, "self-referral-errors")
+        page.get_by_role("checkbox", name="I feel lonely or cut off from people").check()
+        page.get_by_label("Your phone number or email address").fill("07700 900982")
+        page.get_by_role("button", name="Send my referral").click()
+        path_is(page, r"/my-care\?done=referred")
+        expect(page.locator(".nhsuk-notification-banner--success")).to_contain_text(
+            "Your referral has been sent"
+        )
+        journey.reached(page, "self-referral-sent")
+
+    with new_page(chromium, web, bypass_csp=True) as page:
+        sign_in(page, VOLUNTEER, PASSWORD)
+        page.goto("/directory/upkeep")
+        journey.reached(page, "upkeep-own-organisation")
+        page.goto("/directory/services/lunch")
+        page.get_by_role("link", name="Change the opening times").click()
+        path_is(page, "/directory/services/lunch/times")
+        journey.reached(page, "opening-times-form")
+        page.get_by_label("Monday").fill("25:00 to 26:00")
+        page.get_by_role("button", name="Save opening times").click()
+        expect(page.locator(".nhsuk-error-summary")).to_contain_text(
+            "Monday: '25:00' is not a time of day"
+        )
+        journey.reached(page, "opening-times-errors")
+        page.get_by_label("Monday").fill("10:00 to 12:00")
+        page.get_by_role("button", name="Save opening times").click()
+        path_is(page, r"/directory/services/lunch\?done=changed")
+        expect(page.get_by_text("Monday, 10:00 to 12:00")).to_be_visible()
+
+    with new_page(chromium, web, bypass_csp=True) as page:
+        sign_in(page, "ann.gp", PASSWORD)
+        page.goto("/people/mary")
+        record = page.get_by_role("navigation", name="Mary Example's record")
+        record.get_by_role("link", name="Social prescribing").click()
+        path_is(page, "/people/mary/social-prescribing")
+        expect(page.get_by_text("by the person themselves")).to_be_visible()
+        journey.reached(page, "record-social-prescribing-tab")
