@@ -192,6 +192,18 @@ def test_one_set_of_answers_is_a_baseline_with_no_change_yet() -> None:
     assert change.swemwbs is None
 
 
+def test_answers_given_in_the_same_second_are_ordered_by_when_they_were_stored() -> None:
+    # The store keeps lastUpdated to the microsecond; `authored` only to the second. Ids are
+    # chosen so that ordering by id would put the later answers first.
+    baseline = ons4_response("mary", Ons4(4, 5, 3, 7), authored=at(0), author=ME)
+    again = ons4_response("mary", Ons4(7, 7, 6, 3), authored=at(0), author=ME)
+    baseline |= {"id": "zz-first", "meta": {"lastUpdated": "2026-01-05T10:00:00.100000Z"}}
+    again |= {"id": "aa-second", "meta": {"lastUpdated": "2026-01-05T10:00:00.900000Z"}}
+    for order in ([baseline, again], [again, baseline]):
+        change = change_from(order)
+        assert [(i.baseline, i.latest) for i in change.ons4] == [(4, 7), (5, 7), (3, 6), (7, 3)]
+
+
 def test_answers_are_recorded_by_the_person_or_the_link_worker(sp_place: Place) -> None:
     with sp_place.store.transaction() as tx:
         save_questionnaires(tx)

@@ -546,14 +546,19 @@ class WellbeingChange:
 
 
 def _dated(responses: Sequence[Mapping[str, Any]]) -> list[tuple[datetime, Mapping[str, Any]]]:
+    """Completed responses in the order they were given. `authored` is kept to the second, so
+    two answered in the same second (a baseline and a quick re-measure) are told apart by when
+    the store took them, never by their random ids."""
     dated = []
     for response in responses:
         if response.get("status") not in ("completed", "amended"):
             continue
         moment = moment_of(response.get("authored"))
         if moment is not None:
-            dated.append((moment, response))
-    return sorted(dated, key=lambda pair: (pair[0], str(pair[1].get("id", ""))))
+            stored_at = moment_of((response.get("meta") or {}).get("lastUpdated")) or moment
+            dated.append((moment, stored_at, response))
+    dated.sort(key=lambda row: (row[0], row[1], str(row[2].get("id", ""))))
+    return [(moment, response) for moment, _, response in dated]
 
 
 def change_from(
