@@ -134,6 +134,11 @@ def test_a_person_may_create_only_their_own_self_referral(sp_pages: Place) -> No
     for body in refusals:
         with pytest.raises(Forbidden):
             mary.create(body)
+    # The right shape, but pointing at another person's record: refused before the store looks
+    # the record up, so the refusal does not say whether it exists.
+    for pointer in ("Patient/joe", "Patient/no-such-person"):
+        with pytest.raises(Forbidden, match=f"only to themselves .* not to {pointer}"):
+            mary.create({**mine, "supportingInfo": [{"reference": pointer}]})
     # Nor change their referral, nor make a Task that is not its fulfilment by the service.
     with pytest.raises(Forbidden):
         mary.update("ServiceRequest", made.service_request_id, {**request, "status": "revoked"})
@@ -141,6 +146,9 @@ def test_a_person_may_create_only_their_own_self_referral(sp_pages: Place) -> No
     loose = {k: v for k, v in task.items() if k not in ("id", "meta", "identifier")}
     with pytest.raises(Forbidden):
         mary.create({**loose, "owner": {"reference": "Organization/riverside"}})
+    with pytest.raises(Forbidden, match="not to Patient/joe"):
+        mary.create({**loose, "input": [{"type": {"text": "about"}, "valueReference": {
+            "reference": "Patient/joe"}}]})  # fmt: skip
     joes = refer_mary(sp_pages, patient="joe")
     with pytest.raises(Forbidden):
         mary.create({**loose, "focus": {"reference": f"ServiceRequest/{joes.service_request_id}"}})
@@ -196,6 +204,61 @@ def test_the_fhir_api_follows_the_places_setting(sp_pages: Place) -> None:
     )
     other = {**self_referral_body(), "code": codes.concept(codes.SNOMED, "308453003")}
     assert api.post("/fhir/R4/ServiceRequest", json=other).status_code == 403
+
+
+def test_a_fhir_app_sends_the_referral_and_its_task_in_one_transaction(sp_pages: Place) -> None:
+    # A person's app sends both at once, the Task pointing at the new request by its urn:uuid;
+    # the same Bundle aimed at another person's request is refused whole.
+    sp_pages.app.state.settings = replace(
+        sp_pages.app.state.settings,
+        social_prescribing_self_referral=True,
+        social_prescribing_service=SERVICE_ORG,
+    )
+    api = patient_api(sp_pages)
+    before = (count(sp_pages, "ServiceRequest"), count(sp_pages, "Task"))
+
+    def bundle(focus: str) -> dict[str, Any]:
+        task = {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code",
+                                 "code": "fulfill"}]},
+            "focus": {"reference": focus},
+            "for": {"reference": "Patient/mary"},
+            "requester": {"reference": "Patient/mary"},
+            "owner": {"reference": f"Organization/{SERVICE_ORG}"},
+        }  # fmt: skip
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "fullUrl": "urn:uuid:0b9c6a51-5f42-4c4e-9d8e-3f1f5b0c2a11",
+                    "resource": self_referral_body(),
+                    "request": {"method": "POST", "url": "ServiceRequest"},
+                },
+                {"resource": task, "request": {"method": "POST", "url": "Task"}},
+            ],
+        }
+
+    joes = refer_mary(sp_pages, patient="joe")
+    refused = api.post("/fhir/R4", json=bundle(f"ServiceRequest/{joes.service_request_id}"))
+    assert refused.status_code == 403, refused.text
+    assert (count(sp_pages, "ServiceRequest"), count(sp_pages, "Task")) == (
+        before[0] + 1,  # Joe's, made by his GP
+        before[1] + 1,
+    )
+    sent = api.post("/fhir/R4", json=bundle("urn:uuid:0b9c6a51-5f42-4c4e-9d8e-3f1f5b0c2a11"))
+    assert sent.status_code == 200, sent.text
+    made = [e["response"]["location"].split("/")[:2] for e in sent.json()["entry"]]
+    assert [kind for kind, _ in made] == ["ServiceRequest", "Task"]
+    task = stored(sp_pages, "Task", made[1][1])
+    assert task["focus"] == {"reference": f"ServiceRequest/{made[0][1]}"}
+    assert (count(sp_pages, "ServiceRequest"), count(sp_pages, "Task")) == (
+        before[0] + 2,
+        before[1] + 2,
+    )
 
 
 def test_my_care_says_how_else_to_be_referred_where_the_place_does_not_take_them(

@@ -320,6 +320,23 @@ def _reference(value: Any) -> str | None:
     return reference if isinstance(reference, str) else None
 
 
+def _references_in(value: Any) -> set[str]:
+    """Every `reference` a resource makes, however deeply nested: a person's own referral may
+    name no one and nothing else (another person's record in `supportingInfo` would show in the
+    link worker's list and would tell the person whether that record exists)."""
+    found: set[str] = set()
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                found.add(item)
+            else:
+                found |= _references_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references_in(item)
+    return found
+
+
 def _is_self_referral(request: Mapping[str, Any] | None, person: str, service: str) -> bool:
     """A ServiceRequest that is the person's own referral of themselves to `service`."""
     if request is None or request.get("resourceType") not in (None, "ServiceRequest"):
@@ -358,6 +375,15 @@ def _check_self_referral(
         f"A person may only create their own referral of themselves to the social prescribing "
         f"service ({service}), not this {resource_type}"
     )
+    allowed = {person, service}
+    if resource_type == "Task":
+        allowed.add(str(_reference(after.get("focus")) or ""))
+    stray = sorted(_references_in(after) - allowed)
+    if stray or after.get("contained"):
+        raise Forbidden(
+            "A person's own referral may point only to themselves and the social prescribing "
+            f"service ({service}), not to {', '.join(stray) or 'records contained in it'}"
+        )
     if resource_type == "ServiceRequest":
         if not _is_self_referral(after, person, service):
             raise refused
