@@ -324,6 +324,13 @@ def generate(
             help="Read the place back and print its statistics beside the documented targets"
         ),
     ] = False,
+    untraced_past_capacity: Annotated[
+        bool,
+        typer.Option(
+            help="Allow more people than the 909,091 valid test-range NHS numbers; the rest "
+            "get no NHS number (for benchmarks at system scale only)"
+        ),
+    ] = False,
 ) -> None:
     """Generate a synthetic English place (organisations, workforce, an older population with
     multimorbidity) as FHIR R4 NDJSON. Nothing in it is real."""
@@ -352,6 +359,7 @@ def generate(
                 workers=workers,
                 overwrite=overwrite,
                 progress=lambda done: progress.update(task, completed=done),
+                untraced_past_capacity=untraced_past_capacity,
             )
         except (ValueError, OSError) as exc:
             raise _fail(str(exc)) from None

@@ -139,8 +139,9 @@ def test_the_summary_counts_what_was_written(generated: tuple[GenerationSummary,
 
 
 def test_refuses_more_people_than_there_are_nhs_numbers(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"at most 909,091"):
+    with pytest.raises(ValueError, match=r"at most 909,091.*no NHS number to go beyond it"):
         generate_place(people=NHS_NUMBER_CAPACITY + 1, seed=1, out=tmp_path)
+    assert not list(tmp_path.iterdir())  # refused before anything is written
     with pytest.raises(ValueError, match="at least 1 person"):
         generate_place(people=0, seed=1, out=tmp_path)
     with pytest.raises(ValueError, match="workers"):

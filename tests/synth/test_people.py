@@ -196,6 +196,28 @@ def test_patient_resources_are_valid_uk_core_patients(register: Register) -> Non
         assert patient["active"] is True
 
 
+def test_people_past_the_test_range_have_no_nhs_number_only_when_asked_for() -> None:
+    # A benchmark place of 1,000,000 outgrows the 909,091 test-range numbers: the rest get
+    # none, never one made up from outside the range.
+    directory = build_place(people=NHS_NUMBER_CAPACITY + 5, seed=3, as_of=AS_OF)
+    with pytest.raises(ValueError, match=r"at most 909,091 people.*untraced_past_capacity"):
+        Register(directory)
+    register = Register(directory, untraced_past_capacity=True)
+    last_traced = register.person(NHS_NUMBER_CAPACITY - 1)
+    assert last_traced.nhs_number is not None and is_valid_nhs_number(last_traced.nhs_number)
+    assert patient_resource(last_traced)["identifier"][0]["value"] == last_traced.nhs_number
+    for index in range(NHS_NUMBER_CAPACITY, NHS_NUMBER_CAPACITY + 5):
+        person = register.person(index)
+        assert person.nhs_number is None
+        patient = patient_resource(person)
+        assert validate_resource(patient) is patient
+        assert "identifier" not in patient
+        assert list(patient)[:5] == ["resourceType", "id", "meta", "extension", "active"]
+        assert patient["managingOrganization"]["reference"] == (
+            f"Organization/{person.practice.organisation.id}"
+        )
+
+
 def test_the_record_outcome_shows_on_the_patient(register: Register) -> None:
     person = next(
         register.person(i) for i in range(register.people) if register.person(i).age >= 65

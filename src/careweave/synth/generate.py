@@ -108,13 +108,14 @@ def write_people(
     return older
 
 
-def _check(people: int, workers: int) -> None:
+def _check(people: int, workers: int, untraced_past_capacity: bool) -> None:
     if people < 1:
         raise ValueError("a place needs at least 1 person")
-    if people > NHS_NUMBER_CAPACITY:
+    if people > NHS_NUMBER_CAPACITY and not untraced_past_capacity:
         raise ValueError(
             f"cannot generate {people:,} people: a place holds at most {NHS_NUMBER_CAPACITY:,}, "
-            "the number of valid NHS numbers in the test range 999 000 0000 - 999 999 9999"
+            "the number of valid NHS numbers in the test range 999 000 0000 - 999 999 9999 "
+            "(ask for the people past that to have no NHS number to go beyond it)"
         )
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -146,6 +147,7 @@ class _Chunk:
     as_of: date
     directory: Path
     privacy: bool
+    untraced_past_capacity: bool
 
 
 @dataclass(frozen=True)
@@ -157,13 +159,14 @@ class _ChunkResult:
 
 
 @functools.lru_cache(maxsize=1)
-def _worker_register(people: int, seed: int, as_of: date) -> Register:
+def _worker_register(people: int, seed: int, as_of: date, untraced_past_capacity: bool) -> Register:
     """The place and register of a worker process, built on its first chunk and then kept."""
-    return Register(build_place(people=people, seed=seed, as_of=as_of))
+    directory = build_place(people=people, seed=seed, as_of=as_of)
+    return Register(directory, untraced_past_capacity=untraced_past_capacity)
 
 
 def _write_chunk(chunk: _Chunk) -> _ChunkResult:
-    register = _worker_register(chunk.people, chunk.seed, chunk.as_of)
+    register = _worker_register(chunk.people, chunk.seed, chunk.as_of, chunk.untraced_past_capacity)
     chunk.directory.mkdir()
     with NdjsonWriter(chunk.directory) as writer:
         older = write_people(register, chunk.start, chunk.stop, writer, privacy=chunk.privacy)
@@ -180,13 +183,24 @@ def _write_in_parallel(
     writer: NdjsonWriter,
     progress: Callable[[int], None] | None,
     privacy: bool,
+    untraced_past_capacity: bool,
 ) -> int:
     parts = out / PARTS_DIRECTORY
     shutil.rmtree(parts, ignore_errors=True)
     parts.mkdir()
     size = max(500, min(10_000, people // (workers * 8) or 1))
     chunks = [
-        _Chunk(number, start, stop, people, seed, as_of, parts / f"{number:06d}", privacy)
+        _Chunk(
+            number,
+            start,
+            stop,
+            people,
+            seed,
+            as_of,
+            parts / f"{number:06d}",
+            privacy,
+            untraced_past_capacity,
+        )
         for number, (start, stop) in enumerate(_chunks(people, size))
     ]
     older = 0
@@ -215,6 +229,7 @@ def generate_place(
     progress: Callable[[int], None] | None = None,
     overwrite: bool = False,
     privacy: bool = True,
+    untraced_past_capacity: bool = False,
 ) -> GenerationSummary:
     """Generate a place of `people` registered people from `seed` into `out` as NDJSON.
 
@@ -224,14 +239,16 @@ def generate_place(
     and when `out` already holds NDJSON files (unless `overwrite`, which deletes them first).
     `privacy=False` leaves out sensitive labels, safeguarding flags, alcohol Conditions and
     Consents (careweave.synth.privacy): every other file is byte-for-byte the same either way.
+    `untraced_past_capacity=True` lets a benchmark go past `NHS_NUMBER_CAPACITY`: the people
+    past it get no NHS number (careweave.synth.people).
     """
-    _check(people, workers)
+    _check(people, workers, untraced_past_capacity)
     _prepare(out, overwrite)
     directory = build_place(people=people, seed=seed, as_of=as_of)
     with NdjsonWriter(out) as writer:
         writer.write_all(place_resources(directory))
         if workers == 1:
-            register = Register(directory)
+            register = Register(directory, untraced_past_capacity=untraced_past_capacity)
             older = 0
             for start, stop in _chunks(people, CHUNK_PEOPLE):
                 older += write_people(register, start, stop, writer, privacy=privacy)
@@ -247,6 +264,7 @@ def generate_place(
                 writer=writer,
                 progress=progress,
                 privacy=privacy,
+                untraced_past_capacity=untraced_past_capacity,
             )
     return GenerationSummary(
         out=out,

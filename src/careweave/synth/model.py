@@ -153,7 +153,7 @@ class Person:
 
     index: int  # 0-based position in the place; ids derive from it
     patient_id: str  # "p123"
-    nhs_number: str  # 10 digits, test range 999..., valid modulus 11
+    nhs_number: str | None  # test range 999..., valid modulus 11; None only past its capacity
     sex: Sex
     birth_date: date
     age: int  # whole years on place.as_of

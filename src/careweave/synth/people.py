@@ -10,6 +10,11 @@ gets the number of rank `shuffle(index)`, where `shuffle` is a seeded permutatio
 0..909,090 (a four-round Feistel network on 20 bits with cycle walking), so numbers are unique
 within a place, look random, differ between seeds, and are computed per person in constant
 time with no table of numbers already used.
+
+A place larger than that (only the population benchmark asks for one, to measure 1,000,000
+people) is made with `untraced_past_capacity`: people from index 909,091 on get no NHS number,
+as a record does until a trace finds the person's number, and everything else as usual. No
+number outside the test range is ever made up.
 """
 
 from __future__ import annotations
@@ -115,6 +120,17 @@ class NhsNumbers:
         return nhs_number_of_rank(self._shuffle(index))
 
 
+def check_capacity(people: int, *, untraced_past_capacity: bool = False) -> None:
+    """Refuse a place with more people than test-range NHS numbers, unless the caller has asked
+    for the rest to go without one."""
+    if people > NHS_NUMBER_CAPACITY and not untraced_past_capacity:
+        raise ValueError(
+            f"a place can hold at most {NHS_NUMBER_CAPACITY:,} people: that is how many valid "
+            "NHS numbers the test range 999 000 0000 - 999 999 9999 holds (a benchmark may ask "
+            "for more with untraced_past_capacity, and the rest get no NHS number)"
+        )
+
+
 # --- People -------------------------------------------------------------------------------------
 
 
@@ -135,16 +151,12 @@ def age_on(birth_date: date, day: date) -> int:
 class Register:
     """Every registered person of a place, made on demand from their index."""
 
-    def __init__(self, directory: PlaceDirectory) -> None:
+    def __init__(self, directory: PlaceDirectory, *, untraced_past_capacity: bool = False) -> None:
         place = directory.place
         self.directory = directory
         self.place = place
         self.people = directory.people
-        if self.people > NHS_NUMBER_CAPACITY:
-            raise ValueError(
-                f"a place can hold at most {NHS_NUMBER_CAPACITY:,} people: that is how many "
-                f"valid NHS numbers the test range 999 000 0000 - 999 999 9999 holds"
-            )
+        check_capacity(self.people, untraced_past_capacity=untraced_past_capacity)
         self._seed = place.seed
         self._ends = directory.practice_ends
         self._practices = place.practices
@@ -198,7 +210,7 @@ class Register:
         return Person(
             index=index,
             patient_id=f"p{index}",
-            nhs_number=self._nhs_numbers.number(index),
+            nhs_number=self._nhs_numbers.number(index) if index < NHS_NUMBER_CAPACITY else None,
             sex=sex,
             birth_date=birth_date,
             age=age,
@@ -281,7 +293,12 @@ def patient_resource(person: Person, outcome: RecordOutcome | None = None) -> di
         "id": person.patient_id,
         "meta": _PATIENT_META,
         "extension": _ETHNICITY_EXTENSIONS[person.ethnic_category],
-        "identifier": [{"extension": _VERIFIED, "system": NHS_NUMBER, "value": person.nhs_number}],
+    }
+    if person.nhs_number is not None:
+        resource["identifier"] = [
+            {"extension": _VERIFIED, "system": NHS_NUMBER, "value": person.nhs_number}
+        ]
+    resource |= {
         "active": deceased is None,
         "name": [{"use": "official", "family": person.family, "given": [person.given]}],
         "gender": person.sex,
