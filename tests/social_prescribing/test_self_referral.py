@@ -20,14 +20,18 @@ from careweave.access.policy import SELF_REFERRAL_CODE
 from careweave.access.scopes import Scopes
 from careweave.access.tokens import issue_token
 from careweave.coordination import codes
-from careweave.coordination.record import new_submission_token
+from careweave.coordination.record import new_submission_token, today
 from careweave.coordination.referrals import SERVICE_BY_KEY
 from careweave.fhir.errors import Forbidden
+from careweave.social_prescribing.connections import connect
+from careweave.social_prescribing.episode import episodes_for_person
+from careweave.social_prescribing.pathway import accept_referral, reject_referral
 from careweave.social_prescribing.pathway_codes import REASONS
 from careweave.social_prescribing.pathway_problems import DuplicateReferral, PathwayProblem
 from careweave.social_prescribing.referral_in import PathwaySettings, ReferralMade, refer
 from careweave.store.tables import resource
 from careweave.web.my_care import WHAT_WOULD_HELP
+from careweave.web.pages import uk_date
 from tests.coordination.place import Place, csrf_of
 from tests.social_prescribing.pathway_place import LINK_WORKER, SERVICE_ORG, refer_mary
 from tests.web.social_prescribing_place import (
@@ -334,10 +338,59 @@ def test_a_person_refers_themselves_from_my_care(sp_pages: Place) -> None:
     listing = text_of(pat.get("/social-prescribing").text)
     assert "Mary Example" in listing and "by Self-referral" in listing
 
-    again = send_form(
-        mary,
+    # She follows it on My care, and is not asked to refer herself again.
+    care = mary.get("/my-care")
+    mine = text_of(care.text)
+    assert f"You referred yourself on {uk_date(today())}" in mine
+    assert "Waiting for a link worker to contact you." in mine
+    assert 'href="/my-care/social-prescribing"' not in care.text
+    asked = mary.get("/my-care/social-prescribing")
+    assert "You have already been referred" in text_of(asked.text)
+    assert 'action="/my-care/social-prescribing"' not in asked.text
+    # A form sent from a tab left open is refused as a duplicate, with the reason.
+    again = mary.post(
         "/my-care/social-prescribing",
-        **{"reason-loneliness": "yes", "contact": "letter"},
+        data={
+            "csrf_token": csrf_of(care.text),
+            "token": new_submission_token(),
+            "reason-loneliness": "yes",
+            "contact": "letter",
+        },
+        follow_redirects=False,
     )
     assert again.status_code == 409
     assert "You already have a referral to social prescribing" in error_summary(again.text)
+
+    # The link worker takes her on and puts her in touch with the lunch club.
+    lw = sp_pages.access(LINK_WORKER)
+    (referral,) = [e.referral_id for e in episodes_for_person(lw, "mary") if e.self_referral]
+    accept_referral(lw, referral)
+    connect(lw, referral, "lunch", token=new_submission_token())
+    followed = text_of(mary.get("/my-care").text)
+    assert "Your link worker has put you in touch with local groups or services." in followed
+    assert "Your link worker: Pat Pathway" in followed
+    assert "Lunch club (Brook Good Neighbours): waiting to hear from them" in followed
+
+
+def test_a_person_referred_by_their_gp_follows_it_and_is_not_asked_to_refer_themselves(
+    sp_pages: Place,
+) -> None:
+    made = refer_mary(sp_pages)
+    mary = sp_pages.sign_in("mary")
+    care = text_of(mary.get("/my-care").text)
+    ann = stored(sp_pages, "ServiceRequest", made.service_request_id)["requester"]["display"]
+    assert f"Referred by {ann} on {uk_date(today())}" in care
+    assert "Waiting for a link worker to contact you." in care
+    # The place takes no self-referrals, but she is already referred: that is what she is told.
+    asked = text_of(mary.get("/my-care/social-prescribing").text)
+    assert "You have already been referred" in asked
+    assert "You cannot refer yourself to social prescribing online" not in asked
+
+    # Turned down: it is no longer going, and she may ask again.
+    lw = sp_pages.access(LINK_WORKER)
+    reject_referral(lw, made.service_request_id, reason="Needs a mental health team first")
+    after = mary.get("/my-care")
+    assert "The service did not take this referral on." in text_of(after.text)
+    assert 'href="/my-care/social-prescribing"' in after.text
+    # Her carer's page says nothing of it: the referral is hers to follow.
+    assert "Referred by" not in text_of(sp_pages.sign_in("carl").get("/my-care").text)

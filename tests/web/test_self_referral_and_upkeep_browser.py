@@ -80,7 +80,11 @@ def test_the_new_pages_work_and_are_accessible(
         expect(page.locator(".nhsuk-notification-banner--success")).to_contain_text(
             "Your referral has been sent"
         )
+        expect(page.get_by_text("Waiting for a link worker to contact you.")).to_be_visible()
         journey.reached(page, "self-referral-sent")
+        page.goto("/my-care/social-prescribing")
+        expect(page.get_by_text("You have already been referred")).to_be_visible()
+        journey.reached(page, "self-referral-already-referred")
 
     with new_page(chromium, web, bypass_csp=True) as page:
         sign_in(page, VOLUNTEER, PASSWORD)

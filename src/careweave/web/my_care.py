@@ -12,12 +12,18 @@ words, and how the service should contact them. It is careweave.social_prescribi
 .refer, as for a professional's referral (duplicates refused the same way); the referral
 reaches the link worker's list marked as a self-referral. A carer is told to ask the person's
 care team: a referral made for someone else is a professional's, or the person's own.
+
+Once referred (by themselves or by anyone else), the person follows it on My care: where it has
+got to in their words, who their link worker is, and the groups and services they were put in
+touch with. While a referral is still going, the self-referral page shows it instead of the
+form, so nobody fills in a form only to be told they are already referred.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Request
@@ -29,11 +35,13 @@ from careweave.access.roles import Role
 from careweave.coordination.care_plan import NOTE_TITLES, NoCarePlan, PlanInputError
 from careweave.coordination.care_plan_actions import MAX_WORDS, add_question, add_what_matters
 from careweave.coordination.carers import CarerProblem, give_consent, withdraw_consent
+from careweave.coordination.codes import CLOSED_TASK_STATUSES
 from careweave.coordination.my_care import local_day_and_time, my_care
-from careweave.coordination.record import new_submission_token, read_or_none
+from careweave.coordination.record import UK, may_read, new_submission_token, read_or_none
 from careweave.coordination.tasks import MAXIMUM_TEXT_LENGTH
 from careweave.fhir.errors import NotFound
 from careweave.fhir.resource_types import is_fhir_id
+from careweave.social_prescribing.episode import Episode, episodes_for_person
 from careweave.social_prescribing.pathway_problems import (
     DuplicateReferral,
     InvalidReferralForm,
@@ -112,6 +120,31 @@ _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 MAX_CONTACT: Final = 200
 SELF_FIELDS: Final = {"reasons": "reason", "details": "details"}
 """The domain's field names -> the self-referral form's input ids."""
+WHERE_IT_IS: Final[Mapping[str, str]] = {
+    "waiting": "Waiting for a link worker to contact you",
+    "accepted": "A link worker has your referral and will contact you",
+    "first-contact": "Your link worker has been in touch",
+    "what-matters": "You have talked with your link worker about what matters to you",
+    "plan-agreed": "You and your link worker have agreed a plan",
+    "connected": "Your link worker has put you in touch with local groups or services",
+    "ended": "Your time with the link worker has ended",
+    "not-taken-on": "The service did not take this referral on",
+}
+"""Where a referral has got to (careweave.social_prescribing.pathway_codes.STAGES), in words
+for the person it is about."""
+HOW_IT_WENT: Final[Mapping[str, str]] = {
+    "waiting": "waiting to hear from them",
+    "accepted": "they can take you",
+    "attended": "you went",
+    "declined": "you decided not to go",
+    "not-reached": "they could not reach you",
+    "turned-down": "they could not take you",
+    "withdrawn": "no longer going ahead",
+}
+"""How each onward connection went (careweave.social_prescribing.pathway_codes.OUTCOMES), in
+words for the person."""
+MOST_REFERRALS_SHOWN: Final = 3
+"""Referrals listed on My care, newest first: the rest are history the care team holds."""
 ALREADY_REFERRED: Final = (
     "You already have a referral to social prescribing that is still open for something you "
     "chose. The service will contact you, so you do not need to refer yourself again."
@@ -155,6 +188,11 @@ def my_care_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
     ) -> Response:
         signed_in, access = door
         care = my_care(access)
+        referrals = (
+            my_referrals(access, str(signed_in.user.patient_id))
+            if signed_in.user.role is Role.PATIENT
+            else []
+        )
         fresh = {"what-token": new_submission_token(), "question-token": new_submission_token()}
         return render(
             "my_care.html",
@@ -172,6 +210,11 @@ def my_care_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             profession_words=profession_words,
             appointment_time=local_day_and_time,
             practice=_practice_name(access, care.person.practice_id),
+            referrals=referrals[:MOST_REFERRALS_SHOWN],
+            referred=any(still_going(r) for r in referrals),
+            where_it_is=WHERE_IT_IS,
+            how_it_went=HOW_IT_WENT,
+            referred_on=referred_on,
         )
 
     @router.get("/my-care")
@@ -226,6 +269,7 @@ def my_care_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         service = place.self_referral_service if place.person_may_refer_themselves else None
         found = read_or_none(access, "Organization", service) if service else None
         chosen = typed or {"token": new_submission_token()}
+        going = [r for r in my_referrals(access, str(signed_in.user.patient_id)) if still_going(r)]
         return render(
             "my_care_social_prescribing.html",
             status_code=status_code,
@@ -241,6 +285,9 @@ def my_care_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             what_would_help=WHAT_WOULD_HELP,
             contact_by=CONTACT_BY,
             maximum=MAXIMUM_TEXT_LENGTH,
+            going=going,
+            where_it_is=WHERE_IT_IS,
+            referred_on=referred_on,
         )
 
     def only_the_person(door: Door) -> tuple[SignedIn, CareRecordAccess]:
@@ -329,6 +376,27 @@ def my_care_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         return RedirectResponse("/my-care?done=stopped", status_code=303)
 
     return router
+
+
+def my_referrals(access: CareRecordAccess, patient_id: str) -> list[Episode]:
+    """The person's referrals to social prescribing that the asker may see, newest first
+    (none for a carer whose view does not include referrals)."""
+    if not may_read(access, "ServiceRequest") or not may_read(access, "Task"):
+        return []
+    return episodes_for_person(access, patient_id)
+
+
+def referred_on(referral: Episode) -> date | None:
+    """The UK day the referral was made."""
+    return referral.referred_at.astimezone(UK).date() if referral.referred_at else None
+
+
+def still_going(referral: Episode) -> bool:
+    """Whether the referral is waiting for, or under way with, the link worker."""
+    return referral.status not in CLOSED_TASK_STATUSES and referral.stage not in (
+        "ended",
+        "not-taken-on",
+    )
 
 
 def _practice_of(access: CareRecordAccess, signed_in: SignedIn) -> str | None:
