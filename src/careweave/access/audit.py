@@ -41,7 +41,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Connection, Row, and_, func, select, text
+from sqlalchemy import Connection, Dialect, Row, and_, func, select, text
 
 from careweave.access.principal import Principal
 from careweave.store.access_tables import audit_log
@@ -578,6 +578,7 @@ class AuditTrail:
         self._queue: list[_Pending] = []
         self._writing = False
         self._in_flight = 0
+        self._insert: _Insert | None = None  # built on the first write, then kept
 
     def queued(self) -> int:
         """Callers waiting for the next transaction (for monitoring, and for tests)."""
@@ -648,53 +649,54 @@ class AuditTrail:
                 select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
             ).first()
             seq, prev_hash = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS_HASH)
-            statement, values_of = _insert_for(conn)
+            if self._insert is None:
+                self._insert = _Insert.for_dialect(conn.dialect)
+            insert = self._insert
             rows = []
             for content, columns in entries:
                 seq += 1
                 entry_hash = chain_hash(prev_hash, content)
-                rows.append(
-                    values_of(
-                        {
-                            **columns,
-                            "seq": seq,
-                            "content": content,
-                            "prev_hash": prev_hash,
-                            "hash": entry_hash,
-                        }
-                    )
-                )
+                rows.append(insert.values(columns, seq, content, prev_hash, entry_hash))
                 prev_hash = entry_hash
-            conn.exec_driver_sql(statement, rows)
+            conn.exec_driver_sql(insert.statement, rows)
 
 
 _INSERTED = (*_COLUMN_NAMES, "seq", "content", "prev_hash", "hash")
 
 
-def _insert_for(conn: Connection) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
+@dataclass(frozen=True)
+class _Insert:
     """The audit INSERT in the driver's own terms, and how to turn an entry into its values.
 
     Straight to the driver's executemany: SQLAlchemy's per-row parameter handling took as long
     as the database's own work for a page's few hundred entries. The column types' own bind
     processors convert the values, so what is stored is what SQLAlchemy would have stored.
     """
-    dialect = conn.dialect
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    statement = (
-        f"INSERT INTO {audit_log.name} ({', '.join(_INSERTED)}) "
-        f"VALUES ({', '.join([marker] * len(_INSERTED))})"
-    )
-    processors = [
-        (name, audit_log.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-        for name in _INSERTED
-    ]
 
-    def values_of(row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            row[name] if process is None else process(row[name]) for name, process in processors
+    statement: str
+    processors: tuple[Callable[[Any], Any] | None, ...]  # one per _INSERTED column
+
+    @classmethod
+    def for_dialect(cls, dialect: Dialect) -> _Insert:
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        statement = (
+            f"INSERT INTO {audit_log.name} ({', '.join(_INSERTED)}) "
+            f"VALUES ({', '.join([marker] * len(_INSERTED))})"
         )
+        processors = tuple(
+            audit_log.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in _INSERTED
+        )
+        return cls(statement, processors)
 
-    return statement, values_of
+    def values(
+        self, columns: Mapping[str, Any], seq: int, content: str, prev_hash: str, entry_hash: str
+    ) -> tuple[Any, ...]:
+        raw = (*(columns[name] for name in _COLUMN_NAMES), seq, content, prev_hash, entry_hash)
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(raw, self.processors, strict=True)
+        )
 
 
 # --- Verifying the chain ---------------------------------------------------------------------
