@@ -18,12 +18,12 @@ does): `generate --people N --seed S` (records as of the generator's default day
 `--workdir DIR` the place and the store are kept in DIR and reused by the next run (which
 changes 1% of people again, on top; delete them to start again); without, a temporary folder
 is removed at the end. The timings below do not
-include the set-up, and it is long: 909,091 people were 4.47 million resources (4.2 GB of
-NDJSON, generated in 3 minutes), so 1,000,000 are about 4.9 million, and the store holds about
-5 kB per resource with its search indexes (some 24 GB). The import writes about 1,500
-resources a second on a quiet 2-core machine, so allow an hour with nothing else running;
-shared with a test suite it managed about 250 a second (measured 2026-11-28: 722,000
-resources in 49 minutes).
+include the set-up, and it is long: 1,000,000 people are 4.81 million resources (the
+generator writes them in about 2 minutes with two workers), and the store holds about 5.5 kB
+per resource with its search indexes (27 GB). The import wrote about 2,400 resources a second
+on a quiet 2-core machine (33 minutes, measured 2026-11-28), so allow 45 minutes with nothing
+else running; shared with a test suite it managed about 250 a second (722,000 resources in
+49 minutes).
 
 Then, in this process:
 
