@@ -17,6 +17,11 @@ from careweave.coordination.codes import (
     NEXT_REVIEW_EXTENSION,
     SECTION_EXTENSION,
 )
+from careweave.population.cambridge_multimorbidity import (
+    cambridge_code_lists,
+    diagnosis_lists,
+    medicine_lists,
+)
 from careweave.population.clinical_frailty_scale import CFS_CODE
 from careweave.population.efi import efi_code_list
 from careweave.population.flatten import (
@@ -36,12 +41,23 @@ from careweave.population.person_measures import (
 from careweave.population.record import CONDITION_VERIFICATION, SNOMED
 
 AS_OF_DAYS = (date(2026, 3, 31), date(2025, 12, 31), date(2024, 2, 29))
-EDGE_OFFSETS = (-731, -730, -366, -365, -364, -90, -89, -1, 0, 1, 2)
+EDGE_OFFSETS = (-1825, -1824, -731, -730, -366, -365, -364, -90, -89, -1, 0, 1, 2)
 
+_CAMBRIDGE = cambridge_code_lists()
 CODES = sorted(
-    {*efi_code_list().deficit_of, *long_term_condition_list().condition_of, "22298006", "1234567"}
+    {
+        *efi_code_list().deficit_of,
+        *long_term_condition_list().condition_of,
+        *(c for lst in diagnosis_lists() for c in sorted(_CAMBRIDGE.codes_in(lst))[:2]),
+        "22298006",
+        "1234567",
+    }
 )
-MEDICINES = tuple(f"39{n:03d}11000001100" for n in range(14))
+MEDICINES = (
+    *(f"39{n:03d}11000001100" for n in range(14)),
+    *sorted({min(_CAMBRIDGE.codes_in(lst)) for lst in medicine_lists()}),
+)
+"""Made-up medicine codes, and one code of each of the Cambridge score's medicine lists."""
 
 
 def days_near(as_of: date) -> st.SearchStrategy[date]:

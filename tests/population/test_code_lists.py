@@ -120,6 +120,8 @@ def test_a_well_formed_file_parses() -> None:
         (HEADER + "deficit,snomed_code,display\nfalls,,Fall\n", "snomed_code is empty"),
         (HEADER + "deficit,snomed_code,display\nfalls,X1912,Fall\n", "not a SNOMED CT id"),
         (HEADER + "deficit,snomed_code,display\nfalls,0191200,Fall\n", "not a SNOMED CT id"),
+        # lactulose's dm+d id with its last digit mistyped, as the generator once had it
+        (HEADER + "deficit,snomed_code,display\nfalls,42354411000001107,L\n", "not a SNOMED CT id"),
         (HEADER + "deficit,snomed_code,display\n", "has no codes"),
     ],
 )
@@ -154,8 +156,8 @@ def test_the_real_rows_under_a_test_header_make_the_same_list() -> None:
     [
         ("falls,1912002,Fall,test\n", "1912002 is listed twice"),
         ("housebound,1912002,Fall,test\n", r"1912002 is listed twice \(falls, housebound\)"),
-        ("polypharmacy,999999001,Five medicines,test\n", "not a code-based eFI deficit"),
-        ("frailty,999999001,Frailty,test\n", "not a code-based eFI deficit"),
+        ("polypharmacy,999999006,Five medicines,test\n", "not a code-based eFI deficit"),
+        ("frailty,999999006,Frailty,test\n", "not a code-based eFI deficit"),
     ],
 )
 def test_efi_lists_that_would_miscount_are_rejected(extra: str, problem: str) -> None:

@@ -18,6 +18,7 @@ from careweave.coordination.codes import (
     LAST_REVIEWED_EXTENSION,
     NEXT_REVIEW_EXTENSION,
 )
+from careweave.population.cambridge_multimorbidity import cambridge_code_lists
 from careweave.population.clinical_frailty_scale import CFS_CODE
 from careweave.population.columnar import MEASURES, connect
 from careweave.population.measures_sql import (
@@ -366,3 +367,52 @@ def tied_records() -> list[Record]:
                 ]
             )
     return records
+
+
+def test_the_cambridge_score_in_sql_equals_the_reference_at_its_edges() -> None:
+    """Each Cambridge rule on both sides of its window (5 years, 12 months, the day itself):
+    the SQL twin, rendered from the same rules, gives the reference's count and score."""
+    lists = cambridge_code_lists()
+
+    def code(code_list: str) -> str:
+        return min(lists.codes_in(code_list))
+
+    def one_off(code_list: str, day: str) -> dict[str, Any]:
+        return request(code(code_list), day, course="acute", status="completed")
+
+    records: list[Record] = []
+    for offset in (-1825, -1824, -365, -364, 0, 1):
+        day = _on(offset)
+        cases: list[Record] = [
+            [condition(code("cancer"), day)],
+            [condition(code("anxiety-depression"), day)],
+            [condition(code("asthma"), "2010-01-01"), one_off("asthma-medicines", day)],
+            [one_off("anxiety-depression-medicines", _on(offset + n)) for n in (0, 10, 20, 30)],
+            [statement(code("constipation-medicines"), "2010-01-01", day)],
+            [statement(code("psychosis-bipolar-medicines"), day, day, status="completed")],
+            [statement(code("painful-condition-antiepileptics"), day)],
+            [
+                statement(code("painful-condition-antiepileptics"), day),
+                condition(code("epilepsy"), "2001-01-01"),
+                condition(code("hypertension"), day),
+                condition(code("dementia"), "2001-01-01", verification="refuted"),
+            ],
+        ]
+        for number, case in enumerate(cases):
+            person = f"cms{offset}-{number}"
+            subject = {"reference": f"Patient/{person}"}
+            records.append(
+                [patient(patient_id=person), *({**entry, "subject": subject} for entry in case)]
+            )
+    assert differences(records, AS_OF) == []
+    scores = {
+        row["patient_id"]: row["cambridge_score"] for row in sql_rows(records, AS_OF).values()
+    }
+    assert scores["cms-1824-0"] == 1.53  # cancer coded 1,824 days ago
+    assert scores["cms-1825-0"] == 0.0
+    assert scores["cms-364-3"] == 0.5  # the fourth one-off antidepressant on the year's first day
+    assert scores["cms-365-3"] == 0.0
+    # Epilepsy rules out pain; the medicine treats epilepsy only if it is on that list too.
+    treats = code("painful-condition-antiepileptics") in lists.codes_in("epilepsy-medicines")
+    assert scores["cms0-7"] == (8 + (92 if treats else 0)) / 100
+    assert scores["cms0-6"] == 0.92  # anti-epileptics for pain, with no epilepsy

@@ -52,6 +52,8 @@ def test_an_empty_record_has_every_measure_at_its_floor() -> None:
         "body_systems": 0,
         "multimorbidity": False,
         "complex_multimorbidity": False,
+        "cambridge_conditions": 0,
+        "cambridge_score": 0.0,
         "medicines": 0,
         "polypharmacy": False,
         "admissions": 0,

@@ -14,6 +14,8 @@ import pytest
 from careweave.fhir.index_values import references_in
 from careweave.fhir.nhs_number import NHS_NUMBER_SYSTEM, is_valid_nhs_number
 from careweave.fhir.validation import validate_resource
+from careweave.population.code_lists import is_snomed_id
+from careweave.population.record import SNOMED
 from careweave.synth.generate import (
     DEFAULT_AS_OF,
     NHS_NUMBER_CAPACITY,
@@ -76,6 +78,28 @@ def test_every_line_is_a_valid_fhir_r4_resource(
         for resource in resources:
             assert f"{resource['resourceType']}.ndjson" == name
             validate_resource(resource)
+
+
+def snomed_codes(value: Any) -> set[str]:
+    """Every code of a SNOMED CT coding anywhere in a resource (dm+d ids are SNOMED CT ids)."""
+    if isinstance(value, dict):
+        found = {str(value["code"])} if value.get("system") == SNOMED and "code" in value else set()
+        return found.union(*(snomed_codes(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(snomed_codes(v) for v in value))
+    return set()
+
+
+def test_every_snomed_code_written_has_a_valid_check_digit(
+    generated: tuple[GenerationSummary, Path],
+) -> None:
+    """A mistyped digit would never match a code list; the generator once had one (lactulose)."""
+    _, out = generated
+    codes = {
+        code for resources in read(out).values() for r in resources for code in snomed_codes(r)
+    }
+    assert len(codes) > 100
+    assert sorted(code for code in codes if not is_snomed_id(code)) == []
 
 
 def test_nhs_numbers_are_valid_unique_and_patients_numbered_in_order(

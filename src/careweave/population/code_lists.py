@@ -27,6 +27,40 @@ REQUIRED_METADATA: Final = ("version", "compiled", "source")
 _METADATA: Final = re.compile(r"#\s*([a-z_-]+):\s*(.+)")
 _SNOMED_ID: Final = re.compile(r"[1-9]\d{5,17}")
 """A SNOMED CT concept id: 6 to 18 digits, no leading zero."""
+_VERHOEFF_D: Final = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
+    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
+    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
+    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
+    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
+    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
+    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
+    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+)
+_VERHOEFF_P: Final = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
+    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
+    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
+    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0),
+    (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
+    (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
+)
+
+
+def is_snomed_id(text: str) -> bool:
+    """Whether `text` is a well-formed SNOMED CT identifier: 6 to 18 digits whose last is the
+    Verhoeff check digit of the rest (SNOMED CT Technical Implementation Guide, "Check-digit
+    computation"). A mistyped digit in a data file is caught here, not by a silent non-match."""
+    if not _SNOMED_ID.fullmatch(text):
+        return False
+    check = 0
+    for position, digit in enumerate(reversed(text)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(digit)]]
+    return check == 0
 
 
 class CodeListProblem(ValueError):  # noqa: N818 - the data file is wrong, the message says how
@@ -104,7 +138,7 @@ def parse_code_list(name: str, text: str, version: str, columns: Sequence[str]) 
         empty = [column for column in columns if not cleaned[column]]
         if empty:
             raise CodeListProblem(f"{name}, line {number}: {', '.join(empty)} is empty")
-        if "snomed_code" in cleaned and not _SNOMED_ID.fullmatch(cleaned["snomed_code"]):
+        if "snomed_code" in cleaned and not is_snomed_id(cleaned["snomed_code"]):
             raise CodeListProblem(
                 f"{name}, line {number}: {cleaned['snomed_code']!r} is not a SNOMED CT id"
             )

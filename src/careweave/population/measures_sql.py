@@ -30,6 +30,23 @@ from itertools import pairwise
 from typing import Final
 
 from careweave.coordination.caseload import years_after
+from careweave.population.cambridge_multimorbidity import (
+    LAST_YEAR_DAYS,
+    REPEAT_ISSUES,
+    RULES,
+    AllOf,
+    AnyOf,
+    Atom,
+    CambridgeCodeLists,
+    Diagnosed,
+    NoneOf,
+    Prescribed,
+    Rule,
+    all_atoms,
+    cambridge_code_lists,
+    diagnosis_lists,
+    medicine_lists,
+)
 from careweave.population.clinical_frailty_scale import CFS_LEVELS, RECORDED_STATUSES
 from careweave.population.efi import (
     CATEGORY_UPPER_COUNTS,
@@ -84,6 +101,8 @@ MEASURE_COLUMNS: Final = (
     "body_systems",
     "multimorbidity",
     "complex_multimorbidity",
+    "cambridge_conditions",
+    "cambridge_score",
     "medicines",
     "polypharmacy",
     "admissions",
@@ -157,16 +176,19 @@ class CodeTable:
     rows: tuple[tuple[str, ...], ...]
 
 
-CODE_TABLES: Final = ("efi_codes", "ltc_codes", "living_codes", "ethnic_groups")
+CODE_TABLES: Final = ("efi_codes", "ltc_codes", "cms_codes", "living_codes", "ethnic_groups")
 """The lookup tables the measure query joins (`code_list_tables` fills them)."""
 
 
 def code_list_tables(
-    efi_codes: EfiCodeList | None = None, long_term_conditions: LongTermConditionList | None = None
+    efi_codes: EfiCodeList | None = None,
+    long_term_conditions: LongTermConditionList | None = None,
+    cambridge: CambridgeCodeLists | None = None,
 ) -> dict[str, CodeTable]:
     """The lookup tables the measure query joins, from the reference's code lists."""
     efi = efi_codes or efi_code_list()
     ltc = long_term_conditions or long_term_condition_list()
+    cms = cambridge or cambridge_code_lists()
     return {
         "efi_codes": CodeTable(("snomed_code", "deficit"), tuple(sorted(efi.deficit_of.items()))),
         "ltc_codes": CodeTable(
@@ -174,6 +196,14 @@ def code_list_tables(
             tuple(
                 (code, condition, ltc.body_system_of[condition])
                 for code, condition in sorted(ltc.condition_of.items())
+            ),
+        ),
+        "cms_codes": CodeTable(
+            ("snomed_code", "list_name"),
+            tuple(
+                (code, code_list)
+                for code, lists in sorted(cms.lists_of.items())
+                for code_list in sorted(lists)
             ),
         ),
         "living_codes": CodeTable(
@@ -222,19 +252,40 @@ def _in_scope(scope: str | None, column: str) -> str:
     return f"AND {column} IN (SELECT person_id FROM {scope})" if scope else ""
 
 
-def person_measures_query(days: MeasureDays, *, scope: str | None = None) -> str:
+def _taken(as_of: date, since: date) -> str:
+    """A `medicines` row is a repeat medicine taken between `since` and `as_of` (the rule of
+    `careweave.population.medicines.medicines_taken`)."""
+    d, first = literal(as_of), literal(since)
+    overlaps = (
+        f"start_day IS NOT NULL AND start_day <= {d} AND (end_day IS NULL OR end_day >= {first})"
+    )
+    return f"""(
+      (resource_type = 'MedicationStatement' AND status IN {one_of(TAKEN_STATEMENT)} AND {overlaps})
+      OR (resource_type = 'MedicationRequest'
+        AND status IN {one_of(TAKEN_REQUEST)}
+        AND intent IN {one_of(ORDER_INTENTS)}
+        AND (course IS NULL OR course <> {literal(ACUTE_COURSE)})
+        AND (
+          (has_validity AND {overlaps})
+          OR (NOT has_validity AND authored_day IS NOT NULL AND authored_day <= {d}
+            AND (authored_day >= {first}
+              OR (course = {literal(CONTINUOUS_COURSE)} AND status = 'active')))
+        ))
+    )"""
+
+
+def person_measures_query(
+    days: MeasureDays, *, scope: str | None = None, cambridge: CambridgeCodeLists | None = None
+) -> str:
     """The SELECT of every measure row (MEASURE_COLUMNS) as of `days.as_of`.
 
     `scope` names a table with a `person_id` column: only those people are measured (an
-    incremental refresh); None measures everyone in `people`.
+    incremental refresh); None measures everyone in `people`. `cambridge`: the Cambridge
+    Multimorbidity Score's weights (its codes are the `cms_codes` table).
     """
     only = _in_scope(scope, "person_id")
     d = literal(days.as_of)
-    since_m = literal(days.medicines_since)
     since_h = literal(days.hospital_since)
-    overlaps = (
-        f"start_day IS NOT NULL AND start_day <= {d} AND (end_day IS NULL OR end_day >= {since_m})"
-    )
     covers = f"start_day IS NOT NULL AND start_day <= {d} AND (end_day IS NULL OR end_day >= {d})"
     low, high = min(CFS_LEVELS), max(CFS_LEVELS)
     return f"""
@@ -243,7 +294,7 @@ scope_people AS (
   SELECT * FROM people WHERE TRUE {only}
 ),
 true_entries AS (
-  SELECT person_id, code
+  SELECT person_id, code, entry_day
   FROM coded_entries
   WHERE code_system = {literal(SNOMED)}
     AND entry_day IS NOT NULL AND entry_day <= {d}
@@ -259,19 +310,7 @@ medicines_taken AS (
   SELECT person_id, COUNT(DISTINCT medicine_key) AS medicines
   FROM medicines
   WHERE medicine_key IS NOT NULL
-    AND (
-      (resource_type = 'MedicationStatement' AND status IN {one_of(TAKEN_STATEMENT)} AND {overlaps})
-      OR (resource_type = 'MedicationRequest'
-        AND status IN {one_of(TAKEN_REQUEST)}
-        AND intent IN {one_of(ORDER_INTENTS)}
-        AND (course IS NULL OR course <> {literal(ACUTE_COURSE)})
-        AND (
-          (has_validity AND {overlaps})
-          OR (NOT has_validity AND authored_day IS NOT NULL AND authored_day <= {d}
-            AND (authored_day >= {since_m}
-              OR (course = {literal(CONTINUOUS_COURSE)} AND status = 'active')))
-        ))
-    )
+    AND {_taken(days.as_of, days.medicines_since)}
     {only}
   GROUP BY person_id
 ),
@@ -292,6 +331,7 @@ conditions AS (
   FROM true_entries e JOIN ltc_codes l ON l.snomed_code = e.code
   GROUP BY e.person_id
 ),
+{_cambridge_ctes(days.as_of, only, cambridge or cambridge_code_lists())},
 hospital AS (
   SELECT person_id,
     SUM(CASE WHEN class_code IN {one_of(ADMISSION_CLASSES)} THEN 1 ELSE 0 END) AS admissions,
@@ -378,6 +418,8 @@ measured AS (
     COALESCE(x.deficits, 0) AS efi_deficits,
     COALESCE(c.conditions, 0) AS long_term_conditions,
     COALESCE(c.body_systems, 0) AS body_systems,
+    COALESCE(s.conditions, 0) AS cambridge_conditions,
+    COALESCE(s.hundredths, 0) AS cambridge_hundredths,
     COALESCE(m.medicines, 0) AS medicines,
     COALESCE(h.admissions, 0) AS admissions,
     COALESCE(h.attendances, 0) AS ae_attendances,
@@ -401,6 +443,7 @@ measured AS (
   FROM scope_people p
   LEFT JOIN deficits x ON x.person_id = p.person_id
   LEFT JOIN conditions c ON c.person_id = p.person_id
+  LEFT JOIN cambridge s ON s.person_id = p.person_id
   LEFT JOIN medicines_taken m ON m.person_id = p.person_id
   LEFT JOIN hospital h ON h.person_id = p.person_id
   LEFT JOIN living l ON l.person_id = p.person_id
@@ -419,6 +462,8 @@ measure_rows AS (
     long_term_conditions >= {MULTIMORBIDITY_CONDITIONS} AS multimorbidity,
     long_term_conditions >= {COMPLEX_CONDITIONS} AND body_systems >= {COMPLEX_BODY_SYSTEMS}
       AS complex_multimorbidity,
+    cambridge_conditions,
+    CAST(cambridge_hundredths AS DOUBLE) / 100 AS cambridge_score,
     medicines,
     medicines >= {HEAVY_POLYPHARMACY} AS polypharmacy,
     admissions, ae_attendances,
@@ -454,3 +499,100 @@ def _segment_case() -> str:
         "WHEN r.multimorbidity THEN 'long-term-conditions' "
         "ELSE 'fit' END"
     )
+
+
+def _cambridge_ctes(as_of: date, only: str, cambridge: CambridgeCodeLists) -> str:
+    """The CTEs ending in `cambridge` (person_id, conditions, hundredths): the Cambridge
+    Multimorbidity Score as `careweave.population.cambridge_multimorbidity` computes it.
+
+    Each diagnosis list's latest entry and each medicine list's prescriptions are read once
+    per person; every rule's atoms become one 0/1 column each, and each condition's rule a
+    boolean expression over them, rendered from RULES itself."""
+    d = literal(as_of)
+    last_year = window_start(as_of, LAST_YEAR_DAYS)
+    atoms = all_atoms()
+    column = {atom: f"cms_atom_{n}" for n, atom in enumerate(atoms)}
+    flags = ",\n    ".join(
+        f"MAX(CASE WHEN {_atom_test(atom, as_of)} THEN 1 ELSE 0 END) AS {column[atom]}"
+        for atom in atoms
+    )
+    weights = " + ".join(
+        f"CASE WHEN {_rule_test(RULES[c], column)} THEN {cambridge.weight_of[c]} ELSE 0 END"
+        for c in cambridge.conditions
+    )
+    counts = " + ".join(
+        f"CASE WHEN {_rule_test(RULES[c], column)} THEN 1 ELSE 0 END" for c in cambridge.conditions
+    )
+    acute = (
+        f"resource_type = 'MedicationRequest' AND status IN {one_of(TAKEN_REQUEST)} "
+        f"AND intent IN {one_of(ORDER_INTENTS)} AND course = {literal(ACUTE_COURSE)} "
+        f"AND authored_day IS NOT NULL AND authored_day >= {literal(last_year)} "
+        f"AND authored_day <= {d}"
+    )
+    ever = (
+        f"start_day IS NOT NULL AND start_day <= {d} AND ("
+        f"(resource_type = 'MedicationStatement' AND status IN {one_of(TAKEN_STATEMENT)}) "
+        f"OR (resource_type = 'MedicationRequest' AND status IN {one_of(TAKEN_REQUEST)} "
+        f"AND intent IN {one_of(ORDER_INTENTS)}))"
+    )
+    return f"""cms_diagnoses AS (
+  SELECT e.person_id, k.list_name, MAX(e.entry_day) AS latest_day
+  FROM true_entries e JOIN cms_codes k ON k.snomed_code = e.code
+  WHERE k.list_name IN {one_of(diagnosis_lists())}
+  GROUP BY e.person_id, k.list_name
+),
+cms_prescribing AS (
+  SELECT m.person_id, k.list_name,
+    SUM(CASE WHEN {_taken(as_of, last_year)} THEN {REPEAT_ISSUES}
+      WHEN {acute} THEN 1 ELSE 0 END) AS last_year,
+    MAX(CASE WHEN {ever} THEN 1 ELSE 0 END) AS ever_prescribed
+  FROM medicines m JOIN cms_codes k ON k.snomed_code = m.medicine_key
+  WHERE k.list_name IN {one_of(medicine_lists())}
+    {only}
+  GROUP BY m.person_id, k.list_name
+),
+cms_atoms AS (
+  SELECT person_id, 'diagnosed' AS kind, list_name, latest_day,
+    0 AS last_year, 0 AS ever_prescribed
+  FROM cms_diagnoses
+  UNION ALL
+  SELECT person_id, 'prescribed' AS kind, list_name, CAST(NULL AS DATE) AS latest_day,
+    last_year, ever_prescribed
+  FROM cms_prescribing
+),
+cms_flags AS (
+  SELECT person_id,
+    {flags}
+  FROM cms_atoms
+  GROUP BY person_id
+),
+cambridge AS (
+  SELECT person_id, {counts} AS conditions, {weights} AS hundredths
+  FROM cms_flags
+)"""
+
+
+def _atom_test(atom: Atom, as_of: date) -> str:
+    """Whether a row of `cms_atoms` shows the atom."""
+    if isinstance(atom, Diagnosed):
+        test = f"kind = 'diagnosed' AND list_name = {literal(atom.code_list)}"
+        if atom.within_days is not None:
+            test += f" AND latest_day >= {literal(window_start(as_of, atom.within_days))}"
+        return test
+    test = f"kind = 'prescribed' AND list_name = {literal(atom.code_list)}"
+    if atom.ever:
+        return test + " AND ever_prescribed = 1"
+    return test + f" AND last_year >= {atom.at_least}"
+
+
+def _rule_test(rule: Rule, column: dict[Atom, str]) -> str:
+    """A rule as a boolean expression over the atom columns of `cms_flags`."""
+    if isinstance(rule, Diagnosed | Prescribed):
+        return f"{column[rule]} = 1"
+    parts = [_rule_test(part, column) for part in rule.parts]
+    if isinstance(rule, AllOf):
+        return "(" + " AND ".join(parts) + ")"
+    if isinstance(rule, AnyOf):
+        return "(" + " OR ".join(parts) + ")"
+    assert isinstance(rule, NoneOf)
+    return "NOT (" + " OR ".join(parts) + ")"

@@ -79,7 +79,7 @@ def _overlaps(start: date | None, end: date | None, since: date, as_of: date) ->
     return start is not None and start <= as_of and (end is None or end >= since)
 
 
-def _statement_taken(resource: Mapping[str, Any], since: date, as_of: date) -> date | None:
+def statement_taken(resource: Mapping[str, Any], since: date, as_of: date) -> date | None:
     """The day a MedicationStatement's medicine was taken in the window from, or None."""
     if resource.get("status") not in TAKEN_STATEMENT:
         return None
@@ -94,7 +94,7 @@ def _statement_taken(resource: Mapping[str, Any], since: date, as_of: date) -> d
     return start if _overlaps(start, end, since, as_of) else None
 
 
-def _request_taken(resource: Mapping[str, Any], since: date, as_of: date) -> date | None:
+def request_taken(resource: Mapping[str, Any], since: date, as_of: date) -> date | None:
     """The day a MedicationRequest counts from in the window, or None."""
     if resource.get("status") not in TAKEN_REQUEST or resource.get("intent") not in ORDER_INTENTS:
         return None
@@ -124,9 +124,9 @@ def medicines_taken(
     for resource in resources:
         kind = resource.get("resourceType")
         if kind == "MedicationStatement":
-            day = _statement_taken(resource, since, as_of)
+            day = statement_taken(resource, since, as_of)
         elif kind == "MedicationRequest":
-            day = _request_taken(resource, since, as_of)
+            day = request_taken(resource, since, as_of)
         else:
             continue
         if day is None:

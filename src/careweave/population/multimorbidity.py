@@ -12,7 +12,8 @@ still does, since a long-term condition on the record is part of the person's hi
   across 3 or more body systems (Harrison et al. 2014, as used by e.g. Head et al. 2021);
   Kingston et al. use 4 or more conditions. Both thresholds are parameters of `is_complex`.
 
-The Cambridge Multimorbidity Score is not computed here: docs/population-measures.md says why.
+The Cambridge Multimorbidity Score, a weighted count of another 20 conditions, is
+`careweave.population.cambridge_multimorbidity`.
 """
 
 from __future__ import annotations

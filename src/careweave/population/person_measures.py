@@ -5,7 +5,8 @@ must give the same `PersonMeasures.row()` for every person, and tests compare th
 measure is a small rule over the person's FHIR resources (dicts); the rules, as the code
 applies them:
 
-* **eFI** and **multimorbidity**: `careweave.population.efi` and `.multimorbidity`.
+* **eFI**, **multimorbidity** and the **Cambridge Multimorbidity Score**:
+  `careweave.population.efi`, `.multimorbidity` and `.cambridge_multimorbidity`.
 * **Polypharmacy**: 10 or more distinct repeat medicines taken in the 12 months up to the day
   (the same medicines the eFI's 5-or-more deficit counts: `careweave.population.medicines`).
 * **Emergency hospital use**: admissions are Encounters of class inpatient (v3 ActCode IMP,
@@ -40,6 +41,11 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any, Final
 
+from careweave.population.cambridge_multimorbidity import (
+    CambridgeCodeLists,
+    CambridgeScore,
+    cambridge_multimorbidity_score,
+)
 from careweave.population.clinical_frailty_scale import (
     FrailtyScaleRating,
     latest_clinical_frailty_scale,
@@ -122,6 +128,7 @@ class PersonMeasures:
     deceased: bool  # died on or before the as-of day (a date may be unknown)
     efi: ElectronicFrailtyIndex
     multimorbidity: Multimorbidity
+    cambridge: CambridgeScore
     medicines: tuple[MedicineTaken, ...]
     hospital_window_days: int
     hospital_use: HospitalUse
@@ -173,6 +180,8 @@ class PersonMeasures:
             "body_systems": len(self.multimorbidity.body_systems),
             "multimorbidity": self.multimorbidity.multimorbid,
             "complex_multimorbidity": self.multimorbidity.complex,
+            "cambridge_conditions": self.cambridge.condition_count,
+            "cambridge_score": self.cambridge.score,
             "medicines": self.medicine_count,
             "polypharmacy": self.polypharmacy,
             "admissions": self.admission_count,
@@ -194,6 +203,7 @@ def measures_for(
     medicine_window_days: int = MEDICINE_WINDOW_DAYS,
     efi_codes: EfiCodeList | None = None,
     long_term_conditions: LongTermConditionList | None = None,
+    cambridge_codes: CambridgeCodeLists | None = None,
 ) -> PersonMeasures:
     """All the population measures of one person, from their resources, as of `as_of`.
 
@@ -217,6 +227,7 @@ def measures_for(
         deceased=deceased,
         efi=efi,
         multimorbidity=multimorbidity(record, as_of, code_list=long_term_conditions),
+        cambridge=cambridge_multimorbidity_score(record, as_of, code_lists=cambridge_codes),
         medicines=medicines_taken(record, as_of, days=medicine_window_days),
         hospital_window_days=hospital_window_days,
         hospital_use=hospital_use(record, as_of, days=hospital_window_days),

@@ -53,6 +53,10 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from careweave.coordination.record import today
+from careweave.population.cambridge_multimorbidity import (
+    CambridgeCodeLists,
+    cambridge_code_lists,
+)
 from careweave.population.columnar import (
     EXCLUDED,
     MANIFEST,
@@ -132,7 +136,12 @@ class MeasureSettings:
             "medicine_window_days": str(self.medicine_window_days),
             "efi_code_list": efi_code_list().info.name,
             "long_term_condition_list": long_term_condition_list().info.name,
+            "cambridge_multimorbidity_lists": _names(cambridge_code_lists()),
         }
+
+
+def _names(cambridge: CambridgeCodeLists) -> str:
+    return f"{cambridge.conditions_info.name}+{cambridge.codes_info.name}"
 
 
 @dataclass(frozen=True)

@@ -638,7 +638,7 @@ MEDICINES: Final[tuple[Medicine, ...]] = (
     Medicine("macrogol", "3591211000001105", "Macrogol compound oral powder sachets NPF sugar free",
              "One sachet once or twice a day", (("constipation", 0.45),),
              f"{OPENCODELISTS} user-ZoeMZou/multimorbidity_prescription_chronic_constipation"),
-    Medicine("lactulose", "42354411000001107", "Lactulose 3.1-3.7g/5ml oral solution",
+    Medicine("lactulose", "42354411000001105", "Lactulose 3.1-3.7g/5ml oral solution",
              "15ml twice a day", (("constipation", 0.15),),
              f"{OPENCODELISTS} user-ZoeMZou/multimorbidity_prescription_chronic_constipation",
              unless=("macrogol",)),
