@@ -208,6 +208,29 @@ def test_related_people_are_those_the_access_rules_let_the_user_see(
         database.dispose()
 
 
+def test_case_finding_by_cambridge_score_finds_the_scores_from_the_boundary_up(
+    place: Place, con: duckdb.DuckDBPyConnection
+) -> None:
+    scores = Counter(r["cambridge_score"] for r in place.rows.values() if r["segment"])
+    # A score held by several people, so the boundary itself is tested.
+    boundary = max(s for s, n in scores.items() if n >= 3 and isinstance(s, float) and s >= 1)
+    found = find_cases(con, CaseFindingQuery(min_cambridge_score=boundary))
+    expected = {
+        p
+        for p, r in place.rows.items()
+        if r["segment"] is not None and r["cambridge_score"] >= boundary  # type: ignore[operator]
+    }
+    assert set(found.patient_ids) == expected
+    assert any(place.rows[p]["cambridge_score"] == boundary for p in found.patient_ids)
+    assert len(expected) < len(place.rows)
+    listed = worklist(con, found, set(found.patient_ids))
+    assert [p.cambridge_score for p in listed.people] == [
+        place.rows[p]["cambridge_score"] for p in found.patient_ids
+    ]
+    with pytest.raises(ValueError, match="min_cambridge_score"):
+        find_cases(con, CaseFindingQuery(min_cambridge_score=0))
+
+
 def test_a_query_with_an_unknown_category_is_refused(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(UnknownChoice, match="frail-ish"):
         find_cases(con, CaseFindingQuery(frailty=frozenset({"frail-ish"})))

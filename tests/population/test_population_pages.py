@@ -215,6 +215,7 @@ def test_a_gp_finds_the_issue_question_and_sees_only_their_own_patients_by_name(
     assert "Frailty Moderate frailty (10 deficits)" in mary
     assert "Emergency admissions in the last year 1" in mary
     assert "Care plan reviewed No care plan" in mary
+    assert re.search(r"Cambridge score \d+\.\d\d", mary)
     # Sid and Hilltop's six are not Ann's patients: counted, under 10, never named.
     assert "Sid" not in text and "PERSON H1" not in text
     assert "<10 other people aged 65 and over match, whose care you are not part of" in text
@@ -259,6 +260,39 @@ def test_criteria_are_checked_with_an_error_summary(pages: Place) -> None:
     nothing = gp.get("/population/find-people", params={"searched": "yes"})
     assert nothing.status_code == 400
     assert "Choose at least one thing to look for" in error_summary(nothing.text)
+
+    for score in ("17", "2.555", "lots", "0"):
+        refused = gp.get(
+            "/population/find-people", params={"searched": "yes", "min_cambridge": score}
+        )
+        assert refused.status_code == 400, score
+        assert "Enter the score as a number from 0.01 to 16.33, like 2.5" in error_summary(
+            refused.text
+        )
+        assert f'value="{score}"' in refused.text
+
+
+def test_people_are_found_by_their_cambridge_score(pages: Place) -> None:
+    gp = pages.sign_in("ann.gp")
+    everyone = gp.get("/population/find-people", params={**FOUND, "no_review_months": ""})
+    scores = {
+        name: float(score)
+        for name, score in re.findall(
+            r'href="/people/([\w-]+)">.*?Cambridge score </span>\s*(?:<span>)?([\d.]+)',
+            everyone.text,
+            re.S,
+        )
+    }
+    assert scores and max(scores.values()) > 0
+    top = max(scores.values())
+    found = gp.get(
+        "/population/find-people",
+        params={**FOUND, "no_review_months": "", "min_cambridge": f"{top:.2f}"},
+    )
+    assert found.status_code == 200, found.text
+    names = re.findall(r'<a class="nhsuk-link" href="/people/([\w-]+)">', found.text)
+    assert names == [n for n, s in scores.items() if s >= top]
+    assert "min_cambridge%3D" in found.text  # the way back from a person keeps the criterion
 
 
 def schedule_riverside_mdt(place: Place) -> mdt.MeetingMade:

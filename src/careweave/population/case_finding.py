@@ -54,6 +54,8 @@ class CaseFindingQuery:
     practice: str | None = None
     """The practice's Organization id or ODS code."""
     min_long_term_conditions: int | None = None
+    min_cambridge_score: float | None = None
+    """A Cambridge Multimorbidity Score of at least this (0.01 to the 20 weights' 16.33)."""
     complex_multimorbidity: bool | None = None
     polypharmacy: bool | None = None
     care_home: bool | None = None
@@ -73,6 +75,8 @@ class CaseFindingQuery:
         ):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, not {value}")
+        if self.min_cambridge_score is not None and not self.min_cambridge_score > 0:
+            raise ValueError(f"min_cambridge_score must be above 0, not {self.min_cambridge_score}")
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,10 @@ def _conditions(query: CaseFindingQuery, as_of: date) -> tuple[list[str], list[o
     if query.min_long_term_conditions is not None:
         where.append("m.long_term_conditions >= ?")
         params.append(query.min_long_term_conditions)
+    if query.min_cambridge_score is not None:
+        # The score is hundredths over 100: compare hundredths, so 2.3 finds a score of 2.30.
+        where.append("ROUND(m.cambridge_score * 100) >= ?")
+        params.append(round(query.min_cambridge_score * 100))
     for column, wanted in (
         ("m.complex_multimorbidity", query.complex_multimorbidity),
         ("m.polypharmacy", query.polypharmacy),
@@ -158,6 +166,7 @@ class WorklistPerson:
     efi_category: str
     efi_deficits: int
     long_term_conditions: int
+    cambridge_score: float
     admissions: int
     ae_attendances: int
     care_home: str | None
@@ -173,6 +182,7 @@ WORKLIST_COLUMNS: Final = (
     "efi_category",
     "efi_deficits",
     "long_term_conditions",
+    "cambridge_score",
     "admissions",
     "ae_attendances",
     "care_home",

@@ -15,6 +15,7 @@ computes a figure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from starlette.responses import Response
 from careweave.access.roles import CARE_ROLES, Role
 from careweave.coordination import mdt
 from careweave.coordination.record import may_read
+from careweave.population.cambridge_multimorbidity import cambridge_code_lists
 from careweave.population.case_finding import CaseFindingQuery
 from careweave.population.charts import SEGMENT_WORDS, BarGroup, bar_chart, bars, count_words
 from careweave.population.dashboard import (
@@ -78,6 +80,7 @@ MAX_MONTHS: Final = 120
 MAX_DAYS: Final = 730
 MAX_CONDITIONS: Final = 30
 TICKED: Final = "yes"
+_SCORE: Final = re.compile(r"\d{1,2}(\.\d{1,2})?|\.\d{1,2}")
 
 
 def population_reader(
@@ -156,6 +159,20 @@ def _whole_number(
     return int(text)
 
 
+def _score(typed: Mapping[str, str], name: str, errors: list[FieldError]) -> float | None:
+    """A Cambridge Multimorbidity Score typed in the form (up to 2 decimals), or None."""
+    text = typed.get(name, "").strip()
+    if not text:
+        return None
+    top = sum(cambridge_code_lists().weight_of.values())
+    if not _SCORE.fullmatch(text) or not 1 <= round(float(text) * 100) <= top:
+        errors.append(
+            FieldError(name, f"Enter the score as a number from 0.01 to {top / 100:.2f}, like 2.5")
+        )
+        return None
+    return float(text)
+
+
 def read_query(
     typed: Mapping[str, str],
     frailty: list[str],
@@ -182,6 +199,7 @@ def read_query(
         if seen.health
         else None
     )
+    cambridge = _score(typed, "min_cambridge", errors) if seen.health else None
     practice = typed.get("practice", "")
     if practice and practice not in practice_choices:
         errors.append(FieldError("practice", "Choose a practice from the list"))
@@ -200,6 +218,7 @@ def read_query(
         admitted_within_days=days,
         practice=practice or None,
         min_long_term_conditions=conditions,
+        min_cambridge_score=cambridge,
         complex_multimorbidity=ticked("complex_multimorbidity"),
         polypharmacy=ticked("polypharmacy"),
         care_home=ticked("care_home"),
@@ -221,7 +240,7 @@ def _address(typed: Mapping[str, str], frailty: list[str], only: list[str]) -> s
     query = [("searched", TICKED)]
     query += [("frailty", f) for f in frailty]
     query += [(n, typed[n]) for n in ("no_review_months", "admitted_days", "practice") if typed[n]]
-    query += [("min_conditions", typed["min_conditions"])] if typed["min_conditions"] else []
+    query += [(n, typed[n]) for n in ("min_conditions", "min_cambridge") if typed[n]]
     query += [("only", o) for o in only]
     return "/population/find-people?" + urlencode(query)
 
@@ -342,7 +361,13 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             if asked:
                 typed = {
                     name: request.query_params.get(name, "")[:64]
-                    for name in ("no_review_months", "admitted_days", "practice", "min_conditions")
+                    for name in (
+                        "no_review_months",
+                        "admitted_days",
+                        "practice",
+                        "min_conditions",
+                        "min_cambridge",
+                    )
                 }
             else:
                 # The issue's example question, at the user's own practice if they are in one.
@@ -351,6 +376,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
                     "admitted_days": "90",
                     "practice": own if own in choices else "",
                     "min_conditions": "",
+                    "min_cambridge": "",
                 }
                 frailty = ["moderate", "severe"]
             query, errors = read_query(typed, frailty, only, choices, seen) if asked else (None, [])
@@ -380,6 +406,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             named_shown=NAMED_SHOWN,
             back=_address(typed, frailty, only),
             count=count_words,
+            cambridge_top=f"{sum(cambridge_code_lists().weight_of.values()) / 100:.2f}",
         )
 
     @pages.get("/population/find-people/{patient_id}/mdt")
