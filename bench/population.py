@@ -69,14 +69,13 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
 from careweave.population.case_finding import CaseFindingQuery, find_cases, worklist
-from careweave.population.columnar import MEMORY_LIMIT
+from careweave.population.columnar import MEMORY_LIMIT, read_state
 from careweave.population.equity import equity_breakdown, publishable
 from careweave.population.exports import Format, export_measures
 from careweave.population.projection import (
     full_refresh,
     open_projection,
     projection_path,
-    read_state,
     refresh,
 )
 from careweave.population.segmentation import segment_counts, segment_trend

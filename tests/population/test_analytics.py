@@ -3,6 +3,7 @@ against the same figures counted in plain Python from the reference rows (`perso
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from careweave.population.case_finding import (
     related_people,
     worklist,
 )
+from careweave.population.columnar import SEGMENT_TREND
+from careweave.population.dashboard import population_overview
 from careweave.population.equity import (
     DIMENSIONS,
     EQUITY_MEASURES,
@@ -31,7 +34,13 @@ from careweave.population.flatten import person_of
 from careweave.population.person_measures import hospital_use
 from careweave.population.person_row import SEGMENTS, MeasureRow, person_row
 from careweave.population.projection import MeasureSettings, build_from_resources, open_projection
-from careweave.population.segmentation import segment_counts, segment_trend
+from careweave.population.segmentation import (
+    TREND_YEARS,
+    segment_counts,
+    segment_trend,
+    stored_segment_trend,
+    trend_days,
+)
 from careweave.population.suppression import HIDDEN, UNDER_THRESHOLD
 from careweave.store.database import open_database
 from careweave.store.repository import FhirStore
@@ -107,6 +116,39 @@ def test_a_trend_recomputes_each_day_from_the_record_as_it_stood(
     )
     assert dict(trend[0].counts) == {s: expected.get(s, 0) for s in SEGMENTS}
     assert trend[0].counts != trend[-1].counts
+
+
+def test_the_refresh_keeps_the_dashboard_trend_and_the_dashboard_reads_it(
+    place: Place, con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    kept = stored_segment_trend(con)
+    assert kept is not None
+    assert kept == segment_trend(con, trend_days(place.as_of))
+    assert [t.as_of for t in kept] == trend_days(place.as_of) and len(kept) == TREND_YEARS
+    # The dashboard shows what the refresh kept, not a recomputation: change the kept figures
+    # in a copy and the copy's dashboard shows the change.
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(place.path, copy)
+    writable = duckdb.connect(str(copy))
+    writable.execute(f"UPDATE {SEGMENT_TREND} SET people = people + 1000 WHERE segment = 'fit'")
+    writable.close()
+    changed = open_projection(copy)
+    try:
+        overview = population_overview(changed, copy)
+    finally:
+        changed.close()
+    oldest = overview.trend[0].counts["fit"]
+    assert oldest == kept[0].counts["fit"] + 1000
+    # A projection refreshed before trends were kept has none; the dashboard works it out.
+    writable = duckdb.connect(str(copy))
+    writable.execute(f"DROP TABLE {SEGMENT_TREND}")
+    writable.close()
+    older = open_projection(copy)
+    try:
+        assert stored_segment_trend(older) is None
+        assert population_overview(older, copy).trend[0].counts["fit"] == kept[0].counts["fit"]
+    finally:
+        older.close()
 
 
 def test_published_segment_counts_hide_small_numbers(

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from careweave.access.consent import opted_out_patients
 from careweave.access.policy import planning_visibility
 from careweave.fhir.search_query import parse_search
-from careweave.population.columnar import ALL_TABLES, MEASURES, STATE, connect
+from careweave.population.columnar import ALL_TABLES, MEASURES, SEGMENT_TREND, STATE, connect
 from careweave.population.flatten import TABLES, person_of
 from careweave.population.measures_sql import MEASURE_COLUMNS
 from careweave.population.person_row import person_row
@@ -29,6 +29,7 @@ from careweave.population.projection import (
     refresh,
     refresh_lock,
 )
+from careweave.population.segmentation import segment_trend, stored_segment_trend, trend_days
 from careweave.population.store_reading import planning_objectors, read_snapshot
 from careweave.store.bulk_import import import_ndjson, plan_import
 from careweave.store.repository import FhirStore
@@ -82,7 +83,7 @@ def table_contents(path: Path) -> dict[str, list[tuple[object, ...]]]:
     try:
         return {
             table: sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=lambda r: repr(r))
-            for table in [*ALL_TABLES, MEASURES]
+            for table in [*ALL_TABLES, MEASURES, SEGMENT_TREND]
             if table != STATE
         }
     finally:
@@ -212,6 +213,14 @@ def test_a_refresh_with_nothing_changed_reads_no_one_and_a_new_day_measures_ever
     rows = measure_rows(path)
     assert {r["as_of"] for r in rows.values()} == {later.isoformat()}
     check_against_reference(store, path, later)
+    # The dashboard's trend moved on with the day, recomputed from the projection.
+    con = connect(path, read_only=True)
+    try:
+        kept = stored_segment_trend(con)
+        assert kept is not None and [t.as_of for t in kept] == trend_days(later)
+        assert kept == segment_trend(con, trend_days(later))
+    finally:
+        con.close()
 
 
 def test_one_refresh_at_a_time(store: FhirStore, tmp_path: Path) -> None:

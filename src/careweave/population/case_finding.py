@@ -25,13 +25,12 @@ from typing import Final
 import duckdb
 from dateutil.relativedelta import relativedelta
 
-from careweave.population.columnar import MEASURES, ORGANISATIONS
+from careweave.population.columnar import MEASURES, ORGANISATIONS, read_state
 from careweave.population.efi import FRAILTY_CATEGORIES
 from careweave.population.equity import objectors_excluded
 from careweave.population.measures_sql import literal, one_of
 from careweave.population.person_measures import ADMISSION_CLASSES, DID_NOT_HAPPEN, V3_ACT_CODE
 from careweave.population.person_row import OLDER_AGE, SEGMENTS
-from careweave.population.projection import read_state
 from careweave.store.database import Database
 from careweave.store.visibility import Visibility, allowed_patients
 

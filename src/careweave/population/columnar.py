@@ -48,6 +48,9 @@ ORGANISATION_COLUMNS: Final = (
 )
 STATE: Final = "projection_state"
 MEASURES: Final = "person_measures"
+SEGMENT_TREND: Final = "segment_trend_kept"
+"""The segments on earlier days (as_of, segment, people), worked out at refresh so a page
+that shows the trend only reads it."""
 
 ALL_TABLES: Final[Mapping[str, tuple[Column, ...]]] = {
     **TABLES,
@@ -65,6 +68,13 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     return con
+
+
+def read_state(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The projection's state: the day it measures, its windows and code lists, its watermark."""
+    return {
+        str(name): str(value) for name, value in con.execute(f"SELECT * FROM {STATE}").fetchall()
+    }
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -8,8 +8,8 @@ national data opt-out the projection leaves out is itself a count under the same
 figures are the projection's (careweave.population.projection): as of its measure day, read
 when it was last refreshed, which the pages say.
 
-A trend recomputes the measures for each earlier day from the projection's tables
-(`segment_trend`), one query a day, so the pages ask for few days (`TREND_YEARS`).
+The trend is the segments on the same day in each of the last `TREND_YEARS` years, worked out
+when the projection was refreshed (`careweave.population.segmentation.stored_segment_trend`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Final
 
 import duckdb
-from dateutil.relativedelta import relativedelta
 
 from careweave.population.equity import (
     DIMENSIONS,
@@ -30,12 +28,14 @@ from careweave.population.equity import (
     equity_breakdown,
     publishable,
 )
-from careweave.population.segmentation import SegmentCounts, segment_counts, segment_trend
+from careweave.population.segmentation import (
+    SegmentCounts,
+    segment_counts,
+    segment_trend,
+    stored_segment_trend,
+    trend_days,
+)
 from careweave.population.suppression import Shown, shown_count
-
-TREND_YEARS: Final = 2
-"""The trend shows the segments on the projection's day and on the same day each of this
-many years before."""
 
 
 @dataclass(frozen=True)
@@ -90,16 +90,10 @@ def _published(counts: SegmentCounts) -> PublishedSegments:
     return PublishedSegments(counts.as_of, total, shown)
 
 
-def trend_days(as_of: date, years: int = TREND_YEARS) -> list[date]:
-    """The earlier days of the trend, oldest first (the projection's own day is not among
-    them: its segments are already in the projection)."""
-    return [as_of - relativedelta(years=back) for back in range(years, 0, -1)]
-
-
 def population_overview(con: duckdb.DuckDBPyConnection, path: Path | str) -> PopulationOverview:
     """The dashboard of the projection `con`, opened from `path`."""
     now = segment_counts(con)
-    earlier = segment_trend(con, trend_days(now.as_of))
+    earlier = stored_segment_trend(con) or segment_trend(con, trend_days(now.as_of))
     return PopulationOverview(
         as_of=now.as_of,
         refreshed=refreshed_at(path),

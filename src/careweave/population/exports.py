@@ -26,11 +26,11 @@ from careweave.population.columnar import (
     ORGANISATIONS,
     RowLoader,
     connect,
+    read_state,
 )
 from careweave.population.equity import EQUITY_MEASURES, EquityBreakdown, publishable
 from careweave.population.flatten import TABLES, Column
 from careweave.population.measures_sql import CODE_TABLES, MEASURE_COLUMNS
-from careweave.population.projection import read_state
 from careweave.population.suppression import shown_count
 
 Format = Literal["csv", "parquet"]

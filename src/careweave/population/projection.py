@@ -70,6 +70,7 @@ from careweave.population.columnar import (
     create_measures_table,
     create_tables,
     load_code_tables,
+    read_state,
 )
 from careweave.population.efi import efi_code_list
 from careweave.population.flatten import (
@@ -88,6 +89,7 @@ from careweave.population.measures_sql import (
 from careweave.population.medicines import MEDICINE_WINDOW_DAYS
 from careweave.population.multimorbidity import long_term_condition_list
 from careweave.population.person_measures import HOSPITAL_WINDOW_DAYS
+from careweave.population.segmentation import store_segment_trend
 from careweave.population.store_reading import (
     StoredRow,
     StoredTuple,
@@ -192,12 +194,6 @@ def open_projection(path: Path | str) -> duckdb.DuckDBPyConnection:
     if not Path(path).exists():
         raise ProjectionProblem(f"There is no population projection at {path}: refresh it first")
     return connect(path, read_only=True)
-
-
-def read_state(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    return {
-        str(name): str(value) for name, value in con.execute(f"SELECT * FROM {STATE}").fetchall()
-    }
 
 
 def full_refresh(
@@ -538,6 +534,7 @@ def _finish(
         con.execute(f"DELETE FROM {MEASURES} WHERE patient_id IN (SELECT person_id FROM {scope})")
         con.execute(f"INSERT INTO {MEASURES} {query}")
     _write_state(con, {**state, **settings.state()})
+    store_segment_trend(con)
 
 
 def _write_state(con: duckdb.DuckDBPyConnection, state: Mapping[str, str]) -> None:
