@@ -65,6 +65,7 @@ def test_a_day_holds_sessions_all_day_or_nothing() -> None:
         ("10 to 12", "Wednesday: '10' is not a time of day"),
         ("10:00 to 10:00", "Wednesday: a session cannot open and close at the same time"),
         ("10:00 to 12:00, 11:00 to 13:00", "Wednesday's sessions overlap"),
+        ("all day, 10:00 to 12:00", "Enter Wednesday's times like 10:00 to 12:00"),
         ("x" * 201, "Wednesday's times must be 200 characters or fewer"),
     ],
 )
@@ -87,6 +88,26 @@ def test_days_with_the_same_times_become_one_session_and_every_problem_is_listed
     )
     _, problems = sessions_from_days({"mon": "soon", "thu": "9 to 5"})
     assert [p.day for p in problems] == ["mon", "thu"]
+
+
+def test_a_session_past_midnight_must_close_before_the_next_day_opens() -> None:
+    openings, problems = sessions_from_days({"fri": "22:00 to 02:00", "sat": "02:00 to 05:00"})
+    assert problems == [] and len(openings) == 2
+    for saturday in ("01:00 to 05:00", "all day"):
+        _, problems = sessions_from_days({"fri": "22:00 to 02:00", "sat": saturday})
+        assert [(p.day, p.message) for p in problems] == [
+            (
+                "sat",
+                "Saturday's sessions overlap Friday's, which runs until 02:00: "
+                "start Saturday after it closes",
+            )
+        ]
+    # Sunday night runs into Monday morning: the week wraps round.
+    _, problems = sessions_from_days({"sun": "20:00 to 01:30", "mon": "01:00 to 03:00"})
+    assert [p.day for p in problems] == ["mon"]
+    # Only the first session of the next day can clash, and only with the last late one.
+    _, problems = sessions_from_days({"fri": "09:00 to 12:00", "sat": "00:30 to 02:00"})
+    assert problems == []
 
 
 _TIMES = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))

@@ -130,6 +130,7 @@ def sessions_from_days(
             problems.append(problem)
         elif sessions:
             by_day[day] = sessions
+    problems += _overnight_overlaps(by_day)
     if problems:
         return (), problems
     grouped: dict[Session, list[str]] = {}
@@ -141,6 +142,27 @@ def sessions_from_days(
     ]
     openings.sort(key=lambda o: (DAYS.index(o.days[0]), o.opens or time.min))
     return tuple(openings), []
+
+
+def _overnight_overlaps(by_day: Mapping[str, tuple[Session, ...]]) -> list[DayProblem]:
+    """A session that runs past midnight (Friday 22:00 to 02:00) must be over before the next
+    day's first session begins (Saturday 01:00 would be open twice): the problem is put on the
+    next day, where the clash is."""
+    problems = []
+    for day, following in pairwise((*DAYS, DAYS[0])):
+        late = [end for start, end in by_day.get(day, ()) if start and end and end <= start]
+        if not late or following not in by_day:
+            continue
+        first_start = by_day[following][0][0]
+        if first_start is None or first_start < late[-1]:
+            problems.append(
+                DayProblem(
+                    following,
+                    f"{DAY_NAMES[following]}'s sessions overlap {DAY_NAMES[day]}'s, which runs "
+                    f"until {late[-1]:%H:%M}: start {DAY_NAMES[following]} after it closes",
+                )
+            )
+    return problems
 
 
 def _words(session: OpeningTime) -> str:
