@@ -44,8 +44,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import wraps
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Concatenate, Final, Literal, ParamSpec
 
 import duckdb
 import orjson
@@ -105,6 +106,7 @@ from careweave.population.store_reading import (
 )
 from careweave.store.database import Database
 
+P = ParamSpec("P")
 Progress = Callable[[int, int], None]
 """Called as work goes on with (resources done, resources to do)."""
 DEFAULT_OVERLAP: Final = timedelta(minutes=10)
@@ -196,50 +198,6 @@ def open_projection(path: Path | str) -> duckdb.DuckDBPyConnection:
     return connect(path, read_only=True)
 
 
-def full_refresh(
-    database: Database,
-    path: Path | str,
-    *,
-    as_of: date | None = None,
-    hospital_window_days: int = HOSPITAL_WINDOW_DAYS,
-    medicine_window_days: int = MEDICINE_WINDOW_DAYS,
-    progress: Progress | None = None,
-    page_size: int = 5_000,
-) -> RefreshSummary:
-    """Rebuild the projection of `database` at `path` from scratch (see the module docstring).
-
-    One process does it all: parsing and flattening (about 20 microseconds a resource) is
-    most of the work, and handing each resource's JSON to worker processes cost as much as
-    flattening it (measured: a pool of two took longer than this process alone)."""
-    with refresh_lock(Path(path)):
-        return _full_refresh(
-            database,
-            path,
-            as_of=as_of,
-            hospital_window_days=hospital_window_days,
-            medicine_window_days=medicine_window_days,
-            progress=progress,
-            page_size=page_size,
-        )
-
-
-def refresh(
-    database: Database,
-    path: Path | str,
-    *,
-    as_of: date | None = None,
-    progress: Progress | None = None,
-    overlap: timedelta = DEFAULT_OVERLAP,
-) -> RefreshSummary:
-    """Bring the projection at `path` up to date with `database`, re-reading only the people
-    whose records changed since the last refresh; a full refresh when there is none yet.
-
-    The measure windows are those of the last full refresh; `as_of` (default today) is the day
-    the measures are for (a new day recomputes everyone's, from the projection alone)."""
-    with refresh_lock(Path(path)):
-        return _refresh(database, path, as_of=as_of, progress=progress, overlap=overlap)
-
-
 @contextmanager
 def refresh_lock(target: Path) -> Iterator[None]:
     """Hold the projection's refresh lock: refreshes take it (a second refresh at once is
@@ -254,6 +212,22 @@ def refresh_lock(target: Path) -> Iterator[None]:
                 f"Another refresh of {target} is running: wait for it to finish"
             ) from None
         yield
+
+
+def _one_at_a_time(
+    build: Callable[Concatenate[Database, Path | str, P], RefreshSummary],
+) -> Callable[Concatenate[Database, Path | str, P], RefreshSummary]:
+    """`build`, run holding the projection's refresh lock. The public refreshes are these;
+    a refresh that finds no projection builds one in full under the lock it already holds."""
+
+    @wraps(build)
+    def locked(
+        database: Database, path: Path | str, /, *args: P.args, **kwargs: P.kwargs
+    ) -> RefreshSummary:
+        with refresh_lock(Path(path)):
+            return build(database, path, *args, **kwargs)
+
+    return locked
 
 
 def build_from_resources(
@@ -300,6 +274,11 @@ def _full_refresh(
     progress: Progress | None = None,
     page_size: int = 5_000,
 ) -> RefreshSummary:
+    """Rebuild the projection of `database` at `path` from scratch (see the module docstring).
+
+    One process does it all: parsing and flattening (about 20 microseconds a resource) is
+    most of the work, and handing each resource's JSON to worker processes cost as much as
+    flattening it (measured: a pool of two took longer than this process alone)."""
     began = time.monotonic()
     settings = MeasureSettings(as_of or today(), hospital_window_days, medicine_window_days)
     target = Path(path)
@@ -348,6 +327,11 @@ def _refresh(
     progress: Progress | None = None,
     overlap: timedelta = DEFAULT_OVERLAP,
 ) -> RefreshSummary:
+    """Bring the projection at `path` up to date with `database`, re-reading only the people
+    whose records changed since the last refresh; a full refresh when there is none yet.
+
+    The measure windows are those of the last full refresh; `as_of` (default today) is the day
+    the measures are for (a new day recomputes everyone's, from the projection alone)."""
     target = Path(path)
     if not target.exists():
         return _full_refresh(database, target, as_of=as_of, progress=progress)
@@ -564,3 +548,7 @@ def _swap_in(building: Path, target: Path) -> None:
     file open or the new one, never a half-written one, and never waits for the writer."""
     Path(f"{target}.wal").unlink(missing_ok=True)
     os.replace(building, target)
+
+
+full_refresh = _one_at_a_time(_full_refresh)
+refresh = _one_at_a_time(_refresh)
