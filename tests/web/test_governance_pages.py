@@ -7,6 +7,7 @@ entries and grants are made with the real functions beforehand."""
 from __future__ import annotations
 
 import functools
+import html
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -413,7 +414,7 @@ def test_a_review_is_saved_audited_and_confirmed(site: Site) -> None:
     assert verify_chain(site.database).ok
     page = client.get(response.headers["location"])
     assert "nhsuk-notification-banner--success" in page.text
-    assert "Review saved: Dr Ann Example's emergency access" in page.text
+    assert "Review saved: Dr Ann Example's emergency access to" in html.unescape(page.text)
     assert f'action="/governance/review/{pk}"' not in page.text  # no form: reviewed
     assert "Emergency access already reviewed" in page.text
     assert "Checked with the ward" in page.text

@@ -155,6 +155,16 @@ def _not_a_guardian(signed_in: SignedIn, styled: bool) -> Response:
     )
 
 
+def _review_saved(grant: GrantView) -> str:
+    """What the success banner says once a review is saved."""
+    judged = (
+        "was marked as needing follow-up"
+        if grant.outcome == "Needs follow-up"
+        else f"was judged {str(grant.outcome).lower()}"
+    )
+    return f"Review saved: {grant.who}'s emergency access to {grant.patient}'s record {judged}"
+
+
 def governance_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
     router = APIRouter(route_class=route_class, include_in_schema=False)
 
@@ -181,7 +191,8 @@ def governance_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         findings = [
             _unusual_view(f) for f in unusual_access(database, user.organisation_id, since=since)
         ]
-        done = next((g for g in grants if g.pk == reviewed and g.outcome is not None), None)
+        saved = next((g for g in grants if g.pk == reviewed and g.outcome is not None), None)
+        done = _review_saved(saved) if saved else None
         return render(
             "governance_review.html",
             status_code=status_code,
