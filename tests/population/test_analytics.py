@@ -4,6 +4,7 @@ against the same figures counted in plain Python from the reference rows (`perso
 from __future__ import annotations
 
 import shutil
+import statistics
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ from careweave.population.columnar import SEGMENT_TREND
 from careweave.population.dashboard import population_overview
 from careweave.population.equity import (
     DIMENSIONS,
-    EQUITY_MEASURES,
+    EQUITY_WORDS,
     equity_breakdown,
+    mean_interval,
     publishable,
 )
 from careweave.population.flatten import person_of
@@ -314,7 +316,32 @@ def test_the_equity_breakdown_adds_up_and_matches_the_reference(
         len({str(r[column]) if r[column] is not None else "?" for r in older})
         for column in ("imd_decile", "ethnic_group", "sex", "age_band")
     )
-    assert len(breakdown.cells) == len(EQUITY_MEASURES) * groups
+    assert len(breakdown.cells) == len(EQUITY_WORDS) * groups
+    # The Cambridge score by deprivation: the mean of the reference scores, with the measure
+    # counting scores above 0, and an interval around the mean.
+    by_decile: dict[str, list[float]] = {}
+    for r in older:
+        by_decile.setdefault(str(r["imd_decile"]), []).append(float(r["cambridge_score"]))  # type: ignore[arg-type]
+    cells = {c.group: c for c in breakdown.table("imd_decile", "cambridge_score")}
+    assert set(cells) == set(by_decile)
+    for group, scores in by_decile.items():
+        cell = cells[group]
+        assert cell.mean and cell.people == len(scores)
+        assert cell.with_measure == sum(1 for s in scores if s > 0)
+        assert cell.rate == pytest.approx(statistics.fmean(scores))
+        interval = cell.interval
+        assert interval is not None and len(scores) > 1
+        half = 1.959963984540054 * statistics.stdev(scores) / len(scores) ** 0.5
+        assert interval == pytest.approx((cell.rate - half, cell.rate + half))
+
+
+def test_a_mean_has_no_interval_for_one_person_and_a_tight_one_for_many_alike() -> None:
+    assert mean_interval(2.5, 6.25, 1) is None
+    low, high = mean_interval(40.0, 160.0, 10) or (0.0, 0.0)
+    assert low == high == 4.0  # ten people all scoring 4: no spread
+    low, high = mean_interval(3.0, 5.0, 2) or (0.0, 0.0)  # scores 1 and 2
+    assert (low + high) / 2 == pytest.approx(1.5)
+    assert high - low == pytest.approx(2 * 1.959963984540054 * (0.5**0.5) / 2**0.5)
 
 
 def test_the_published_breakdown_shows_no_small_number(

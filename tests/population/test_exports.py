@@ -87,7 +87,9 @@ def test_the_equity_csv_is_suppressed(projection: Path, tmp_path: Path) -> None:
     con.close()
     lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
     rows = list(csv.DictReader(lines))
-    assert rows and {r["measure"] for r in rows} >= {"frailty", "end_of_life"}
+    assert rows and {r["measure"] for r in rows} >= {"frailty", "end_of_life", "cambridge_score"}
+    assert {r["statistic"] for r in rows if r["measure"] == "cambridge_score"} == {"mean"}
+    assert {r["statistic"] for r in rows if r["measure"] == "frailty"} == {"share"}
     for people_shown, having_shown in ((r["people"], r["with_measure"]) for r in rows):
         for value in (people_shown, having_shown):
             assert value in ("<10", "*") or int(value) >= 10

@@ -189,6 +189,18 @@ def test_the_equity_page_breaks_a_measure_down_with_rates_and_intervals(pages: P
     assert "Rate Not shown" in female
     assert "<10 people are left out" in text_of(page.text)
 
+    # The Cambridge score is a mean, to two decimals, with its interval in the same units.
+    scores = analyst.get("/population/equity", params={"measure": "cambridge_score"})
+    assert scores.status_code == 200, scores.text
+    everyone = _row(scores.text, "IMD decile (1 = most deprived) All people aged 65 and over")
+    found = re.search(
+        r"Mean score (\d+\.\d\d) 95% confidence interval (-?\d+\.\d\d) to (\d+\.\d\d)", everyone
+    )
+    assert found, everyone
+    mean, low, high = (float(v) for v in found.groups())
+    assert low <= mean <= high and mean > 0
+    assert "%" not in everyone.replace("95% confidence", "")  # a score, not a percentage
+
     unknown = analyst.get("/population/equity", params={"measure": "wealth"})
     assert unknown.status_code == 400
     assert "Choose a measure" in error_summary(unknown.text)

@@ -23,7 +23,7 @@ import duckdb
 
 from careweave.population.equity import (
     DIMENSIONS,
-    EQUITY_MEASURES,
+    EQUITY_WORDS,
     PublishedCell,
     equity_breakdown,
     publishable,
@@ -104,8 +104,8 @@ def population_overview(con: duckdb.DuckDBPyConnection, path: Path | str) -> Pop
 
 
 def equity_view(con: duckdb.DuckDBPyConnection, path: Path | str, measure: str) -> EquityView:
-    """`measure` (a key of EQUITY_MEASURES) by every dimension, suppressed for publishing."""
-    if measure not in EQUITY_MEASURES:
+    """`measure` (a key of EQUITY_WORDS) by every dimension, suppressed for publishing."""
+    if measure not in EQUITY_WORDS:
         raise ValueError(f"Not a population measure: {measure}")
     now = segment_counts(con)
     if not now.total:

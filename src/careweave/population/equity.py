@@ -5,10 +5,14 @@ with rates, 95% confidence intervals and small-number suppression.
   with a national data opt-out are not in it; every output says how many were left out).
 * **Measures** are proportions of those people (`EQUITY_MEASURES`): frailty, conditions,
   medicines, hospital use, living situation and care planning. The rate is the share with the
-  measure (shown as a percentage).
-* **Confidence interval**: the 95% Wilson score interval for a binomial proportion (Wilson
-  1927; Newcombe 1998's method 3), which stays inside 0-100% and behaves for small counts and
-  rates near 0 or 1, unlike the normal (Wald) interval.
+  measure (shown as a percentage). A score (`EQUITY_SCORES`: the Cambridge Multimorbidity
+  Score) is given as its mean over the group, "with the measure" counting those who score
+  above 0.
+* **Confidence interval**: for a proportion, the 95% Wilson score interval (Wilson 1927;
+  Newcombe 1998's method 3), which stays inside 0-100% and behaves for small counts and rates
+  near 0 or 1, unlike the normal (Wald) interval; for a mean, mean +/- 1.96 standard errors
+  (the sample standard deviation over the square root of the group's size; none for a group
+  of one).
 * **Groups**: IMD decile 1 (most deprived) to 10, "Not known" without one; the NHS ethnic
   category's high-level groups (`careweave.population.ethnicity`); sex as recorded
   (`Patient.gender`; "not recorded" when absent); age bands 65-69 ... 90+.
@@ -20,11 +24,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from itertools import pairwise
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 import duckdb
 
@@ -80,6 +84,34 @@ EQUITY_MEASURES: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
 )
 """Measure name -> (what people call it, its SQL condition over person_measures)."""
 
+EQUITY_SCORES: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
+    {
+        "cambridge_score": (
+            "Cambridge Multimorbidity Score (mean; with the measure: above 0)",
+            "cambridge_score",
+        ),
+    }
+)
+"""Score name -> (what people call it, its column of person_measures): given as a mean."""
+
+EQUITY_WORDS: Final[Mapping[str, str]] = MappingProxyType(
+    {name: words for name, (words, _) in (*EQUITY_MEASURES.items(), *EQUITY_SCORES.items())}
+)
+"""Every measure of the breakdown, proportions then scores, and what people call it."""
+
+
+def mean_interval(
+    total: float, squares: float, people: int, z: float = Z_95
+) -> tuple[float, float] | None:
+    """The normal-approximation interval of a mean from its sum and sum of squares (None for
+    fewer than 2 people: there is no spread to estimate)."""
+    if people < 2:
+        return None
+    mean = total / people
+    variance = max(0.0, (squares - people * mean * mean) / (people - 1))
+    half = z * math.sqrt(variance / people)
+    return mean - half, mean + half
+
 
 def _imd_groups() -> tuple[str, ...]:
     return (*(str(d) for d in range(1, 11)), NOT_KNOWN)
@@ -114,21 +146,35 @@ OLDER_PEOPLE: Final = "segment IS NOT NULL"
 
 @dataclass(frozen=True)
 class EquityCell:
-    """One group's figure for one measure (the total row has group "All")."""
+    """One group's figure for one measure (the total row has group "All"). For a score,
+    `total` and `squares` are the sum of its values and of their squares."""
 
     dimension: str
     group: str
     measure: str
     people: int
     with_measure: int
+    total: float = 0.0
+    squares: float = 0.0
+
+    @property
+    def mean(self) -> bool:
+        """Whether the figure is a mean score, not a share."""
+        return self.measure in EQUITY_SCORES
 
     @property
     def rate(self) -> float | None:
-        return self.with_measure / self.people if self.people else None
+        if not self.people:
+            return None
+        return (self.total if self.mean else self.with_measure) / self.people
 
     @property
     def interval(self) -> tuple[float, float] | None:
-        return wilson_interval(self.with_measure, self.people) if self.people else None
+        if not self.people:
+            return None
+        if self.mean:
+            return mean_interval(self.total, self.squares, self.people)
+        return wilson_interval(self.with_measure, self.people)
 
 
 @dataclass(frozen=True)
@@ -159,20 +205,19 @@ def equity_breakdown(
     con: duckdb.DuckDBPyConnection,
     *,
     dimensions: Sequence[str] = tuple(DIMENSIONS),
-    measures: Sequence[str] = tuple(EQUITY_MEASURES),
+    measures: Sequence[str] = tuple(EQUITY_WORDS),
     progress: Callable[[int, int], None] | None = None,
 ) -> EquityBreakdown:
     """Every measure by every dimension, from the projection's person_measures (one query per
     dimension, plus one for the totals)."""
-    sums = ", ".join(
-        f"SUM(CASE WHEN {EQUITY_MEASURES[m][1]} THEN 1 ELSE 0 END) AS {m}" for m in measures
-    )
+    sums = ", ".join(_sums(m) for m in measures)
     row = con.execute(f"SELECT COUNT(*), {sums} FROM {MEASURES} WHERE {OLDER_PEOPLE}").fetchone()
     assert row is not None
     everyone = int(row[0])
+    offsets = _offsets(measures)
     total = {
-        m: EquityCell("all", "All", m, everyone, int(row[i + 1] or 0))
-        for i, m in enumerate(measures)
+        m: _cell("all", "All", m, everyone, row[1:], at)
+        for m, at in zip(measures, offsets, strict=True)
     }
     cells: list[EquityCell] = []
     for done, dimension in enumerate(dimensions):
@@ -185,23 +230,50 @@ def equity_breakdown(
             ).fetchall()
         }
         groups = [g for g in order if g in found] + sorted(g for g in found if g not in order)
-        for m_index, measure in enumerate(measures):
+        for measure, at in zip(measures, offsets, strict=True):
             for group in groups:
                 values = found[group]
-                cells.append(
-                    EquityCell(
-                        dimension, group, measure, int(values[0]), int(values[m_index + 1] or 0)
-                    )
-                )
+                cells.append(_cell(dimension, group, measure, int(values[0]), values[1:], at))
         if progress is not None:
             progress(done + 1, len(dimensions))
     return EquityBreakdown(_as_of(con), objectors_excluded(con), total, tuple(cells))
 
 
+def _sums(measure: str) -> str:
+    """The SELECT terms of one measure: the count with it, and for a score its two sums."""
+    if measure in EQUITY_SCORES:
+        column = EQUITY_SCORES[measure][1]
+        return (
+            f"SUM(CASE WHEN {column} > 0 THEN 1 ELSE 0 END), "
+            f"SUM(CAST({column} AS DOUBLE)), SUM(CAST({column} AS DOUBLE) * {column})"
+        )
+    return f"SUM(CASE WHEN {EQUITY_MEASURES[measure][1]} THEN 1 ELSE 0 END)"
+
+
+def _offsets(measures: Sequence[str]) -> list[int]:
+    """Where each measure's `_sums` terms start in a row (a score has three, a share one)."""
+    offsets, at = [], 0
+    for measure in measures:
+        offsets.append(at)
+        at += 3 if measure in EQUITY_SCORES else 1
+    return offsets
+
+
+def _cell(
+    dimension: str, group: str, measure: str, people: int, values: Sequence[Any], at: int
+) -> EquityCell:
+    """One measure's cell from a row of `_sums` terms, its own starting at `at`."""
+    with_measure = int(values[at] or 0)
+    if measure not in EQUITY_SCORES:
+        return EquityCell(dimension, group, measure, people, with_measure)
+    total, squares = float(values[at + 1] or 0), float(values[at + 2] or 0)
+    return EquityCell(dimension, group, measure, people, with_measure, total, squares)
+
+
 @dataclass(frozen=True)
 class PublishedCell:
     """A cell as it may be shown outside direct care: counts, or "<10" / "*", and the rate
-    and 95% interval only when both counts are shown."""
+    (for a score, its mean) and 95% interval only when both counts are shown."""
 
     dimension: str
     group: str
@@ -211,6 +283,7 @@ class PublishedCell:
     rate: float | None
     low: float | None
     high: float | None
+    mean: bool = False
 
 
 def _published(cell: EquityCell, shown: ShownGroup) -> PublishedCell:
@@ -224,6 +297,7 @@ def _published(cell: EquityCell, shown: ShownGroup) -> PublishedCell:
         cell.rate if shown.complete else None,
         interval[0] if interval else None,
         interval[1] if interval else None,
+        cell.mean,
     )
 
 
@@ -239,11 +313,6 @@ def publishable(breakdown: EquityBreakdown) -> list[PublishedCell]:
                 (total.people, total.with_measure),
                 {c.group: (c.people, c.with_measure) for c in table},
             )
-            published.append(
-                _published(
-                    EquityCell(dimension, "All", measure, total.people, total.with_measure),
-                    shown.total,
-                )
-            )
+            published.append(_published(replace(total, dimension=dimension), shown.total))
             published.extend(_published(c, shown.groups[c.group]) for c in table)
     return published

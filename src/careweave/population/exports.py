@@ -28,7 +28,7 @@ from careweave.population.columnar import (
     connect,
     read_state,
 )
-from careweave.population.equity import EQUITY_MEASURES, EquityBreakdown, publishable
+from careweave.population.equity import EQUITY_WORDS, EquityBreakdown, publishable
 from careweave.population.flatten import TABLES, Column
 from careweave.population.measures_sql import CODE_TABLES, MEASURE_COLUMNS
 from careweave.population.suppression import shown_count
@@ -48,6 +48,7 @@ EQUITY_COLUMNS: Final = tuple(
         ("rate", "DOUBLE"),
         ("ci95_low", "DOUBLE"),
         ("ci95_high", "DOUBLE"),
+        ("statistic", "VARCHAR"),
     )
 )
 
@@ -124,12 +125,13 @@ def export_equity(
             c.dimension,
             c.group,
             c.measure,
-            EQUITY_MEASURES[c.measure][0],
+            EQUITY_WORDS[c.measure],
             str(c.people),
             str(c.with_measure),
             c.rate,
             c.low,
             c.high,
+            "mean" if c.mean else "share",
         )
         for c in publishable(breakdown)
     ]

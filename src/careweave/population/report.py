@@ -20,7 +20,7 @@ from jinja2 import Environment, select_autoescape
 from careweave.population.charts import BarGroup, bar_chart, bars, count_words
 from careweave.population.equity import (
     DIMENSIONS,
-    EQUITY_MEASURES,
+    EQUITY_WORDS,
     PublishedCell,
     equity_breakdown,
     publishable,
@@ -45,7 +45,7 @@ def population_report(con: duckdb.DuckDBPyConnection, *, place: str) -> str:
     cells = publishable(breakdown)
     tables: list[EquityTable] = []
     for dimension in DIMENSIONS:
-        for measure in EQUITY_MEASURES:
+        for measure in EQUITY_WORDS:
             rows = [c for c in cells if c.dimension == dimension and c.measure == measure]
             if rows:
                 tables.append(EquityTable(dimension, measure, rows))
@@ -65,12 +65,15 @@ def population_report(con: duckdb.DuckDBPyConnection, *, place: str) -> str:
         objectors=shown_count(segments.objectors_excluded),
         tables=tables,
         dimension_words={name: words for name, (words, _, _) in DIMENSIONS.items()},
-        measure_words={name: words for name, (words, _) in EQUITY_MEASURES.items()},
+        measure_words=dict(EQUITY_WORDS),
     )
 
 
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f}%"
+def _figure(value: float | None, mean: bool = False) -> str:
+    """A rate as a percentage, or a mean score to two decimals."""
+    if value is None:
+        return ""
+    return f"{value:.2f}" if mean else f"{100 * value:.1f}%"
 
 
 def _in_a_sentence(words: str) -> str:
@@ -80,7 +83,7 @@ def _in_a_sentence(words: str) -> str:
 
 
 _ENVIRONMENT = Environment(autoescape=select_autoescape(default=True), trim_blocks=True)
-_ENVIRONMENT.filters["percent"] = _percent
+_ENVIRONMENT.filters["figure"] = _figure
 _ENVIRONMENT.filters["count"] = count_words
 _ENVIRONMENT.filters["in_a_sentence"] = _in_a_sentence
 _TEMPLATE = _ENVIRONMENT.from_string(
@@ -108,7 +111,9 @@ svg text { font-size: 14px; fill: #212b32; }
 projection. Made on {{ made.strftime('%-d %B %Y') }}.</p>
 <p class="note">This report leaves direct care. Counts under 10 are shown as &ldquo;&lt;10&rdquo;,
 and a count that would let a hidden one be worked out is shown as &ldquo;*&rdquo;. Rates and
-95% confidence intervals (Wilson score) are given only where both counts are shown.
+95% confidence intervals (Wilson score) are given only where both counts are shown; for the
+Cambridge Multimorbidity Score the rate is the group's mean score, its interval the mean plus
+or minus 1.96 standard errors.
 {{ objectors | count }} people with a national data opt-out are left out of every figure.</p>
 
 <h2 id="segments">The 65+ population by segment</h2>
@@ -143,9 +148,11 @@ and a count that would let a hidden one be worked out is shown as &ldquo;*&rdquo
 <th scope="row">{{ row.group }}</th>
 <td class="number">{{ row.people | count }}</td>
 <td class="number">{{ row.with_measure | count }}</td>
-<td class="number">{{ row.rate | percent }}</td>
+<td class="number">{{ row.rate | figure(row.mean) }}</td>
 <td class="number">
-{% if row.low is not none %}{{ row.low | percent }} to {{ row.high | percent }}{% endif %}
+{% if row.low is not none -%}
+{{ row.low | figure(row.mean) }} to {{ row.high | figure(row.mean) }}
+{%- endif %}
 </td>
 </tr>
 {% endfor %}

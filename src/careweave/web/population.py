@@ -40,7 +40,7 @@ from careweave.population.dashboard import (
     population_overview,
 )
 from careweave.population.efi import FRAILTY_CATEGORIES
-from careweave.population.equity import DIMENSIONS, EQUITY_MEASURES
+from careweave.population.equity import DIMENSIONS, EQUITY_SCORES, EQUITY_WORDS
 from careweave.population.named_worklist import NAMED_SHOWN, named_worklist, practices
 from careweave.population.projection import ProjectionProblem, open_projection, projection_path
 from careweave.settings import Settings
@@ -308,7 +308,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             now_chart=now_chart,
             trend_chart=trend_chart,
             segment_words=SEGMENT_WORDS,
-            measures={name: words for name, (words, _) in EQUITY_MEASURES.items()},
+            measures=dict(EQUITY_WORDS),
             refreshed=london_time(found.refreshed),
             count=count_words,
             care_staff=page.signed_in.user.role in CARE_ROLES,
@@ -316,7 +316,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
 
     @pages.get("/population/equity")
     def equity(request: Request, page: Reader, measure: str = "") -> Response:
-        choices = {name: words for name, (words, _) in EQUITY_MEASURES.items()}
+        choices = dict(EQUITY_WORDS)
         chosen = measure[:64] or next(iter(choices))
         errors = [] if chosen in choices else [FieldError("measure", "Choose a measure")]
         with projection(request) as opened:
@@ -337,6 +337,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             dimension_words={name: words for name, (words, _, _) in DIMENSIONS.items()},
             refreshed=london_time(view.refreshed) if view else "",
             count=count_words,
+            scores=EQUITY_SCORES,
         )
 
     @pages.get("/population/find-people")
