@@ -178,3 +178,32 @@ def test_a_page_whose_audit_cannot_be_written_is_not_shown(store: FhirStore) -> 
         shown = True
     assert shown  # the reads ran, but the block raised instead of returning
     assert who_accessed(store.database, "p1") == []
+
+
+def _recorded_times(store: FhirStore, entity: str) -> dict[str | None, object]:
+    """When each person's entry naming `entity` was recorded, by whose record it is."""
+    with store.database.read() as conn:
+        rows = conn.execute(
+            select(audit_log.c.patient_id, audit_log.c.recorded).where(audit_log.c.entity == entity)
+        )
+        return {patient: recorded for patient, recorded in rows}
+
+
+def test_the_entries_of_one_search_are_recorded_at_one_time_each_search_at_its_own(
+    store: FhirStore,
+) -> None:
+    """A search is one event, so the entries of the people it touched carry one time (which
+    lets the trail render them from one shape); a later search has a time of its own."""
+    access = _searcher(store)
+    with access.audited_as_one():
+        _search(access, "Patient", [("_id", "p1")])
+        _search(access, "Observation", [("patient", "Patient/p1,Patient/p2")])
+    first = _recorded_times(store, "Patient?_id=p1")
+    later = _recorded_times(store, "Observation?patient=Patient/p1,Patient/p2")
+    # p1 is named by the first search that touched them; p2 by the Observation search.
+    assert list(first) == ["p1"] and list(later) == ["p2"]
+    _search(access, "Patient", [("_id", "p1,p2")])  # outside a block: written at once
+    together = _recorded_times(store, "Patient?_id=p1,p2")
+    assert set(together) == {"p1", "p2"}
+    assert together["p1"] == together["p2"]
+    assert together["p1"] != first["p1"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -383,7 +384,12 @@ class CareRecordAccess:
     def _record_touched(
         self, touched: list[Touched], entity: str | None, *, always: bool = False
     ) -> None:
-        """One audit entry per person whose record was touched, per kind of event."""
+        """One audit entry per person whose record was touched, per kind of event.
+
+        The entries of one call describe one event (a search, a read, a committed
+        transaction), so they are recorded at one instant: which also lets the audit trail
+        render what they share once (careweave.access.audit.event_contents)."""
+        recorded = datetime.now(UTC)
         seen: dict[tuple[str, str | None], str] = {}
         for item in touched:
             patients: set[str | None] = set()
@@ -399,10 +405,12 @@ class CareRecordAccess:
                 # A person is one entry per kind of event; a search about nobody keeps its own.
                 held_key = (event, patient, None if patient is not None else target)
                 if held_key not in self._held:
-                    self._held[held_key] = self._record_of(event, target, patient, outcome="0")
+                    self._held[held_key] = self._record_of(
+                        event, target, patient, outcome="0", recorded=recorded
+                    )
             return
         records = [
-            self._record_of(event, target, patient, outcome="0")
+            self._record_of(event, target, patient, outcome="0", recorded=recorded)
             for (event, patient), target in seen.items()
         ]
         if records and self.audit is not None:
@@ -416,6 +424,7 @@ class CareRecordAccess:
         *,
         outcome: str,
         reason: str | None = None,
+        recorded: datetime | None = None,
     ) -> AuditRecord:
         return AuditRecord.for_principal(
             self.principal,
@@ -425,6 +434,7 @@ class CareRecordAccess:
             entity=entity,
             reason=reason,
             break_glass=patient is not None and patient in self._break_glass,
+            recorded=recorded,
         )
 
     def _record(
