@@ -247,6 +247,14 @@ def test_every_condition_at_once_adds_up_exactly() -> None:
     assert found.condition_count == 20
     assert found.hundredths == sum(PAPER_WEIGHTS.values()) == 1633
     assert found.score == 16.33
+    assert found.hundredths == LISTS.top_hundredths
+
+
+def test_the_top_score_is_every_weight_added() -> None:
+    assert LISTS.top_hundredths == cambridge_code_lists().top_hundredths == 1633
+    weights = {c: f"{w / 100:.2f}" for c, w in PAPER_WEIGHTS.items()}
+    weights["dementia"] = "3.5"
+    assert lists_from(conditions_text(weights), codes_text()).top_hundredths == 1633 + 100
 
 
 def test_the_evidence_names_the_entries_behind_each_condition() -> None:

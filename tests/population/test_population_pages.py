@@ -273,7 +273,7 @@ def test_criteria_are_checked_with_an_error_summary(pages: Place) -> None:
     assert nothing.status_code == 400
     assert "Choose at least one thing to look for" in error_summary(nothing.text)
 
-    for score in ("17", "2.555", "lots", "0"):
+    for score in ("16.34", "17", "2.555", "lots", "0"):
         refused = gp.get(
             "/population/find-people", params={"searched": "yes", "min_cambridge": score}
         )
@@ -282,6 +282,10 @@ def test_criteria_are_checked_with_an_error_summary(pages: Place) -> None:
             refused.text
         )
         assert f'value="{score}"' in refused.text
+    # the top score is allowed, and the form's hint names it
+    edge = gp.get("/population/find-people", params={"searched": "yes", "min_cambridge": "16.33"})
+    assert edge.status_code == 200, edge.text
+    assert "from 0 to 16.33. For example, 2.5." in edge.text
 
 
 def test_people_are_found_by_their_cambridge_score(pages: Place) -> None:

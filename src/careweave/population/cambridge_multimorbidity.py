@@ -34,7 +34,7 @@ the day. docs/population-measures.md says what this changes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -54,6 +54,7 @@ from careweave.population.medicines import (
     TAKEN_STATEMENT,
     THERAPY_TYPE,
     request_taken,
+    statement_span,
     statement_taken,
     window_start,
 )
@@ -212,6 +213,12 @@ class CambridgeCodeLists:
         """The conditions in the order the file lists them."""
         return tuple(self.label_of)
 
+    @property
+    def top_hundredths(self) -> int:
+        """The highest score possible (every condition counting), in hundredths: the bound a
+        score typed into a form is checked against and the range its hint names."""
+        return sum(self.weight_of.values())
+
     def codes_in(self, code_list: str) -> frozenset[str]:
         return frozenset(code for code, lists in self.lists_of.items() if code_list in lists)
 
@@ -320,8 +327,8 @@ class _Prescribing:
     """One medicine list's prescriptions on a person's record."""
 
     last_year: int = 0
-    in_last_year: list[Evidence] | None = None
-    ever: list[Evidence] | None = None
+    in_last_year: list[Evidence] = field(default_factory=list)
+    ever: list[Evidence] = field(default_factory=list)
 
 
 def cambridge_multimorbidity_score(
@@ -381,23 +388,18 @@ def _prescribing(
         if not counted:
             continue
         issues, began = _issues(resource, since, as_of)
+        # One entry for every list the medicine is in, and for both counts: when it began by
+        # the day, `began or as_of` is `began`, the day "ever prescribed" rests on.
+        evidence = Evidence(
+            str(kind), str(resource.get("id", "")), began or as_of, code, display_of(concept, code)
+        )
         for code_list in counted:
             entry = found.setdefault(code_list, _Prescribing())
             if issues:
                 entry.last_year += issues
-                evidence = Evidence(
-                    str(kind),
-                    str(resource.get("id", "")),
-                    began or as_of,
-                    code,
-                    display_of(concept, code),
-                )
-                entry.in_last_year = [*(entry.in_last_year or []), evidence]
+                entry.in_last_year.append(evidence)
             if began is not None and began <= as_of:
-                evidence = Evidence(
-                    str(kind), str(resource.get("id", "")), began, code, display_of(concept, code)
-                )
-                entry.ever = [*(entry.ever or []), evidence]
+                entry.ever.append(evidence)
     return found
 
 
@@ -407,7 +409,7 @@ def _issues(resource: Mapping[str, Any], since: date, as_of: date) -> tuple[int,
     if resource.get("resourceType") == "MedicationStatement":
         if resource.get("status") not in TAKEN_STATEMENT:
             return 0, None
-        began = _statement_start(resource)
+        began, _ = statement_span(resource)
         return (REPEAT_ISSUES if statement_taken(resource, since, as_of) else 0), began
     if resource.get("status") not in TAKEN_REQUEST or resource.get("intent") not in ORDER_INTENTS:
         return 0, None
@@ -418,16 +420,6 @@ def _issues(resource: Mapping[str, Any], since: date, as_of: date) -> tuple[int,
         one_off = authored is not None and since <= authored <= as_of
         return (1 if one_off else 0), began
     return (REPEAT_ISSUES if request_taken(resource, since, as_of) else 0), began
-
-
-def _statement_start(resource: Mapping[str, Any]) -> date | None:
-    """A MedicationStatement's first day (the projection's reading: flatten._statement_span)."""
-    if "effectivePeriod" in resource:
-        start, _ = period_days(resource["effectivePeriod"])
-        return start or day_of(resource.get("dateAsserted"))
-    if "effectiveDateTime" in resource:
-        return day_of(resource["effectiveDateTime"])
-    return day_of(resource.get("dateAsserted"))
 
 
 def _holds(
@@ -449,7 +441,7 @@ def _holds(
             return None
         if rule.ever:
             return entry.ever or None
-        return (entry.in_last_year or []) if entry.last_year >= rule.at_least else None
+        return entry.in_last_year if entry.last_year >= rule.at_least else None
     results = [_holds(part, as_of, diagnoses, prescribing) for part in rule.parts]
     if isinstance(rule, AllOf):
         if any(r is None for r in results):

@@ -31,7 +31,7 @@ from careweave.coordination.caseload import day_of as uk_day
 from careweave.coordination.caseload import review_of
 from careweave.coordination.codes import CARE_PLAN_CATEGORY, SECTION_EXTENSION
 from careweave.population.clinical_frailty_scale import CFS_CODE
-from careweave.population.medicines import THERAPY_TYPE
+from careweave.population.medicines import THERAPY_TYPE, statement_span
 from careweave.population.person_measures import (
     HOUSEHOLD_COMPOSITION,
     IMD_DECILE_EXTENSION,
@@ -330,19 +330,6 @@ def _verification(resource: Mapping[str, Any]) -> str | None:
     return statuses[0] if statuses else None
 
 
-def _statement_span(resource: Mapping[str, Any]) -> tuple[date | None, date | None]:
-    """A MedicationStatement's first and last day (medicines.py's reading of it)."""
-    if "effectivePeriod" in resource:
-        start, end = period_days(resource["effectivePeriod"])
-        if start is None:
-            start = day_of(resource.get("dateAsserted"))
-        return start, end
-    if "effectiveDateTime" in resource:
-        day = day_of(resource["effectiveDateTime"])
-        return day, day
-    return day_of(resource.get("dateAsserted")), None
-
-
 def _course(resource: Mapping[str, Any]) -> str | None:
     """acute when the request says acute (whatever else), else continuous, else its first."""
     courses = _codes(resource.get("courseOfTherapyType"), THERAPY_TYPE)
@@ -369,7 +356,7 @@ def _medicine_row(resource: Mapping[str, Any], kind: str, pk: int, person: str) 
     identity = medicine_identity(resource.get("medicationCodeableConcept"))
     key, display = identity if identity is not None else (None, None)
     if kind == "MedicationStatement":
-        start, end = _statement_span(resource)
+        start, end = statement_span(resource)
         authored = None
         has_validity = False
         course = None

@@ -79,18 +79,29 @@ def _overlaps(start: date | None, end: date | None, since: date, as_of: date) ->
     return start is not None and start <= as_of and (end is None or end >= since)
 
 
+def statement_span(resource: Mapping[str, Any]) -> tuple[date | None, date | None]:
+    """A MedicationStatement's first and last day (None where open or unreadable).
+
+    The one reading of a statement's dates, so polypharmacy, the Cambridge score and the
+    projection the SQL twins read count the same days. A period wins over a dateTime; without
+    a readable start a statement counts from when it was asserted.
+    """
+    if "effectivePeriod" in resource:
+        start, end = period_days(resource["effectivePeriod"])
+        if start is None:
+            start = day_of(resource.get("dateAsserted"))
+        return start, end
+    if "effectiveDateTime" in resource:
+        day = day_of(resource["effectiveDateTime"])
+        return day, day
+    return day_of(resource.get("dateAsserted")), None
+
+
 def statement_taken(resource: Mapping[str, Any], since: date, as_of: date) -> date | None:
     """The day a MedicationStatement's medicine was taken in the window from, or None."""
     if resource.get("status") not in TAKEN_STATEMENT:
         return None
-    if "effectivePeriod" in resource:
-        start, end = period_days(resource["effectivePeriod"])
-    elif "effectiveDateTime" in resource:
-        start = end = day_of(resource["effectiveDateTime"])
-    else:
-        start, end = day_of(resource.get("dateAsserted")), None
-    if start is None and "effectivePeriod" in resource:
-        start = day_of(resource.get("dateAsserted"))
+    start, end = statement_span(resource)
     return start if _overlaps(start, end, since, as_of) else None
 
 

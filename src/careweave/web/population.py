@@ -164,7 +164,7 @@ def _score(typed: Mapping[str, str], name: str, errors: list[FieldError]) -> flo
     text = typed.get(name, "").strip()
     if not text:
         return None
-    top = sum(cambridge_code_lists().weight_of.values())
+    top = cambridge_code_lists().top_hundredths
     if not _SCORE.fullmatch(text) or not 1 <= round(float(text) * 100) <= top:
         errors.append(
             FieldError(name, f"Enter the score as a number from 0.01 to {top / 100:.2f}, like 2.5")
@@ -407,7 +407,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             named_shown=NAMED_SHOWN,
             back=_address(typed, frailty, only),
             count=count_words,
-            cambridge_top=f"{sum(cambridge_code_lists().weight_of.values()) / 100:.2f}",
+            cambridge_top=f"{cambridge_code_lists().top_hundredths / 100:.2f}",
         )
 
     @pages.get("/population/find-people/{patient_id}/mdt")
