@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -207,3 +208,118 @@ def test_the_entries_of_one_search_are_recorded_at_one_time_each_search_at_its_o
     assert set(together) == {"p1", "p2"}
     assert together["p1"] == together["p2"]
     assert together["p1"] != first["p1"]
+
+
+# -- reads run alongside each other -------------------------------------------------------------
+
+
+def _audited_entities(store: FhirStore) -> list[tuple[str | None, str, str | None]]:
+    with store.database.read() as conn:
+        rows = conn.execute(
+            select(audit_log.c.patient_id, audit_log.c.event, audit_log.c.entity).order_by(
+                audit_log.c.patient_id, audit_log.c.event, audit_log.c.entity
+            )
+        )
+        return [(patient, event, entity) for patient, event, entity in rows]
+
+
+def test_reads_alongside_each_other_are_audited_as_if_run_in_order(store: FhirStore) -> None:
+    """Both reads touch p1: p1's entry names the first read given, though the second finished
+    first; p2 is the second read's alone."""
+    access = _searcher(store)
+    first = [("patient", "Patient/p1")]
+    second = [("patient", "Patient/p1,Patient/p2")]
+
+    def searched(params: list[tuple[str, str]], answer: str, *, slowly: bool = False) -> str:
+        _search(access, "Observation", params)
+        if slowly:
+            time.sleep(0.1)  # the other read finishes first
+        return answer
+
+    with access.audited_as_one():
+        done = access.alongside(
+            lambda: searched(first, "first", slowly=True), lambda: searched(second, "second")
+        )
+        assert done == ("first", "second")
+        assert who_accessed(store.database, "p1") == []  # held until the block ends
+    assert _audited_entities(store) == [
+        ("p1", "search", "Observation?patient=Patient/p1"),
+        ("p2", "search", "Observation?patient=Patient/p1,Patient/p2"),
+    ]
+    # The same reads in the other order name p1 by the second read instead: the order given
+    # is the order the audit keeps, not the order the threads ran in.
+    with store.database.write() as conn:
+        conn.execute(audit_log.delete())
+    with access.audited_as_one():
+        access.alongside(
+            lambda: searched(second, "second", slowly=True), lambda: searched(first, "first")
+        )
+    assert _audited_entities(store) == [
+        ("p1", "search", "Observation?patient=Patient/p1,Patient/p2"),
+        ("p2", "search", "Observation?patient=Patient/p1,Patient/p2"),
+    ]
+
+
+def test_reads_alongside_outside_a_block_are_each_written_at_once(store: FhirStore) -> None:
+    access = _searcher(store)
+    found = access.alongside(
+        lambda: access.read("Observation", "weight-p1").id,
+        lambda: access.read("Observation", "weight-p2").id,
+    )
+    assert found == ("weight-p1", "weight-p2")
+    assert [e.entity for e in who_accessed(store.database, "p1")] == ["Observation/weight-p1"]
+    assert [e.entity for e in who_accessed(store.database, "p2")] == ["Observation/weight-p2"]
+
+
+def test_a_failing_read_alongside_is_raised_and_what_ran_is_still_audited(
+    store: FhirStore,
+) -> None:
+    access = _searcher(store)
+
+    def fails() -> None:
+        access.read("Observation", "no-such-weight")
+
+    with pytest.raises(NotFound), access.audited_as_one():
+        access.alongside(fails, lambda: _search(access, "Observation", [("patient", "Patient/p2")]))
+    assert [e.entity for e in who_accessed(store.database, "p2")] == [
+        "Observation?patient=Patient/p2"
+    ]
+    with pytest.raises(NotFound), access.audited_as_one():
+        access.alongside(lambda: _search(access, "Patient", [("_id", "p1")]), fails)
+    assert [e.entity for e in who_accessed(store.database, "p1")] == ["Patient?_id=p1"]
+
+
+def test_reads_alongside_inside_reads_alongside_finish_when_every_thread_is_busy(
+    store: FhirStore,
+) -> None:
+    """Every shared thread busy with a read that itself asks for two reads alongside: run in
+    turn, they finish; waiting for a free shared thread, none would ever come."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from careweave.access.guard import ALONGSIDE_THREADS
+
+    _searcher(store)
+    all_busy = threading.Barrier(ALONGSIDE_THREADS, timeout=30)
+
+    def page() -> tuple[str, tuple[str, str]]:
+        access = _searcher(store)
+
+        def pair() -> tuple[str, str]:
+            all_busy.wait()  # every shared thread is now running one of these
+            return access.alongside(
+                lambda: access.read("Patient", "p1").id,
+                lambda: access.read("Observation", "weight-p2").id,
+            )
+
+        with access.audited_as_one():
+            return access.alongside(lambda: access.read("Patient", "p2").id, pair)
+
+    requests = ThreadPoolExecutor(ALONGSIDE_THREADS)
+    try:
+        pages = [requests.submit(page) for _ in range(ALONGSIDE_THREADS)]
+        answers = [done.result(timeout=60) for done in pages]  # fails, rather than hangs
+    finally:
+        requests.shutdown(wait=False)
+    assert answers == [("p2", ("p1", "weight-p2"))] * ALONGSIDE_THREADS
+    assert {entity for _, _, entity in _audited_entities(store)} == {"Patient/p2", "Patient/p1"}

@@ -13,7 +13,10 @@ whole type, which says nothing about any person.
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -51,6 +54,28 @@ from careweave.store.search import SearchPage
 from careweave.store.visibility import PatientSet, Visibility
 
 _T = TypeVar("_T")
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
+_HeldAudit = dict[tuple[str, str | None, str | None], AuditRecord]
+
+_ALONGSIDE: ThreadPoolExecutor | None = None
+_ALONGSIDE_MADE = threading.Lock()
+ALONGSIDE_THREADS = 4
+"""Threads the reads of a page run alongside each other on, shared by every request: a few are
+enough to overlap one request's database waits with its Python; more would only queue on the
+interpreter lock."""
+
+
+_ON_SHARED_THREAD = threading.local()
+
+
+def _alongside() -> ThreadPoolExecutor:
+    global _ALONGSIDE
+    with _ALONGSIDE_MADE:
+        if _ALONGSIDE is None:
+            _ALONGSIDE = ThreadPoolExecutor(ALONGSIDE_THREADS, thread_name_prefix="careweave-read")
+        return _ALONGSIDE
 
 
 def patients_in(resource_type: str, resource_id: str, content: str | None) -> set[str]:
@@ -90,9 +115,10 @@ class CareRecordAccess:
     _resolved: bool = field(default=False, init=False)
     _break_glass: frozenset[str] = field(default=frozenset(), init=False)
     _in_batch: bool = field(default=False, init=False)
-    _held: dict[tuple[str, str | None, str | None], AuditRecord] | None = field(
-        default=None, init=False
-    )
+    _held: _HeldAudit | None = field(default=None, init=False)
+    # Where a read run by `alongside` on another thread holds its audit entries until they are
+    # merged into `_held` in the order the reads were given.
+    _thread: threading.local = field(default_factory=threading.local, init=False)
 
     # -- what they may see -----------------------------------------------------------------
 
@@ -353,6 +379,54 @@ class CareRecordAccess:
             if held and self.audit is not None:
                 self.audit.record(list(held.values()))
 
+    def alongside(self, first: Callable[[], _A], second: Callable[[], _B]) -> tuple[_A, _B]:
+        """Run two independent reads at once and return both answers, for a page whose
+        questions do not depend on each other: one's database wait overlaps the other's
+        Python, which is most of what a page of many searches waits for on PostgreSQL.
+
+        Only for reads (searches, reads, history): writes have their own transactions and
+        order. The audit comes out exactly as if `first` had run, then `second`: each holds
+        its entries apart and they are merged in that order, so a person's entry still names
+        the first query that touched them. What the user may see is worked out before either
+        starts, so both use the same answer. An error in `first` is raised once `second` is
+        done, then one in `second`; the entries of what did run are kept either way. Called
+        from inside another `alongside`, the two run one after the other: a read waiting on
+        the shared threads from one of them could wait for ever."""
+        self.visibility  # noqa: B018 - resolved here, once, not by two threads at once
+        holder = self._holder()
+        if getattr(_ON_SHARED_THREAD, "active", False):
+            return first(), second()
+        apart: tuple[_HeldAudit | None, _HeldAudit | None] = (
+            ({}, {}) if holder is not None else (None, None)
+        )
+
+        def run(work: Callable[[], _T], held: _HeldAudit | None, shared: bool) -> _T:
+            outer = getattr(self._thread, "held", None)
+            self._thread.held = held
+            _ON_SHARED_THREAD.active = shared
+            try:
+                return work()
+            finally:
+                self._thread.held = outer
+                _ON_SHARED_THREAD.active = False
+
+        later = _alongside().submit(contextvars.copy_context().run, run, second, apart[1], True)
+        try:
+            one = run(first, apart[0], False)
+        finally:
+            wait([later])
+            if holder is not None:
+                for held in apart:
+                    for key, record in (held or {}).items():
+                        holder.setdefault(key, record)
+        return one, later.result()
+
+    def _holder(self) -> _HeldAudit | None:
+        """Where this thread's audit entries are held: its own place while `alongside` runs
+        it, the block's (`audited_as_one`), or None when they are written at once."""
+        held: _HeldAudit | None = getattr(self._thread, "held", None)
+        return held if held is not None else self._held
+
     def _permitted_then(self, interaction: str, resource_type: str, work: Callable[[], _T]) -> _T:
         self.permit(interaction, resource_type)
         return work()
@@ -400,12 +474,13 @@ class CareRecordAccess:
                     seen[key] = entity or f"{item.resource_type}/{item.resource_id}"
         if not seen and always and entity is not None:
             seen[("search" if "?" in entity else "history", None)] = entity
-        if self._held is not None:
+        held = self._holder()
+        if held is not None:
             for (event, patient), target in seen.items():
                 # A person is one entry per kind of event; a search about nobody keeps its own.
                 held_key = (event, patient, None if patient is not None else target)
-                if held_key not in self._held:
-                    self._held[held_key] = self._record_of(
+                if held_key not in held:
+                    held[held_key] = self._record_of(
                         event, target, patient, outcome="0", recorded=recorded
                     )
             return

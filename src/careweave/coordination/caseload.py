@@ -18,6 +18,10 @@ What a reader must know:
   the user's role may not see are not searched at all, and the page says it cannot show them
   rather than showing "none". The referrals for the people coordinated (whoever made them)
   are one more search over all of them at once: a list of references is one IN in the store.
+* **Questions that do not depend on each other are asked at once** (`CareRecordAccess.
+  alongside`): who is coordinated alongside the worklist, then the page's people alongside
+  the referrals. On PostgreSQL one search's wait for the database then overlaps another's
+  Python; the audit still comes out as if they had run in that order.
 * **Everything goes through the guard**, so every search is filtered by the user's access
   rules and audited: one entry per person touched by the page, written in one transaction
   (`CareRecordAccess.audited_as_one`) and naming the first query that touched them. A query
@@ -240,10 +244,14 @@ def caseload(
 def _caseload(access: CareRecordAccess, filters: CaseloadFilters | None, page: int) -> Caseload:
     now = today()
     role_id = access.principal.practitioner_role_id
-    patients: dict[str, dict[str, Any]] = {}
-    more_people = False
-    if role_id:
-        patients, more_people = coordinated_people(access, role_id, now)
+
+    def find_people() -> tuple[dict[str, dict[str, Any]], bool]:
+        return coordinated_people(access, role_id, now) if role_id else ({}, False)
+
+    # Who is coordinated and what waits for the user do not depend on each other.
+    (patients, more_people), (tasks, more_tasks) = access.alongside(
+        find_people, lambda: worklist(access, now)
+    )
     # Each person's banner is read from their Patient once: the practice list, the filter,
     # the table and the referrals all use it.
     banners = {patient_id: banner_of(patient) for patient_id, patient in patients.items()}
@@ -279,25 +287,30 @@ def _caseload(access: CareRecordAccess, filters: CaseloadFilters | None, page: i
     page = min(max(page, 1), pages)
     shown = people[(page - 1) * PEOPLE_PER_PAGE : page * PEOPLE_PER_PAGE]
     ids = _ids(shown)
-    if not filters.frailty:
-        frailty = latest_frailty(access, ids)
-    if sees_hospital and not filters.recently_discharged:
-        stays = hospital_stays(access, ids, now)
-    if sees_plans and not filters.no_recent_review:
-        plans = plan_reviews(access, ids, now)
-    counts = open_task_counts(access, ids)
-    rows = [
-        CaseloadPerson(
-            person=banners[p["id"]],
-            frailty=frailty.get(p["id"]),
-            hospital=stays.get(p["id"], HospitalStay()),
-            plan=plans.get(p["id"], PlanReview("no-plan")),
-            open_tasks=counts.get(p["id"], 0),
-        )
-        for p in shown
-    ]
-    tasks, more_tasks = worklist(access, now, banners)
-    referrals, more_referrals = coordinated_referrals(access, patients, now, banners)
+
+    def this_page() -> list[CaseloadPerson]:
+        nonlocal frailty, stays, plans
+        if not filters.frailty:
+            frailty = latest_frailty(access, ids)
+        if sees_hospital and not filters.recently_discharged:
+            stays = hospital_stays(access, ids, now)
+        if sees_plans and not filters.no_recent_review:
+            plans = plan_reviews(access, ids, now)
+        counts = open_task_counts(access, ids)
+        return [
+            CaseloadPerson(
+                person=banners[p["id"]],
+                frailty=frailty.get(p["id"]),
+                hospital=stays.get(p["id"], HospitalStay()),
+                plan=plans.get(p["id"], PlanReview("no-plan")),
+                open_tasks=counts.get(p["id"], 0),
+            )
+            for p in shown
+        ]
+
+    rows, (referrals, more_referrals) = access.alongside(
+        this_page, lambda: coordinated_referrals(access, patients, now, banners)
+    )
     return Caseload(
         has_post=role_id is not None,
         people=rows,

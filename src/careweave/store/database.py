@@ -96,7 +96,9 @@ def open_database(url: str) -> Database:
         Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"check_same_thread": False}
         writer = create_engine(sa_url, connect_args=connect_args, pool_size=1, max_overflow=0)
-        reader = create_engine(sa_url, connect_args=connect_args, pool_size=8, max_overflow=8)
+        reader = create_engine(
+            sa_url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_use_lifo=True
+        )
         for engine, begin in ((writer, _begin_immediate), (reader, _begin_deferred)):
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", begin)
@@ -109,7 +111,19 @@ def open_database(url: str) -> Database:
     # Reads need no transaction of their own: in autocommit, without a pre-ping, a point read
     # is one round trip instead of four (ping, BEGIN, SELECT, ROLLBACK). A dropped connection
     # still fails that one request and is replaced by the pool.
-    reader = create_engine(sa_url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT")
+    #
+    # The pool hands out the connection used last (LIFO): on PostgreSQL each connection keeps
+    # its own prepared statements, so a few busy connections stay prepared instead of every
+    # pooled one planning each search afresh (10-15 ms) in turn; on SQLite its page cache
+    # stays warm. A statement is prepared the second time a connection runs it.
+    reader = create_engine(
+        sa_url,
+        pool_size=10,
+        max_overflow=10,
+        isolation_level="AUTOCOMMIT",
+        pool_use_lifo=True,
+        connect_args={"prepare_threshold": 1},
+    )
     for engine in (writer, reader):
         event.listen(engine, "connect", _postgres_settings)
     return Database(url=url, reader=reader, writer=writer)
