@@ -64,6 +64,7 @@ from bench.server import (
     ServerProcess,
     SourceSnapshot,
     check_snapshot,
+    issue_token,
     migrate,
     snapshot_source,
 )
@@ -468,12 +469,16 @@ async def query_passes(
 # -- one database, start to finish -----------------------------------------------------------
 
 
-def make_client(kind: str, server: ServerProcess, connections: int, timeout: float) -> Client:
+def make_client(
+    kind: str, server: ServerProcess, connections: int, timeout: float, token: str
+) -> Client:
+    """A load generator's HTTP client; every request carries `token`."""
+    headers = (("authorization", f"Bearer {token}"),)
     if kind == "httpx":
-        return HttpxClient(server.base_url, connections, timeout)
+        return HttpxClient(server.base_url, connections, timeout, headers)
     parts = urlsplit(server.base_url)
     assert parts.hostname is not None and parts.port is not None
-    return RawClient(parts.hostname, parts.port, parts.path, timeout)
+    return RawClient(parts.hostname, parts.port, parts.path, timeout, headers)
 
 
 @dataclass
@@ -527,12 +532,13 @@ async def bench_database(
     log_path = workdir / f"server-{database}.log"
     with log_path.open("ab") as log:
         migrate(url, log, snapshot)
+        token = issue_token(url, log, snapshot)
 
     server = ServerProcess(url, args.workers, log_path, snapshot)
     try:
         server.start()
         print(f"  importing {population.composition.total:,} resources ...", flush=True)
-        client = make_client(args.client, server, args.import_concurrency, timeout=900)
+        client = make_client(args.client, server, args.import_concurrency, 900, token)
         try:
             result.import_, imported = await import_population(
                 client, population, args.import_concurrency, server
@@ -556,7 +562,7 @@ async def bench_database(
     server = ServerProcess(url, args.workers, log_path, snapshot)
     try:
         server.start()  # a fresh process: the first read pass is cold for the server
-        client = make_client(args.client, server, args.concurrency, timeout=60)
+        client = make_client(args.client, server, args.concurrency, 60, token)
         try:
             result.queries = await query_passes(client, server, queries, args)
         finally:

@@ -44,13 +44,19 @@ class Client(Protocol):
 class HttpxClient:
     """`httpx.AsyncClient` with a pool of `connections` keep-alive connections."""
 
-    def __init__(self, base_url: str, connections: int, timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        connections: int,
+        timeout: float,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self._origin = str(httpx.URL(base_url).copy_with(path="/", query=None)).rstrip("/")
         self._client = httpx.AsyncClient(
             base_url=base_url,
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             timeout=timeout,
-            headers={"accept": FHIR_JSON},
+            headers={"accept": FHIR_JSON, **dict(headers)},
         )
 
     async def send(self, request: Request) -> tuple[int, bytes]:
@@ -84,10 +90,19 @@ class RawClient:
     """HTTP/1.1 over asyncio streams, keep-alive, Content-Length or chunked bodies.
 
     Only what the benchmark needs: one request at a time per connection, no redirects, no TLS.
+    `headers` go with every request (the bearer token).
     """
 
-    def __init__(self, host: str, port: int, prefix: str, timeout: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        prefix: str,
+        timeout: float,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self._host, self._port, self._prefix, self._timeout = host, port, prefix, timeout
+        self._headers = [f"{name}: {value}" for name, value in headers]
         self._idle: list[_Connection] = []
         self._open: list[_Connection] = []
 
@@ -133,6 +148,7 @@ class RawClient:
             f"{request.method} {'' if request.absolute else self._prefix}{request.path} HTTP/1.1",
             f"host: {self._host}:{self._port}",
             f"accept: {FHIR_JSON}",
+            *self._headers,
         ]
         lines += [f"{name}: {value}" for name, value in request.headers]
         if request.body is not None:

@@ -131,6 +131,30 @@ def migrate(database_url: str, log: IO[bytes], snapshot: SourceSnapshot) -> None
     )
 
 
+def issue_token(database_url: str, log: IO[bytes], snapshot: SourceSnapshot) -> str:
+    """A bearer token for a platform-wide system client (`careweave token issue`, as an
+    operator would): the API refuses requests without one. Such a client sees every record,
+    so the access rules add no per-row conditions here (bench.access_checks measures those)."""
+    issued = subprocess.run(
+        [
+            *careweave_command(),
+            "token",
+            "issue",
+            "--scope",
+            "system/*.cruds",
+            "--client",
+            "make bench",
+            "--database-url",
+            database_url,
+        ],
+        check=True,
+        capture_output=True,
+        env=snapshot.env,
+    )
+    log.write(issued.stderr)
+    return issued.stdout.decode().strip().splitlines()[-1]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
