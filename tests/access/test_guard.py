@@ -19,6 +19,15 @@ from careweave.fhir.search_query import parse_search
 from careweave.store.access_tables import audit_log
 from careweave.store.repository import FhirStore
 
+GP_AT_PRAC = Principal(
+    username="gp.one",
+    display_name="Dr One",
+    role=Role.GP,
+    scopes=Scopes.everything(),
+    user_pk=1,
+    organisation_id="prac",
+)
+
 
 def put(store: FhirStore, body: dict[str, Any]) -> None:
     store.update(body["resourceType"], body["id"], body)
@@ -70,15 +79,7 @@ def test_a_refused_read_shows_in_the_persons_record_of_who_tried(store: FhirStor
     save_agreement(store.database, "test", DEFAULT_TERMS)
     put(store, {"resourceType": "Organization", "id": "prac"})
     put(store, {"resourceType": "Patient", "id": "elsewhere"})
-    gp = Principal(
-        username="gp.one",
-        display_name="Dr One",
-        role=Role.GP,
-        scopes=Scopes.everything(),
-        user_pk=1,
-        organisation_id="prac",
-    )
-    access = CareRecordAccess(store, gp, AuditTrail(store.database))
+    access = CareRecordAccess(store, GP_AT_PRAC, AuditTrail(store.database))
     with pytest.raises(NotFound):
         access.read("Patient", "elsewhere")
     with pytest.raises(NotFound):
@@ -323,3 +324,73 @@ def test_reads_alongside_inside_reads_alongside_finish_when_every_thread_is_busy
         requests.shutdown(wait=False)
     assert answers == [("p2", ("p1", "weight-p2"))] * ALONGSIDE_THREADS
     assert {entity for _, _, entity in _audited_entities(store)} == {"Patient/p2", "Patient/p1"}
+
+
+# -- who needs the sharing agreements read --------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("organisation", [None, "prac"])
+def test_the_agreements_are_read_exactly_for_those_they_can_change(
+    role: Role, organisation: str | None
+) -> None:
+    """Skipping the agreements is safe only where they change nothing: for every role, with
+    and without an organisation, either reads_agreements says they are read, or what the
+    principal may see is the same under an agreement as under none."""
+    from datetime import UTC, datetime
+
+    from careweave.access.policy import reads_agreements, visibility_for
+    from careweave.access.sharing import Agreement, parse_terms, shared_view
+
+    principal = Principal(
+        username="someone",
+        display_name="Someone",
+        role=role,
+        scopes=Scopes.everything(),
+        user_pk=None if role is Role.SYSTEM else 1,
+        organisation_id=organisation,
+        practitioner_role_id="prr-1" if organisation else None,
+        patient_id="p1" if role in (Role.PATIENT, Role.CARER) else None,
+        related_person_id="rp-1" if role is Role.CARER else None,
+    )
+    agreement = Agreement(
+        "place", parse_terms(DEFAULT_TERMS), datetime(2026, 1, 1, tzinfo=UTC), None
+    )
+    covered = shared_view([agreement], organisation, role)
+    uncovered = shared_view([], organisation, role)
+    differs = visibility_for(principal, covered) != visibility_for(principal, uncovered)
+    if not reads_agreements(principal):
+        assert not differs
+    elif organisation is not None:
+        assert differs  # staff at a covered organisation: the agreement is what lets them see
+
+
+def test_a_platform_wide_client_sees_everything_without_the_agreements_being_read(
+    store: FhirStore,
+) -> None:
+    from sqlalchemy import event
+
+    from careweave.store.access_tables import sharing_agreement
+
+    save_agreement(store.database, "test", DEFAULT_TERMS)
+    put(store, {"resourceType": "Patient", "id": "p1"})
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    platform = Principal(
+        username="client:all", display_name="all", role=Role.SYSTEM, scopes=Scopes.everything()
+    )
+    for engine in (store.database.reader, store.database.writer):
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        access = CareRecordAccess(store, platform, audit=None)
+        assert access.read("Patient", "p1").id == "p1"
+        assert access.visibility is None
+        assert not [s for s in statements if sharing_agreement.name in s]
+        CareRecordAccess(store, GP_AT_PRAC, audit=None).visibility  # noqa: B018
+        assert [s for s in statements if sharing_agreement.name in s]  # staff: read as before
+    finally:
+        for engine in (store.database.reader, store.database.writer):
+            event.remove(engine, "before_cursor_execute", seen)

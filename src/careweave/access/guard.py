@@ -32,6 +32,7 @@ from careweave.access.policy import (
     check_permitted,
     checked_per_record,
     planning_visibility,
+    reads_agreements,
     visibility_for,
 )
 from careweave.access.principal import Principal
@@ -126,7 +127,9 @@ class CareRecordAccess:
     def visibility(self) -> Visibility | None:
         if not self._resolved:
             principal = self.principal
-            agreements = active_agreements(self.store.database)
+            agreements = (
+                active_agreements(self.store.database) if reads_agreements(principal) else []
+            )
             view = shared_view(agreements, principal.organisation_id, principal.role)
             if principal.user_pk is not None and principal.role not in (Role.PATIENT, Role.CARER):
                 self._break_glass = break_glass.active_patients(

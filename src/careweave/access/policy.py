@@ -143,6 +143,17 @@ def _types_of(categories: frozenset[str]) -> frozenset[str]:
     return frozenset(t for c in categories for t in CATEGORY_TYPES.get(c, ()))
 
 
+def reads_agreements(principal: Principal) -> bool:
+    """Whether what `principal` may see turns on the sharing agreements: not for a
+    platform-wide system client, a person or carer, an administrator or an analyst, whose
+    reach no agreement widens or narrows. Their requests then need not read the agreements,
+    a query on every request of an integration that otherwise costs as much as the read it
+    asked for."""
+    if principal.role is Role.SYSTEM:
+        return principal.organisation_id is not None
+    return principal.role not in (Role.PATIENT, Role.CARER, Role.ADMINISTRATOR, Role.ANALYST)
+
+
 def visibility_for(
     principal: Principal,
     view: SharedView,
