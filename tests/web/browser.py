@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,55 @@ def new_page(browser: Browser, base_url: str | None = None, **options: Any) -> I
         yield context.new_page()
     finally:
         context.close()
+
+
+def someone_at_a_computer(
+    browser: Browser, base_url: str, javascript: bool = True, **options: Any
+) -> AbstractContextManager[Page]:
+    """A page in a fresh context for one person, with JavaScript or without. With it, the
+    context bypasses the Content-Security-Policy so that axe can be injected as an inline
+    script (test_pages_break_no_content_security_policy in tests/web/test_browser.py checks
+    the policy itself); without it, axe cannot run at all."""
+    scripts: dict[str, Any] = {"bypass_csp": True} if javascript else {"java_script_enabled": False}
+    return new_page(browser, base_url, **scripts, **options)
+
+
+# --- The server and the screenshots ----------------------------------------------------------
+
+
+def web_root(fhir_base: str) -> str:
+    """The pages' root on a server whose FHIR base URL is `fhir_base` (as `live_server`)."""
+    return fhir_base.removesuffix("/fhir/R4")
+
+
+def database_kind(database_url: str) -> str:
+    """`sqlite` or `postgresql`: which database a screenshot was taken on, for its name."""
+    return database_url.split(":", 1)[0].split("+", 1)[0]
+
+
+def screenshots_for(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """The folder for one journey's screenshots, made and printed: screenshots/<name> in the
+    session's temporary folder, outside the repository. With pytest-xdist it is the folder
+    above the workers' own (/tmp/pytest-of-<user>/pytest-<n>/screenshots/<name>), so the
+    screenshots of every worker land together."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder = root / "screenshots" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots: {folder}")
+    return folder
+
+
+def screenshots_fixture(name: str) -> object:
+    """A `screenshots` fixture for a module (`screenshots = screenshots_fixture("care-journey")`):
+    the folder screenshots_for makes for `name`."""
+
+    @pytest.fixture
+    def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return screenshots_for(tmp_path_factory, name)
+
+    return screenshots
 
 
 # --- Accessibility ---------------------------------------------------------------------------

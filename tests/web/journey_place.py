@@ -12,12 +12,13 @@ Everything after that is done through the pages.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from careweave.coordination.care_team import assign_coordinator
@@ -50,6 +51,19 @@ def journey_place(database_url: str) -> Iterator[Place]:
             yield place
     finally:
         database.dispose()
+
+
+def served_place(build: Callable[[str], AbstractContextManager[Place]]) -> object:
+    """A `place` fixture for a module (`place = served_place(journey_place)`): the place that
+    `build` writes into the database the real server at `web` serves, once that server has
+    started and migrated it, for each test."""
+
+    @pytest.fixture
+    def place(web: str, database_url: str) -> Iterator[Place]:
+        with build(database_url) as made:
+            yield made
+
+    return place
 
 
 @dataclass

@@ -37,23 +37,22 @@ from careweave.store.access_tables import audit_log, user_account
 from careweave.store.access_tables import break_glass as break_glass_table
 from careweave.store.database import Database, as_datetime, open_database
 from careweave.store.repository import FhirStore
-from tests.e2e.conftest import live_server
 from tests.web.browser import (
     MOBILE,
     axe_violations,
     check_accessible,
     content_security_problems,
+    database_kind,
     focus_is_on,
     focused,
     horizontal_scroll,
-    launch_chromium,
     new_page,
     require,
     save_screenshot,
     sign_in,
+    someone_at_a_computer,
+    web_root,
 )
-
-__all__ = ["live_server"]  # the real server on a fresh database, from tests/e2e/conftest.py
 
 pytestmark = pytest.mark.e2e
 
@@ -202,17 +201,6 @@ def _load_place(store: FhirStore, fhir: str) -> None:
     assert read.status_code == 200, read.text
 
 
-def web_root(fhir_base: str) -> str:
-    return fhir_base.removesuffix("/fhir/R4")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """One browser for the module; each test opens its own contexts (cookies) in it."""
-    with launch_chromium() as browser:
-        yield browser
-
-
 @pytest.fixture
 def place(live_server: str, database_url: str) -> Iterator[Place]:
     database = open_database(database_url)
@@ -239,14 +227,14 @@ def shots(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Screen
     folder = tmp_path_factory.getbasetemp() / "screenshots"
     folder.mkdir(exist_ok=True)
     print(f"screenshots: {folder}")
-    return Screenshots(folder, database_url.split(":", 1)[0].split("+", 1)[0])
+    return Screenshots(folder, database_kind(database_url))
 
 
 def axe_page(chromium: Browser, place: Place, **options: Any) -> AbstractContextManager[Page]:
     """A page for axe checks: axe is injected as an inline script, which the server's
     Content-Security-Policy forbids, so its context bypasses the policy. The check is of the
     page, not of the policy; test_pages_break_no_content_security_policy checks that."""
-    return new_page(chromium, place.web, bypass_csp=True, **options)
+    return someone_at_a_computer(chromium, place.web, javascript=True, **options)
 
 
 def submit(page: Page, button: Locator) -> None:
@@ -461,7 +449,7 @@ def test_a_person_and_their_carer_see_the_gps_access_in_london_time(
 
 
 def _no_script(chromium: Browser, place: Place) -> AbstractContextManager[Page]:
-    return new_page(chromium, place.web, java_script_enabled=False)
+    return someone_at_a_computer(chromium, place.web, javascript=False)
 
 
 def test_every_page_and_form_works_without_javascript(

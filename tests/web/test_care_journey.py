@@ -24,12 +24,8 @@ Helpers: tests/web/browser.py and tests/web/journey_place.py.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -38,12 +34,16 @@ from careweave.coordination.discharge import PATHWAYS
 from careweave.coordination.record import find, read, today
 from careweave.web.pages import uk_date
 from tests.coordination.place import Place
-from tests.e2e.conftest import live_server
-from tests.web.browser import launch_chromium, new_page, sign_in
-from tests.web.journey_place import STAY, Journey, date_group, journey_place, path_is
+from tests.web.browser import screenshots_fixture, sign_in, someone_at_a_computer
+from tests.web.journey_place import (
+    STAY,
+    Journey,
+    date_group,
+    journey_place,
+    path_is,
+    served_place,
+)
 from tests.web.test_governance_pages import PASSWORD
-
-__all__ = ["live_server"]  # the real server on a fresh database, from tests/e2e/conftest.py
 
 pytestmark = pytest.mark.e2e
 
@@ -58,39 +58,8 @@ MEETING = "Riverside frailty MDT"
 MDT_REASON = "Home from hospital after a fall: agree who does what in her first weeks at home."
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with launch_chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def place(live_server: str, database_url: str) -> Iterator[Place]:
-    with journey_place(database_url) as made:
-        yield made
-
-
-@pytest.fixture
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One folder for the session's screenshots, outside the repository: with pytest-xdist,
-    the folder above the workers' own (/tmp/pytest-of-<user>/pytest-<n>/screenshots/...)."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    folder = root / "screenshots" / "care-journey"
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots: {folder}")
-    return folder
-
-
-@contextmanager
-def someone_at_a_computer(chromium: Browser, web: str, javascript: bool) -> Iterator[Page]:
-    """A fresh browser context (its own cookies) for one person. With JavaScript it bypasses
-    the Content-Security-Policy so that axe can be injected (tests/web/test_browser.py
-    checks the policy itself)."""
-    options = {"bypass_csp": True} if javascript else {"java_script_enabled": False}
-    with new_page(chromium, web, **options) as page:
-        yield page
+place = served_place(journey_place)
+screenshots = screenshots_fixture("care-journey")
 
 
 def menu(page: Page, item: str) -> None:
@@ -110,16 +79,8 @@ def success(page: Page) -> None:
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["with-javascript", "without-javascript"])
 def test_a_discharge_to_assess_journey_ends_with_mary_reading_her_plan(
-    chromium: Browser,
-    place: Place,
-    live_server: str,
-    database_url: str,
-    screenshots: Path,
-    javascript: bool,
+    chromium: Browser, place: Place, web: str, journey: Journey, javascript: bool
 ) -> None:
-    web = live_server.removesuffix("/fhir/R4")
-    database = database_url.split(":", 1)[0].split("+", 1)[0]
-    journey = Journey(screenshots, database, javascript)
     day = today()
     for steps in (
         dan_discharges_mary_home,

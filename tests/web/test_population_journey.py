@@ -18,7 +18,6 @@ CAREWEAVE_POPULATION_PROJECTION (a PostgreSQL store has nowhere to keep it by de
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -32,18 +31,15 @@ from careweave.population.projection import full_refresh
 from careweave.store.database import open_database
 from careweave.store.repository import FhirStore
 from tests.coordination.place import build_place
-from tests.e2e.conftest import live_server
 from tests.population.test_population_pages import (
     ANALYST,
     add_older_people,
     schedule_riverside_mdt,
 )
-from tests.web.browser import sign_in
+from tests.web.browser import screenshots_fixture, sign_in, someone_at_a_computer
 from tests.web.journey_place import Journey, path_is
 from tests.web.test_governance_pages import PASSWORD
-from tests.web.test_social_prescribing_journey import chromium, menu, someone_at_a_computer
-
-__all__ = ["chromium", "live_server"]  # fixtures: the browser, and the real server
+from tests.web.test_social_prescribing_journey import menu
 
 pytestmark = pytest.mark.e2e
 
@@ -73,30 +69,13 @@ def meeting(live_server: str, database_url: str, projection: Path) -> Iterator[s
         database.dispose()
 
 
-@pytest.fixture
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's screenshots folder, outside the repository (shared by xdist workers)."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    folder = root / "screenshots" / "population-journey"
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots: {folder}")
-    return folder
+screenshots = screenshots_fixture("population-journey")
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["with-javascript", "without-javascript"])
 def test_an_analyst_reads_the_figures_and_a_gp_takes_someone_found_to_an_mdt(
-    chromium: Browser,
-    meeting: str,
-    live_server: str,
-    database_url: str,
-    screenshots: Path,
-    javascript: bool,
+    chromium: Browser, meeting: str, web: str, journey: Journey, javascript: bool
 ) -> None:
-    web = live_server.removesuffix("/fhir/R4")
-    database = database_url.split(":", 1)[0].split("+", 1)[0]
-    journey = Journey(screenshots, database, javascript)
     with someone_at_a_computer(chromium, web, javascript) as page:
         the_analyst_reads_the_figures(page, journey)
     with someone_at_a_computer(chromium, web, javascript) as page:

@@ -6,29 +6,22 @@ Vic Volunteer changes his organisation's opening times, with errors first; the r
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Browser, expect
 
 from careweave.settings import SELF_REFERRAL_SERVICE_SETTING, SELF_REFERRAL_SETTING
 from tests.coordination.place import Place
-from tests.e2e.conftest import live_server
 from tests.social_prescribing.pathway_place import SERVICE_ORG, VOLUNTEER
-from tests.web.browser import launch_chromium, new_page, sign_in
-from tests.web.journey_place import Journey, path_is
+from tests.web.browser import (
+    database_kind,
+    screenshots_for,
+    sign_in,
+    someone_at_a_computer,
+    web_root,
+)
+from tests.web.journey_place import Journey, path_is, served_place
 from tests.web.social_prescribing_place import social_prescribing_place
 from tests.web.test_governance_pages import PASSWORD
-
-__all__ = ["live_server"]  # the real server on a fresh database, from tests/e2e/conftest.py
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with launch_chromium() as browser:
-        yield browser
 
 
 @pytest.fixture
@@ -38,29 +31,22 @@ def web(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
     monkeypatch.setenv(SELF_REFERRAL_SETTING, "on")
     monkeypatch.setenv(SELF_REFERRAL_SERVICE_SETTING, SERVICE_ORG)
     base: str = request.getfixturevalue("live_server")
-    return base.removesuffix("/fhir/R4")
+    return web_root(base)
 
 
-@pytest.fixture
-def place(web: str, database_url: str) -> Iterator[Place]:
-    with social_prescribing_place(database_url) as made:
-        yield made
+place = served_place(social_prescribing_place)
 
 
 @pytest.fixture
 def journey(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Journey:
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    folder = root / "screenshots" / "self-referral-and-upkeep"
-    folder.mkdir(parents=True, exist_ok=True)
-    return Journey(Path(folder), database_url.split(":", 1)[0].split("+", 1)[0], javascript=True)
+    folder = screenshots_for(tmp_path_factory, "self-referral-and-upkeep")
+    return Journey(folder, database_kind(database_url), javascript=True)
 
 
 def test_the_new_pages_work_and_are_accessible(
     chromium: Browser, web: str, place: Place, journey: Journey
 ) -> None:
-    with new_page(chromium, web, bypass_csp=True) as page:
+    with someone_at_a_computer(chromium, web) as page:
         sign_in(page, "mary", PASSWORD)
         page.goto("/my-care")
         page.get_by_role("link", name="Refer myself to social prescribing").click()
@@ -86,7 +72,7 @@ def test_the_new_pages_work_and_are_accessible(
         expect(page.get_by_text("You have already been referred")).to_be_visible()
         journey.reached(page, "self-referral-already-referred")
 
-    with new_page(chromium, web, bypass_csp=True) as page:
+    with someone_at_a_computer(chromium, web) as page:
         sign_in(page, VOLUNTEER, PASSWORD)
         page.goto("/directory/upkeep")
         journey.reached(page, "upkeep-own-organisation")
@@ -105,7 +91,7 @@ def test_the_new_pages_work_and_are_accessible(
         path_is(page, r"/directory/services/lunch\?done=changed")
         expect(page.get_by_text("Monday, 10:00 to 12:00")).to_be_visible()
 
-    with new_page(chromium, web, bypass_csp=True) as page:
+    with someone_at_a_computer(chromium, web) as page:
         sign_in(page, "ann.gp", PASSWORD)
         page.goto("/people/mary")
         record = page.get_by_role("navigation", name="Mary Example's record")

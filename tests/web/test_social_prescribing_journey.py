@@ -22,10 +22,8 @@ ran. The place: tests/web/social_prescribing_place.py.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -37,22 +35,20 @@ from careweave.coordination.record import find, today
 from careweave.social_prescribing.closing import OUTCOME_NOTICE
 from careweave.social_prescribing.wellbeing import ONS4_ITEMS, SWEMWBS_ANSWERS, SWEMWBS_ITEMS
 from tests.coordination.place import Place
-from tests.e2e.conftest import live_server
 from tests.social_prescribing.pathway_place import ANALYST, LINK_WORKER
 from tests.social_prescribing.test_pathway import told
 from tests.web.browser import (
     MOBILE,
+    database_kind,
     horizontal_scroll,
-    launch_chromium,
-    new_page,
     save_screenshot,
+    screenshots_fixture,
     sign_in,
+    someone_at_a_computer,
 )
-from tests.web.journey_place import Journey, date_group, path_is
+from tests.web.journey_place import Journey, date_group, path_is, served_place
 from tests.web.social_prescribing_place import ADMIN, social_prescribing_place
 from tests.web.test_governance_pages import PASSWORD
-
-__all__ = ["live_server"]  # the real server on a fresh database, from tests/e2e/conftest.py
 
 pytestmark = pytest.mark.e2e
 
@@ -68,38 +64,8 @@ REFERRAL = r"/people/mary/social-prescribing/[A-Za-z0-9\-.]+"
 FITS = "document.scrollingElement.scrollWidth <= window.innerWidth"
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with launch_chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def place(live_server: str, database_url: str) -> Iterator[Place]:
-    with social_prescribing_place(database_url) as made:
-        yield made
-
-
-@pytest.fixture
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One folder for the session's screenshots, outside the repository (with pytest-xdist,
-    the folder above the workers' own)."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    folder = root / "screenshots" / "social-prescribing-journey"
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots: {folder}")
-    return folder
-
-
-@contextmanager
-def someone_at_a_computer(chromium: Browser, web: str, javascript: bool) -> Iterator[Page]:
-    """A fresh browser context for one person (bypassing the CSP with JavaScript on, so that
-    axe can be injected; tests/web/test_browser.py checks the policy itself)."""
-    options = {"bypass_csp": True} if javascript else {"java_script_enabled": False}
-    with new_page(chromium, web, **options) as page:
-        yield page
+place = served_place(social_prescribing_place)
+screenshots = screenshots_fixture("social-prescribing-journey")
 
 
 def menu(page: Page, item: str) -> None:
@@ -154,16 +120,8 @@ def answer_wellbeing(page: Page, ons4: tuple[int, ...], swemwbs: tuple[int, ...]
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["with-javascript", "without-javascript"])
 def test_a_link_workers_journey_closes_the_loop_back_to_the_gp(
-    chromium: Browser,
-    place: Place,
-    live_server: str,
-    database_url: str,
-    screenshots: Path,
-    javascript: bool,
+    chromium: Browser, place: Place, web: str, journey: Journey, javascript: bool
 ) -> None:
-    web = live_server.removesuffix("/fhir/R4")
-    database = database_url.split(":", 1)[0].split("+", 1)[0]
-    journey = Journey(screenshots, database, javascript)
     day = today()
     for steps in (the_gp_refers_mary, the_link_worker_works_with_mary, the_gp_sees_the_loop_closed):
         with someone_at_a_computer(chromium, web, javascript) as page:
@@ -363,15 +321,13 @@ def the_record_shows_the_journey(place: Place) -> None:
 
 
 def test_the_directory_upkeep_and_report_pages_are_accessible(
-    chromium: Browser, place: Place, live_server: str, database_url: str, screenshots: Path
+    chromium: Browser, place: Place, web: str, database_url: str, screenshots: Path
 ) -> None:
     """The pages the journey does not pass through, each checked with axe-core in the states
     people meet them in (results, errors, a conflict), on a desktop and on a phone."""
-    web = live_server.removesuffix("/fhir/R4")
-    database = database_url.split(":", 1)[0].split("+", 1)[0]
     folder = screenshots / "other-pages"
     folder.mkdir(exist_ok=True)
-    journey = Journey(folder, database, javascript=True)
+    journey = Journey(folder, database_kind(database_url), javascript=True)
     with someone_at_a_computer(chromium, web, javascript=True) as page:
         sign_in(page, LINK_WORKER, PASSWORD)
         menu(page, "Community services")
