@@ -393,8 +393,8 @@ class CareRecordAccess:
         the first query that touched them. What the user may see is worked out before either
         starts, so both use the same answer. An error in `first` is raised once `second` is
         done, then one in `second`; the entries of what did run are kept either way. Called
-        from inside another `alongside`, the two run one after the other: a read waiting on
-        the shared threads from one of them could wait for ever."""
+        from a read that another `alongside` runs on a shared thread, the two run one after
+        the other: a shared thread waiting for a shared thread could wait for ever."""
         self.visibility  # noqa: B018 - resolved here, once, not by two threads at once
         holder = self._holder()
         if getattr(_ON_SHARED_THREAD, "active", False):
