@@ -134,11 +134,12 @@ def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
     spent 1.2 s compiling a 5 ms count to machine code (JIT pays off for long analytical
     queries, not for a FHIR server's many short ones).
 
-    Generic plans for prepared statements (psycopg prepares a statement run five times on a
-    connection): planning a search under the access rules takes 10-15 ms and running it 1-5
-    ms, and PostgreSQL's own choice ("auto") kept re-planning them because it judged the
-    generic plan dearer than it is. The searches are index look-ups whose best plan does not
-    turn on the values (lists come as one array, see store.value_lists), so one plan serves."""
+    Generic plans for prepared statements (psycopg prepares a statement the second time a
+    reader connection runs it, the sixth time on the writer): planning a search under the
+    access rules takes 10-15 ms and running it 1-5 ms, and PostgreSQL's own choice ("auto")
+    kept re-planning them because it judged the generic plan dearer than it is. The searches
+    are index look-ups whose best plan does not turn on the values (lists come as one array,
+    see store.value_lists), so one plan serves."""
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True
     with dbapi_connection.cursor() as cursor:
