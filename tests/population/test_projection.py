@@ -200,8 +200,11 @@ def test_a_refresh_with_nothing_changed_reads_no_one_and_a_new_day_measures_ever
     path = tmp_path / "p.duckdb"
     first = refresh(store.database, path, as_of=place)  # none yet: a full refresh
     assert first.kind == "full"
+    tamper_with_the_kept_trend(path)
     quiet = refresh(store.database, path, as_of=place)
     assert (quiet.kind, quiet.people_refreshed, quiet.resources_read) == ("incremental", 0, 0)
+    # Nobody changed on the same day: the kept trend is kept, not worked out again.
+    assert kept_fit(path) != worked_out_fit(path, place)
     later = date(place.year + 1, 1, 1)
     reader = open_projection(path)  # a page reading while the refresh runs
     moved_on = refresh(store.database, path, as_of=later)
@@ -221,6 +224,48 @@ def test_a_refresh_with_nothing_changed_reads_no_one_and_a_new_day_measures_ever
         assert kept == segment_trend(con, trend_days(later))
     finally:
         con.close()
+
+
+def tamper_with_the_kept_trend(path: Path) -> None:
+    """Change the kept trend's figures, so a refresh that keeps it can be told from one that
+    works it out again."""
+    con = connect(path)
+    try:
+        con.execute(f"UPDATE {SEGMENT_TREND} SET people = people + 1000 WHERE segment = 'fit'")
+    finally:
+        con.close()
+
+
+def kept_fit(path: Path) -> list[int]:
+    con = connect(path, read_only=True)
+    try:
+        kept = stored_segment_trend(con)
+        assert kept is not None
+        return [t.counts["fit"] for t in kept]
+    finally:
+        con.close()
+
+
+def worked_out_fit(path: Path, as_of: date) -> list[int]:
+    con = connect(path, read_only=True)
+    try:
+        return [t.counts["fit"] for t in segment_trend(con, trend_days(as_of))]
+    finally:
+        con.close()
+
+
+def test_a_refresh_after_a_change_works_the_trend_out_again(
+    store: FhirStore, place: date, tmp_path: Path
+) -> None:
+    path = tmp_path / "p.duckdb"
+    full_refresh(store.database, path, as_of=place)
+    tamper_with_the_kept_trend(path)
+    someone = sorted(p for p, record in records_in(store).items() if len(record) > 5)[0]
+    patient = _first(store, "Patient", someone)
+    store.update("Patient", someone, {**patient, "birthDate": "1931-02-03"})
+    changed = refresh(store.database, path, as_of=place)
+    assert (changed.kind, changed.people_refreshed) == ("incremental", 1)
+    assert kept_fit(path) == worked_out_fit(path, place)
 
 
 def test_one_refresh_at_a_time(store: FhirStore, tmp_path: Path) -> None:
