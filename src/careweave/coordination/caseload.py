@@ -544,12 +544,10 @@ def coordinated_referrals(
 # -- tasks for me and my team -------------------------------------------------------------------
 
 
-def worklist(
-    access: CareRecordAccess, on: date, banners: dict[str, PersonBanner] | None = None
-) -> tuple[list[WorklistTask], bool]:
+def worklist(access: CareRecordAccess, on: date) -> tuple[list[WorklistTask], bool]:
     """The open Tasks owned by the user's PractitionerRole or their Organization: overdue
     first (longest overdue at the top), then by due date, then those with no due date; and
-    whether there were more than MAX_WORKLIST. `banners`: people's banners already read."""
+    whether there were more than MAX_WORKLIST."""
     principal = access.principal
     owners = [
         f"{kind}/{owner}"
@@ -572,7 +570,7 @@ def worklist(
         ],
         limit=MAX_WORKLIST,
     )
-    rows = [_worklist_task(task, included, on, banners or {}) for task in tasks]
+    rows = [_worklist_task(task, included, on) for task in tasks]
     rows.sort(key=_task_order)
     return rows, more
 
@@ -581,13 +579,10 @@ def _worklist_task(
     task: dict[str, Any],
     included: dict[str, dict[str, Any]],
     on: date,
-    banners: dict[str, PersonBanner],
 ) -> WorklistTask:
     patient_id = referenced_id(task.get("for"), "Patient")
     patient = included.get(f"Patient/{patient_id}") if patient_id else None
-    banner = banners.get(patient_id) if patient_id else None
-    if banner is None and patient:
-        banner = banner_of(patient)
+    banner = banner_of(patient) if patient else None
     due = day_of(_object(_object(task.get("restriction")).get("period")).get("end"))
     return WorklistTask(
         task_id=str(task["id"]),
