@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from careweave.access.passwords import (
@@ -116,7 +116,9 @@ USER_COLUMNS: tuple[Any, ...] = (
 """What `user_from_row` needs, for queries that join accounts to other tables."""
 
 
-def user_from_row(row: Row[Any]) -> UserAccount:
+def user_from_row(row: Any) -> UserAccount:
+    """The account in a result row (a SQLAlchemy Row, or any row with the USER_COLUMNS'
+    names; timestamps and flags in either driver's form)."""
     return UserAccount(
         pk=int(row.pk),
         username=row.username,

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, update
 
@@ -34,7 +35,7 @@ from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.access.scopes import Scopes
 from careweave.store.access_tables import api_token, user_account
-from careweave.store.database import Database, as_utc, stored_time
+from careweave.store.database import Database, PointQuery, as_utc, stored_time
 
 if TYPE_CHECKING:
     from careweave.store.repository import FhirStore
@@ -177,6 +178,12 @@ _TOKEN_LOOKUP = (
     .select_from(api_token.outerjoin(user_account, api_token.c.user_pk == user_account.c.pk))
     .where(api_token.c.token_hash == bindparam("wanted"))
 )
+# Every API request runs it, so it runs as a point query on the driver's own connection: through
+# a SQLAlchemy Connection the pool events, statement cache and result rows cost more than the
+# indexed lookup. Values come back as the driver gives them; the checks below and
+# `user_from_row` read them with `as_utc` and `bool`, which accept either driver's form.
+_TOKEN_POINT = PointQuery(_TOKEN_LOOKUP)
+_TokenRow = namedtuple("_TokenRow", [column.name for column in _TOKEN_LOOKUP.selected_columns])  # type: ignore[misc]
 
 
 def principal_for_token(
@@ -188,8 +195,8 @@ def principal_for_token(
     if not token or len(token) > _MAX_TOKEN_LENGTH:
         return None
     wanted = token_hash(token)
-    with database.read() as conn:
-        row = conn.execute(_TOKEN_LOOKUP, {"wanted": wanted}).first()
+    found = _TOKEN_POINT.fetch_one(database, wanted=wanted)
+    row: Any = None if found is None else _TokenRow(*found)
     # The lookup is by hash already; comparing again in constant time costs nothing and keeps
     # the check independent of how the database compares strings.
     if row is None or not hmac.compare_digest(str(row.token_hash_), wanted):
