@@ -98,6 +98,7 @@ def serve(
     """Serve the FHIR R4 API (and, later, the web app) over HTTP."""
     import os
     import secrets
+    import socket
 
     import uvicorn
 
@@ -112,6 +113,14 @@ def serve(
     console.print(f"  Patients:                {base}/fhir/R4/Patient")
     console.print(f"  Sign in (web):           {base}/sign-in")
     console.print(f"  API documentation:       {base}/docs")
+    if workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+        from careweave.api.workers import WorkerSettings, run_workers
+
+        try:
+            status = run_workers(WorkerSettings("careweave.api.asgi:app", host, port), workers)
+        except OSError as error:
+            raise _fail(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise typer.Exit(status)
     uvicorn.run(
         "careweave.api.asgi:app",
         host=host,

@@ -1,0 +1,184 @@
+"""`careweave serve --workers N`: every worker accepts connections, a dead worker is replaced,
+SIGTERM stops them all, and a port another server holds is reported instead of shared.
+
+These run the real command on a loopback port (SQLite: the supervisor does not touch the
+database) and read who holds which connection from /proc, so they need Linux.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import careweave_command, free_port, migrate
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/net/tcp").exists(), reason="reads sockets from /proc (Linux only)"
+)
+
+CONNECTIONS = 16
+WAIT_SECONDS = 60.0
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:  # closed while we looked
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def _tcp_sockets(port: int) -> dict[str, str]:
+    """inode -> state ('0A' listening, '01' established) of the sockets on local `port`."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found[fields[9]] = fields[3]
+    return found
+
+
+def _workers(pid: int, port: int) -> dict[int, list[str]]:
+    """The states of the port's sockets each child process holds, for the children that
+    listen on it (the workers)."""
+    sockets = _tcp_sockets(port)
+    held = {
+        child: [sockets[inode] for inode in _socket_inodes(child) if inode in sockets]
+        for child in _children(pid)
+    }
+    return {child: states for child, states in held.items() if "0A" in states}
+
+
+def _wait_for(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+@pytest.fixture
+def database_file(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'careweave.sqlite3'}"
+    migrate(url)
+    return url
+
+
+def _serve(port: int, database_url: str) -> list[str]:
+    command = [str(careweave_command()), "serve", "--port", str(port), "--workers", "2"]
+    return [*command, "--database-url", database_url]
+
+
+@pytest.fixture
+def two_workers(
+    database_file: str, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        _serve(port, database_file),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def serving() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited: {(tmp_path / 'serve.log').read_text()}")
+        return len(_workers(process.pid, port)) == 2
+
+    try:
+        _wait_for(serving, "two workers listening")
+        _wait_for(lambda: _answers(port), "the server to answer")
+        yield process, port
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/fhir/R4/metadata", timeout=5).ok
+    except requests.ConnectionError:
+        return False
+
+
+def test_connections_opened_together_reach_every_worker(
+    two_workers: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = two_workers
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
+    try:
+        for client in clients:  # each one answered, so each one was accepted
+            client.sendall(b"GET /fhir/R4/metadata HTTP/1.1\r\nHost: test\r\n\r\n")
+        for client in clients:
+            assert client.recv(64).startswith(b"HTTP/1.1 200")
+        held = {pid: states.count("01") for pid, states in _workers(process.pid, port).items()}
+        assert sum(held.values()) == CONNECTIONS
+        # With one shared socket, the first worker to wake took all of them (most runs).
+        assert all(count > 0 for count in held.values()), held
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_worker_that_dies_is_replaced_and_sigterm_stops_them_all(
+    two_workers: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = two_workers
+    victim, survivor = sorted(_workers(process.pid, port))
+    subprocess.run(["kill", "-9", str(victim)], check=True)
+    _wait_for(
+        lambda: victim not in _workers(process.pid, port) and len(_workers(process.pid, port)) == 2,
+        "a replacement worker",
+    )
+    assert survivor in _workers(process.pid, port)
+    _wait_for(lambda: _answers(port), "the server to answer again")
+
+    workers = list(_workers(process.pid, port))
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in _state(pid)
+    assert not _answers(port)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].splitlines()[0]
+    except (OSError, IndexError):
+        return "zombie"
+
+
+def test_a_port_another_server_holds_is_reported_not_shared(
+    two_workers: tuple[subprocess.Popen[bytes], int], database_file: str
+) -> None:
+    _, port = two_workers
+    second = subprocess.run(
+        _serve(port, database_file),
+        capture_output=True,
+        timeout=60,
+    )
+    said = second.stdout.decode() + second.stderr.decode()
+    assert second.returncode == 1, said
+    assert "address already in use" in said.lower()
