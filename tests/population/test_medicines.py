@@ -29,12 +29,22 @@ def statement(**dates: Any) -> dict[str, Any]:
         ),
         # no end: open, still running
         ({"effectivePeriod": {"start": "2025-02-01"}}, (date(2025, 2, 1), None)),
-        # partial dates count from the first day they could mean
+        # partial dates count from the first day they could mean, and a period runs to the
+        # last day its end could mean
         ({"effectiveDateTime": "2024"}, (date(2024, 1, 1), date(2024, 1, 1))),
         (
             {"effectivePeriod": {"start": "2024-03", "end": "2024-09"}},
-            (date(2024, 3, 1), date(2024, 9, 1)),
+            (date(2024, 3, 1), date(2024, 9, 30)),
         ),
+        (
+            {"effectivePeriod": {"start": "2023", "end": "2024"}},
+            (date(2023, 1, 1), date(2024, 12, 31)),
+        ),
+        (
+            {"effectivePeriod": {"start": "2024-01", "end": "2024-02"}},
+            (date(2024, 1, 1), date(2024, 2, 29)),
+        ),
+        ({"effectivePeriod": {"start": "2024-01", "end": "2024-13"}}, (date(2024, 1, 1), None)),
         # a period without a readable start starts when the statement was asserted
         (
             {"effectivePeriod": {"end": "2026-02-01"}, "dateAsserted": ASSERTED},
@@ -72,6 +82,10 @@ def test_a_statement_is_taken_in_the_window_its_span_overlaps() -> None:
     asserted = statement(effectivePeriod={"end": "2026-02-01"}, dateAsserted=ASSERTED)
     assert statement_taken(ended_before, since, as_of) is None
     assert statement_taken(ended_in, since, as_of) == date(2024, 1, 1)
+    # a course that ended "2025-04" was still taken in mid-April
+    ended_april = statement(effectivePeriod={"start": "2024-01", "end": "2025-04"})
+    assert statement_taken(ended_april, date(2025, 4, 15), as_of) == date(2024, 1, 1)
+    assert statement_taken(ended_april, date(2025, 5, 1), as_of) is None
     assert statement_taken(asserted, since, as_of) == date(2025, 11, 20)
     assert statement_taken(statement(effectiveDateTime="2026-04-01"), since, as_of) is None
     assert statement_taken(statement(), since, as_of) is None

@@ -6,7 +6,8 @@ this on the record by then?". The rules, kept here so each measure applies them 
 
 * A day is the calendar day in Europe/London (people's day, as in GP systems): a FHIR dateTime
   with a time zone is converted first, one without is taken as written. A partial date
-  ("2019", "2019-05") is its first day, so a year-only entry counts from 1 January.
+  ("2019", "2019-05") is its first day, so a year-only entry counts from 1 January; but the
+  end of a period is its last day, so a course that ended "2019-05" ran through 31 May.
 * A coded entry is a `Condition` or an `Observation` with a SNOMED CT code. GP systems record
   frailty deficits both as problems and as plain coded entries ("Housebound", "Lives alone"),
   and FHIR GP feeds carry the latter as Observations, so both are read; only the code counts,
@@ -23,6 +24,7 @@ this on the record by then?". The rules, kept here so each measure applies them 
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -89,11 +91,27 @@ def display_of(concept: object, code: str) -> str:
     return text if isinstance(text, str) and text else code
 
 
+def last_day_of(value: object) -> date | None:
+    """The last day a FHIR date, dateTime or instant can mean: 31 December for a year alone,
+    the month's last day for a year and month, else `day_of`. A Period's end is inclusive of
+    all it names (FHIR datatypes: "2019-05" as an end means the whole of May)."""
+    if isinstance(value, str):
+        if _YEAR.fullmatch(value):
+            return date(int(value), 12, 31)
+        month = _YEAR_MONTH.fullmatch(value)
+        if month:
+            year, number = int(month[1]), int(month[2])
+            if 1 <= number <= 12:
+                return date(year, number, calendar.monthrange(year, number)[1])
+            return None
+    return day_of(value)
+
+
 def period_days(period: object) -> tuple[date | None, date | None]:
     """The first and last day of a FHIR Period (None where open or unreadable)."""
     if not isinstance(period, Mapping):
         return None, None
-    return day_of(period.get("start")), day_of(period.get("end"))
+    return day_of(period.get("start")), last_day_of(period.get("end"))
 
 
 @dataclass(frozen=True)
