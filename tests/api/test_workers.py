@@ -104,11 +104,12 @@ def two_workers(
     def serving() -> bool:
         if process.poll() is not None:
             pytest.fail(f"the server exited: {(tmp_path / 'serve.log').read_text()}")
-        return len(_workers(process.pid, port)) == 2
+        return _answers(port)
 
     try:
-        _wait_for(serving, "two workers listening")
-        _wait_for(lambda: _answers(port), "the server to answer")
+        # As a client would: from the first answer on, not once every worker is up (a worker
+        # that started serving before the other took every connection made meanwhile).
+        _wait_for(serving, "the server to answer")
         yield process, port
     finally:
         process.terminate()

@@ -16,13 +16,18 @@ another server holds is reported as taken rather than silently shared with it.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import signal
 import socket
 import sys
 import threading
+import traceback
+from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Barrier
+from threading import BrokenBarrierError
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -31,6 +36,7 @@ __all__ = ["WorkerSettings", "listening_socket", "run_workers"]
 
 _CHECK_SECONDS = 0.5
 _STOP_SECONDS = 10.0
+_START_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -62,20 +68,35 @@ def listening_socket(host: str, port: int, *, share: bool = True) -> socket.sock
     return sock
 
 
-def _serve_one(settings: WorkerSettings) -> None:
-    """One worker process: its own socket in the port's group, then uvicorn until stopped."""
+def _serve_one(settings: WorkerSettings, started_together: Barrier | None) -> None:
+    """One worker process: its own socket in the port's group, then uvicorn until stopped.
+
+    A socket takes connections once it listens. The app is loaded first (seconds: most of
+    careweave is imported), and the first workers wait for each other, then all listen at once
+    (a connection that arrives before its worker's app has started waits in the backlog):
+    otherwise clients that connect as soon as the port answers all reach the worker that loaded
+    first, and keep-alive keeps them there.
+    """
     try:
         sock = listening_socket(settings.host, settings.port)
-    except OSError as error:
-        print(f"careweave worker could not listen on {settings.port}: {error}", file=sys.stderr)
+        module, _, name = settings.app.partition(":")
+        app = getattr(importlib.import_module(module), name)
+    except BaseException:
+        traceback.print_exc()
+        if started_together is not None:
+            started_together.abort()
         sys.exit(STARTUP_FAILURE)
+    if started_together is not None:
+        with suppress(BrokenBarrierError):  # one failed to start: the supervisor stops them all
+            started_together.wait(_START_SECONDS)
     config = uvicorn.Config(
-        settings.app,
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
     )
+    sock.listen(config.backlog)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -87,8 +108,9 @@ class _Supervisor:
         self.processes: list[SpawnProcess] = []
         self.stopping = threading.Event()
 
-    def start_one(self) -> SpawnProcess:
-        process = self.context.Process(target=_serve_one, args=(self.settings,), daemon=False)
+    def start_one(self, started_together: Barrier | None = None) -> SpawnProcess:
+        args = (self.settings, started_together)
+        process = self.context.Process(target=_serve_one, args=args, daemon=False)
         process.start()
         return process
 
@@ -100,7 +122,8 @@ class _Supervisor:
             for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            self.processes = [self.start_one() for _ in range(self.workers)]
+            together = self.context.Barrier(self.workers)
+            self.processes = [self.start_one(together) for _ in range(self.workers)]
             while not self.stopping.wait(_CHECK_SECONDS):
                 status = self.replace_dead()
                 if status:
