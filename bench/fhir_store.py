@@ -491,6 +491,7 @@ class DatabaseResult:
     statistics: str = ""
     log: str = ""
     failure: str | None = None
+    cpu_by_process: dict[int, float] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -514,6 +515,7 @@ class DatabaseResult:
             },
             "database_bytes": self.database_bytes,
             "planner_statistics": self.statistics,
+            "server_cpu_seconds_by_process": self.cpu_by_process,
             "server_log": self.log,
             "failure": self.failure,
         }
@@ -565,6 +567,9 @@ async def bench_database(
         client = make_client(args.client, server, args.concurrency, 60, token)
         try:
             result.queries = await query_passes(client, server, queries, args)
+            result.cpu_by_process = server.cpu_by_process()
+            spread = ", ".join(f"{seconds:.1f}" for seconds in result.cpu_by_process.values())
+            print(f"  server CPU seconds by process over the query passes: {spread}", flush=True)
         finally:
             await client.close()
     finally:

@@ -358,6 +358,12 @@ class ServerProcess:
             self._cpu_seen[pid] = max(self._cpu_seen.get(pid, 0.0), cpu_seconds(pid))
         return sum(self._cpu_seen.values())
 
+    def cpu_by_process(self) -> dict[int, float]:
+        """CPU seconds used so far by each of the server's processes, the biggest first: with
+        several workers, one near zero means the load did not spread across them."""
+        self.cpu_seconds()
+        return dict(sorted(self._cpu_seen.items(), key=lambda item: -item[1]))
+
     def cpu_use(self) -> CpuUse:
         """A snapshot to subtract from a later one."""
         return CpuUse(time.process_time(), self.cpu_seconds(), machine_busy_seconds())

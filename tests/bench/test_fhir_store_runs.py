@@ -45,3 +45,7 @@ def test_the_fhir_store_benchmark_runs_without_an_error(tmp_path: Path) -> None:
     assert sqlite["import"]["count"] == 300  # every resource went in
     assert {m["name"].split(" ")[0] for m in measurements} >= {"import:", "read", "search"}
     assert all(m["errors"] == 0 and m["count"] > 0 for m in measurements)
+    # Where the server's CPU went, by process (the way to see whether workers shared the load).
+    by_process = sqlite["server_cpu_seconds_by_process"]
+    assert by_process and max(by_process.values()) > 0
+    assert "server CPU seconds by process" in done.stdout
