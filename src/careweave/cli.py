@@ -107,18 +107,24 @@ def serve(
     os.environ["CAREWEAVE_DATABASE_URL"] = settings.database_url
     # Every worker signs and checks sign-in forms with the same key (inherited environment).
     os.environ.setdefault("CAREWEAVE_SECRET_KEY", secrets.token_urlsafe(32))
+    separate_sockets = workers > 1 and hasattr(socket, "SO_REUSEPORT")
+    if separate_sockets:
+        from careweave.api.workers import WorkerSettings, listening_socket, run_workers
+
+        try:  # taken by another server? (the workers' sockets would share the port with it)
+            listening_socket(host, port, share=False).close()
+        except OSError as error:
+            raise _fail(f"cannot listen on {host}:{port}: {error.strerror}") from None
     base = f"http://{host}:{port}"
     console.print(f"careweave is serving {settings.database_url}")
     console.print(f"  FHIR API:                {base}/fhir/R4/metadata")
     console.print(f"  Patients:                {base}/fhir/R4/Patient")
     console.print(f"  Sign in (web):           {base}/sign-in")
     console.print(f"  API documentation:       {base}/docs")
-    if workers > 1 and hasattr(socket, "SO_REUSEPORT"):
-        from careweave.api.workers import WorkerSettings, run_workers
-
+    if separate_sockets:
         try:
             status = run_workers(WorkerSettings("careweave.api.asgi:app", host, port), workers)
-        except OSError as error:
+        except OSError as error:  # taken since the check above
             raise _fail(f"cannot listen on {host}:{port}: {error.strerror}") from None
         raise typer.Exit(status)
     uvicorn.run(

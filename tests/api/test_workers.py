@@ -183,3 +183,4 @@ def test_a_port_another_server_holds_is_reported_not_shared(
     said = second.stdout.decode() + second.stderr.decode()
     assert second.returncode == 1, said
     assert "address already in use" in said.lower()
+    assert "is serving" not in said  # refused before claiming to serve
