@@ -569,7 +569,8 @@ async def bench_database(
             result.queries = await query_passes(client, server, queries, args)
             result.cpu_by_process = server.cpu_by_process()
             spread = ", ".join(f"{seconds:.1f}" for seconds in result.cpu_by_process.values())
-            print(f"  server CPU seconds by process over the query passes: {spread}", flush=True)
+            label = "server CPU seconds by process (start-up and query passes)"
+            print(f"  {label}: {spread}", flush=True)
         finally:
             await client.close()
     finally:

@@ -359,8 +359,9 @@ class ServerProcess:
         return sum(self._cpu_seen.values())
 
     def cpu_by_process(self) -> dict[int, float]:
-        """CPU seconds used so far by each of the server's processes, the biggest first: with
-        several workers, one near zero means the load did not spread across them."""
+        """CPU seconds used since it started by each of the server's processes, the biggest
+        first: with several workers, one near its start-up cost (a few seconds) means the load
+        did not spread across them."""
         self.cpu_seconds()
         return dict(sorted(self._cpu_seen.items(), key=lambda item: -item[1]))
 
