@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from careweave.coordination import codes
 from careweave.coordination.record import FORM_SUBMISSION_SYSTEM, find, today
+from careweave.coordination.referrals import SERVICES
 from tests.coordination.place import Place, csrf_of
 
 REASON = "Leg ulcer needs dressing three times a week; she lives alone."
@@ -89,6 +91,11 @@ def test_cara_refers_mary_and_the_referral_is_fhir(place: Place) -> None:
     for service in ("Community nursing", "Social care assessment", "Falls service", "Hospice"):
         assert service in page
     assert "Usually the council&#39;s adult social care team" in page
+    # Each service's hint is under its radio, and read out with it.
+    for number, offered in enumerate(SERVICES, start=1):
+        radio_id = "service" if number == 1 else f"service-{number}"
+        assert f'value="{offered.key}" aria-describedby="{radio_id}-item-hint"' in page
+        assert f'id="{radio_id}-item-hint">{escape(offered.usually_from)}</div>' in page
     names = re.findall(r'<option value="[a-z]+"[^>]*>([^<]+)</option>', page)
     assert names == sorted(names, key=str.casefold)
     assert "Northshire Community Health NHS Trust" in names

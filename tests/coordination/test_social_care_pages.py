@@ -10,10 +10,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from careweave.access.scopes import Scopes
 from careweave.access.tokens import issue_token
 from careweave.coordination.record import find, today
+from careweave.coordination.social_care_packages import PACKAGE_TYPES
 from careweave.coordination.social_care_questionnaires import NEEDS_ASSESSMENT_URL
 from tests.coordination.place import Place, csrf_of
 from tests.coordination.test_social_care import council_involved, home_care_provider
@@ -213,6 +215,11 @@ def test_sam_arranges_changes_and_ends_a_care_package(place: Place) -> None:
     sam = involved(place)
     page = sam.get("/people/mary/social-care/packages/new").text
     assert "Northshire Home Care Ltd" in page and "Reablement" in page
+    # Each package type's hint is under its radio, and read out with it.
+    for number, kind in enumerate(PACKAGE_TYPES, start=1):
+        radio_id = "type" if number == 1 else f"type-{number}"
+        assert f'value="{kind.code}" aria-describedby="{radio_id}-item-hint"' in page
+        assert f'id="{radio_id}-item-hint">{escape(kind.hint)}</div>' in page
     data = package_form(sam)
     first = sam.post("/people/mary/social-care/packages/new", data=data, follow_redirects=False)
     again = sam.post("/people/mary/social-care/packages/new", data=data, follow_redirects=False)

@@ -356,7 +356,8 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             status_code=status_code,
             typed=typed,
             errors=errors or [],
-            package_types=PACKAGE_TYPES,
+            type_choices=[(kind.code, kind.name) for kind in PACKAGE_TYPES],
+            type_hints={kind.code: kind.hint for kind in PACKAGE_TYPES},
             providers=organisations(page.access),
             example=example(today()),
         )
