@@ -94,6 +94,13 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     database_url: DatabaseUrl = None,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    worker_stall_seconds: Annotated[
+        float,
+        typer.Option(
+            help="With several workers: replace a worker whose event loop stops this long",
+            min=1.0,
+        ),
+    ] = 30.0,
 ) -> None:
     """Serve the FHIR R4 API (and, later, the web app) over HTTP."""
     import os
@@ -123,7 +130,10 @@ def serve(
     console.print(f"  API documentation:       {base}/docs")
     if separate_sockets:
         try:
-            status = run_workers(WorkerSettings("careweave.api.asgi:app", host, port), workers)
+            serving = WorkerSettings(
+                "careweave.api.asgi:app", host, port, stall_seconds=worker_stall_seconds
+            )
+            status = run_workers(serving, workers)
         except OSError as error:  # taken since the check above
             raise _fail(f"cannot listen on {host}:{port}: {error.strerror}") from None
         raise typer.Exit(status)

@@ -84,9 +84,13 @@ def database_file(tmp_path: Path) -> str:
     return url
 
 
+STALL_SECONDS = 3
+
+
 def _serve(port: int, database_url: str) -> list[str]:
     command = [str(careweave_command()), "serve", "--port", str(port), "--workers", "2"]
-    return [*command, "--database-url", database_url]
+    stall = ["--worker-stall-seconds", str(STALL_SECONDS)]
+    return [*command, *stall, "--database-url", database_url]
 
 
 @pytest.fixture
@@ -162,6 +166,23 @@ def test_a_worker_that_dies_is_replaced_and_sigterm_stops_them_all(
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in _state(pid)
     assert not _answers(port)
+
+
+def test_a_worker_that_stops_ticking_is_killed_and_replaced(
+    two_workers: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = two_workers
+    frozen, running = sorted(_workers(process.pid, port))
+    started = time.monotonic()
+    subprocess.run(["kill", "-STOP", str(frozen)], check=True)  # alive, but its loop is still
+    _wait_for(
+        lambda: frozen not in _workers(process.pid, port) and len(_workers(process.pid, port)) == 2,
+        "the stalled worker's replacement",
+    )
+    assert time.monotonic() - started >= STALL_SECONDS  # not before it had stalled that long
+    assert not Path(f"/proc/{frozen}").exists()  # killed and reaped, not left stopped
+    assert running in _workers(process.pid, port)  # the healthy one was left alone
+    _wait_for(lambda: _answers(port), "the server to answer again")
 
 
 def _state(pid: int) -> str:

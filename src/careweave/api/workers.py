@@ -9,8 +9,9 @@ answered reads at one process's rate. With ``SO_REUSEPORT`` each process listens
 its own and the kernel spreads new connections across them by a hash of the client's address.
 
 The supervisor is deliberately small: it starts the workers, replaces one that dies (unless it
-died starting up: a broken app or a bad address fails the same way every time) and stops them
-all on SIGINT or SIGTERM. It first binds the port once without ``SO_REUSEPORT``, so a port that
+died starting up: a broken app or a bad address fails the same way every time) or whose event
+loop has stopped ticking (`WorkerSettings.stall_seconds`), and stops them all on SIGINT or
+SIGTERM. It first binds the port once without ``SO_REUSEPORT``, so a port that
 another server holds is reported as taken rather than silently shared with it.
 """
 
@@ -22,17 +23,22 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Barrier
 from threading import BrokenBarrierError
+from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 __all__ = ["WorkerSettings", "listening_socket", "run_workers"]
+
+Heartbeat = Any
+"""A `c_double` in shared memory: when the worker's event loop last ticked (monotonic s)."""
 
 _CHECK_SECONDS = 0.5
 _STOP_SECONDS = 10.0
@@ -47,6 +53,9 @@ class WorkerSettings:
     host: str
     port: int
     log_level: str = "warning"
+    stall_seconds: float = 30.0
+    """A serving worker whose event loop has not ticked for this long is killed and replaced:
+    requests run off the loop, so even a slow page leaves it ticking every 0.1 s."""
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -68,7 +77,22 @@ def listening_socket(host: str, port: int, *, share: bool = True) -> socket.sock
     return sock
 
 
-def _serve_one(settings: WorkerSettings, started_together: Barrier | None) -> None:
+class _BeatingServer(uvicorn.Server):
+    """uvicorn's server, stamping `heartbeat` (monotonic seconds) from its event loop's tick,
+    every 0.1 s: a worker whose loop stops (blocked, or the process stopped) stops stamping."""
+
+    def __init__(self, config: uvicorn.Config, heartbeat: Heartbeat) -> None:
+        super().__init__(config)
+        self.heartbeat = heartbeat
+
+    async def on_tick(self, counter: int) -> bool:
+        self.heartbeat.value = time.monotonic()
+        return await super().on_tick(counter)
+
+
+def _serve_one(
+    settings: WorkerSettings, started_together: Barrier | None, heartbeat: Heartbeat
+) -> None:
     """One worker process: its own socket in the port's group, then uvicorn until stopped.
 
     A socket takes connections once it listens. The app is loaded first (seconds: most of
@@ -97,22 +121,27 @@ def _serve_one(settings: WorkerSettings, started_together: Barrier | None) -> No
         access_log=False,
     )
     sock.listen(config.backlog)
-    uvicorn.Server(config).run(sockets=[sock])
+    _BeatingServer(config, heartbeat).run(sockets=[sock])
 
 
 class _Supervisor:
     def __init__(self, settings: WorkerSettings, workers: int) -> None:
         self.settings = settings
         self.workers = workers
+        self.stall_seconds = settings.stall_seconds
         self.context = multiprocessing.get_context("spawn")
         self.processes: list[SpawnProcess] = []
+        self.heartbeats: list[Heartbeat] = []
         self.stopping = threading.Event()
 
-    def start_one(self, started_together: Barrier | None = None) -> SpawnProcess:
-        args = (self.settings, started_together)
+    def start_one(self, started_together: Barrier | None = None) -> tuple[SpawnProcess, Heartbeat]:
+        # No lock: a worker stopped while holding it would block the supervisor's read. One
+        # aligned double is written and read whole.
+        heartbeat = self.context.Value("d", 0.0, lock=False)
+        args = (self.settings, started_together, heartbeat)
         process = self.context.Process(target=_serve_one, args=args, daemon=False)
         process.start()
-        return process
+        return process, heartbeat
 
     def run(self) -> int:
         """Serve until told to stop; the exit status (0, or 1 when a worker could not start)."""
@@ -123,7 +152,9 @@ class _Supervisor:
         }
         try:
             together = self.context.Barrier(self.workers)
-            self.processes = [self.start_one(together) for _ in range(self.workers)]
+            started = [self.start_one(together) for _ in range(self.workers)]
+            self.processes = [process for process, _ in started]
+            self.heartbeats = [heartbeat for _, heartbeat in started]
             while not self.stopping.wait(_CHECK_SECONDS):
                 status = self.replace_dead()
                 if status:
@@ -135,15 +166,20 @@ class _Supervisor:
         return status
 
     def replace_dead(self) -> int:
+        """Replace each worker that has died or hung; 1 when one failed to start."""
         for index, process in enumerate(self.processes):
+            beat = self.heartbeats[index].value
             if process.is_alive():
-                continue
+                if not beat or time.monotonic() - beat < self.stall_seconds:
+                    continue  # starting up (not beating yet), or serving
+                print(f"careweave: worker {process.pid} stalled; replacing it", file=sys.stderr)
+                process.kill()
             process.join()
             if process.exitcode == STARTUP_FAILURE:
                 print("careweave: a worker failed to start; stopping", file=sys.stderr)
                 return 1
             print(f"careweave: worker {process.pid} stopped ({process.exitcode}); replacing it")
-            self.processes[index] = self.start_one()
+            self.processes[index], self.heartbeats[index] = self.start_one()
         return 0
 
     def stop_all(self) -> None:
