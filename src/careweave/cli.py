@@ -116,10 +116,10 @@ def serve(
     os.environ.setdefault("CAREWEAVE_SECRET_KEY", secrets.token_urlsafe(32))
     separate_sockets = workers > 1 and hasattr(socket, "SO_REUSEPORT")
     if separate_sockets:
-        from careweave.api.workers import WorkerSettings, listening_socket, run_workers
+        from careweave.api.workers import WorkerSettings, check_port_free, run_workers
 
-        try:  # taken by another server? (the workers' sockets would share the port with it)
-            listening_socket(host, port, share=False).close()
+        try:
+            check_port_free(host, port)
         except OSError as error:
             raise _fail(f"cannot listen on {host}:{port}: {error.strerror}") from None
     base = f"http://{host}:{port}"
@@ -129,14 +129,10 @@ def serve(
     console.print(f"  Sign in (web):           {base}/sign-in")
     console.print(f"  API documentation:       {base}/docs")
     if separate_sockets:
-        try:
-            serving = WorkerSettings(
-                "careweave.api.asgi:app", host, port, stall_seconds=worker_stall_seconds
-            )
-            status = run_workers(serving, workers)
-        except OSError as error:  # taken since the check above
-            raise _fail(f"cannot listen on {host}:{port}: {error.strerror}") from None
-        raise typer.Exit(status)
+        serving = WorkerSettings(
+            "careweave.api.asgi:app", host, port, stall_seconds=worker_stall_seconds
+        )
+        raise typer.Exit(run_workers(serving, workers))
     uvicorn.run(
         "careweave.api.asgi:app",
         host=host,

@@ -11,7 +11,7 @@ its own and the kernel spreads new connections across them by a hash of the clie
 The supervisor is deliberately small: it starts the workers, replaces one that dies (unless it
 died starting up: a broken app or a bad address fails the same way every time) or whose event
 loop has stopped ticking (`WorkerSettings.stall_seconds`), and stops them all on SIGINT or
-SIGTERM. It first binds the port once without ``SO_REUSEPORT``, so a port that
+SIGTERM. `check_port_free` binds the port once without ``SO_REUSEPORT``, so a port that
 another server holds is reported as taken rather than silently shared with it.
 """
 
@@ -35,7 +35,7 @@ from typing import Any
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
-__all__ = ["WorkerSettings", "listening_socket", "run_workers"]
+__all__ = ["WorkerSettings", "check_port_free", "listening_socket", "run_workers"]
 
 Heartbeat = Any
 """A `c_double` in shared memory: when the worker's event loop last ticked (monotonic s)."""
@@ -75,6 +75,14 @@ def listening_socket(host: str, port: int, *, share: bool = True) -> socket.sock
         sock.close()
         raise
     return sock
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise OSError when another server holds (host, port).
+
+    Binding without ``SO_REUSEPORT`` fails when any socket holds the port, where the workers'
+    own sockets would quietly share it with a server that had set the option."""
+    listening_socket(host, port, share=False).close()
 
 
 class _BeatingServer(uvicorn.Server):
@@ -128,7 +136,6 @@ class _Supervisor:
     def __init__(self, settings: WorkerSettings, workers: int) -> None:
         self.settings = settings
         self.workers = workers
-        self.stall_seconds = settings.stall_seconds
         self.context = multiprocessing.get_context("spawn")
         self.processes: list[SpawnProcess] = []
         self.heartbeats: list[Heartbeat] = []
@@ -170,7 +177,7 @@ class _Supervisor:
         for index, process in enumerate(self.processes):
             beat = self.heartbeats[index].value
             if process.is_alive():
-                if not beat or time.monotonic() - beat < self.stall_seconds:
+                if not beat or time.monotonic() - beat < self.settings.stall_seconds:
                     continue  # starting up (not beating yet), or serving
                 print(f"careweave: worker {process.pid} stalled; replacing it", file=sys.stderr)
                 process.kill()
@@ -196,7 +203,6 @@ class _Supervisor:
 def run_workers(settings: WorkerSettings, workers: int) -> int:
     """Serve `settings.app` from `workers` processes until SIGINT or SIGTERM; the exit status.
 
-    Raises OSError ("address already in use") when another server holds the port.
+    Call `check_port_free` first: a worker that cannot bind fails to start, and that stops all.
     """
-    listening_socket(settings.host, settings.port, share=False).close()
     return _Supervisor(settings, workers).run()
