@@ -651,7 +651,7 @@ class AuditTrail:
             last = conn.execute(
                 select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
             ).first()
-            conn.exec_driver_sql(insert.statement, self._rows(last, entries))
+            conn.exec_driver_sql(insert.statement, _chained_rows(insert, last, entries))
 
     def _append_pipelined(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
         """PostgreSQL: the chain lock is held from the lock statement to the commit, and every
@@ -668,7 +668,7 @@ class AuditTrail:
             with driver.pipeline():
                 driver.execute(_CHAIN_LOCK_SQL, (_ADVISORY_LOCK_CLASS,))
                 last = driver.execute(_LAST_ENTRY_SQL).fetchone()
-            rows = self._rows(last, entries)
+            rows = _chained_rows(insert, last, entries)
             if len(rows) >= _COPY_FROM:
                 _copy(driver, rows)
                 driver.commit()
@@ -684,19 +684,19 @@ class AuditTrail:
             self._insert = _Insert.for_dialect(dialect)
         return self._insert
 
-    def _rows(
-        self, last: Sequence[Any] | None, entries: list[tuple[str, dict[str, Any]]]
-    ) -> list[tuple[Any, ...]]:
-        """The entries as audit_log rows, chained on from `last` (seq, hash) or the genesis."""
-        assert self._insert is not None
-        seq, prev_hash = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS_HASH)
-        rows = []
-        for content, columns in entries:
-            seq += 1
-            entry_hash = chain_hash(prev_hash, content)
-            rows.append(self._insert.values(columns, seq, content, prev_hash, entry_hash))
-            prev_hash = entry_hash
-        return rows
+
+def _chained_rows(
+    insert: _Insert, last: Sequence[Any] | None, entries: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[Any, ...]]:
+    """The entries as audit_log rows, chained on from `last` (seq, hash) or the genesis."""
+    seq, prev_hash = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS_HASH)
+    rows = []
+    for content, columns in entries:
+        seq += 1
+        entry_hash = chain_hash(prev_hash, content)
+        rows.append(insert.values(columns, seq, content, prev_hash, entry_hash))
+        prev_hash = entry_hash
+    return rows
 
 
 _INSERTED = (*_COLUMN_NAMES, "seq", "content", "prev_hash", "hash")
