@@ -42,6 +42,8 @@ from bench.fhir_store import (
     postgres_database,
     sqlite_database,
 )
+from careweave.access.scopes import Scopes
+from careweave.access.tokens import issue_token
 from careweave.api.app import create_app
 from careweave.settings import Settings
 from careweave.store.bundles import process_bundle
@@ -52,10 +54,23 @@ from careweave.store.repository import FhirStore
 Asgi = Callable[..., Awaitable[None]]
 
 
+_BEARER: list[bytes] = []
+"""The Authorization header value every call carries, once `authorise` has issued a token."""
+
+
+def authorise(store: FhirStore) -> None:
+    """Issue a platform-wide system token, as `make bench` does: the API refuses requests
+    without one, and such a client adds no per-row access conditions (bench.access_checks
+    measures those)."""
+    issued = issue_token(store.database, Scopes.parse("system/*.cruds"), client_name="profile")
+    _BEARER[:] = [f"Bearer {issued.token}".encode()]
+
+
 async def call(app: Asgi, method: str, target: str, body: bytes = b"") -> tuple[int, bytes]:
     """One HTTP exchange with an ASGI app, in this thread, without a network or a client."""
     path, _, query = target.partition("?")
     headers = [(b"host", b"bench"), (b"accept", b"application/fhir+json")]
+    headers += [(b"authorization", bearer) for bearer in _BEARER]
     if body:
         headers += [(b"content-type", b"application/fhir+json")]
         headers += [(b"content-length", str(len(body)).encode())]
@@ -277,6 +292,7 @@ def profile_api(
     store: FhirStore, url: str, seconds: float, seed: int, top: int, wanted: list[str] | None
 ) -> None:
     app = create_app(Settings(database_url=url), store)
+    authorise(store)
     targets = _sample_targets(store, seed)
     for name, make in workloads(targets, seed).items():
         if wanted is not None and not any(name.startswith(w) for w in wanted):
@@ -312,6 +328,7 @@ def print_plans(store: FhirStore, seed: int) -> None:
         captured.append((statement, parameters))
 
     app = create_app(Settings(database_url=store.database.url), store)
+    authorise(store)
     engine = store.database.reader
     event.listen(engine, "before_cursor_execute", capture)
     try:
