@@ -24,6 +24,7 @@ from careweave.api.routes import router
 from careweave.api.serving import settle_for_serving
 from careweave.coordination.notifications import notify_overdue_tasks, watch_for_events
 from careweave.fhir.errors import FhirError, Issue
+from careweave.routing import add_routes
 from careweave.settings import Settings
 from careweave.store.database import open_database
 from careweave.store.repository import FhirStore
@@ -141,10 +142,15 @@ def create_app(
     app.state.settings = settings
     app.state.store = the_store
     app.state.audit = AuditTrail(app.state.store.database)
-    app.include_router(audit_router)  # before the generic routes, which would take AuditEvent
-    app.include_router(router)
-    app.include_router(
-        build_web_router(web, on_event=_audit_web_event(app.state.audit, on_web_event))
+    add_routes(app.router, audit_router)  # before the generic routes, which take AuditEvent
+    add_routes(app.router, router)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> FhirResponse:
+        return FhirResponse({"name": "careweave", "fhir": "/fhir/R4/metadata", "docs": "/docs"})
+
+    add_routes(
+        app.router, build_web_router(web, on_event=_audit_web_event(app.state.audit, on_web_event))
     )
     app.add_middleware(FormatCheck, prefix=router.prefix)
 
@@ -175,9 +181,5 @@ def create_app(
         return outcome_response(
             500, [Issue("fatal", "exception", "The server could not complete the request")]
         )
-
-    @app.get("/", include_in_schema=False)
-    async def home() -> FhirResponse:
-        return FhirResponse({"name": "careweave", "fhir": "/fhir/R4/metadata", "docs": "/docs"})
 
     return app

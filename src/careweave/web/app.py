@@ -29,6 +29,7 @@ from careweave.access.accounts import UserAccount, sign_in
 from careweave.access.sessions import end_session, find_session, start_session
 from careweave.coordination.record import TooManyResults
 from careweave.fhir.errors import FhirError
+from careweave.routing import add_routes
 from careweave.web.assets import FrontendAssets
 from careweave.web.break_glass_pages import break_glass_router
 from careweave.web.coordination import coordination_router
@@ -298,11 +299,11 @@ def build_web_router(
     async def asset(request: Request, path: str) -> Response:
         return await assets.response(path, request.scope)
 
-    router.include_router(my_record_router(route_class, styled))
-    router.include_router(my_care_router(route_class, styled))
-    router.include_router(governance_router(route_class, styled))
-    router.include_router(break_glass_router(route_class, styled))
-    router.include_router(coordination_router(route_class, styled))
-    router.include_router(social_prescribing_router(route_class, styled))
-    router.include_router(population_router(route_class, styled))
+    add_routes(router, my_record_router(route_class, styled))
+    add_routes(router, my_care_router(route_class, styled))
+    add_routes(router, governance_router(route_class, styled))
+    add_routes(router, break_glass_router(route_class, styled))
+    add_routes(router, coordination_router(route_class, styled))
+    add_routes(router, social_prescribing_router(route_class, styled))
+    add_routes(router, population_router(route_class, styled))
     return router

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
+from careweave.routing import add_routes
 from careweave.web.coordination import (
     care_plan,
     care_team,
@@ -38,5 +39,5 @@ def coordination_router(route_class: type[APIRoute], styled: bool) -> APIRouter:
         notes,
         notifications,
     ):
-        router.include_router(module.router(route_class, styled))
+        add_routes(router, module.router(route_class, styled))
     return router

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
+from careweave.routing import add_routes
 from careweave.web.social_prescribing import (
     directory_pages,
     episode_pages,
@@ -32,5 +33,5 @@ def social_prescribing_router(route_class: type[APIRoute], styled: bool) -> APIR
         wellbeing_pages,
         episode_pages,
     ):
-        router.include_router(module.router(route_class, styled))
+        add_routes(router, module.router(route_class, styled))
     return router
