@@ -22,7 +22,7 @@ from careweave.population.cambridge_multimorbidity import (
 )
 from careweave.population.code_lists import CodeListProblem, parse_code_list
 from careweave.population.multimorbidity import long_term_condition_list
-from careweave.synth.clinical_codes import MEDICINES
+from careweave.synth.clinical_codes import MEDICINE_KEYS, MEDICINES, OTHER_CONDITIONS
 from tests.population.records import AS_OF, condition, request, statement
 
 PAPER_WEIGHTS = {
@@ -316,3 +316,39 @@ def test_the_shipped_codes_hold_what_the_synthetic_place_records() -> None:
     assert laxatives <= shipped.codes_in("constipation-medicines")
     for code_list in diagnosis_lists() | medicine_lists():
         assert shipped.codes_in(code_list), code_list
+
+
+CAMBRIDGE_LIST_OF_OTHER_CONDITION = {
+    "epilepsy": "epilepsy",
+    "ibs": "irritable-bowel-syndrome",
+    "smi": "psychosis-bipolar",
+    "alcohol_problems": "alcohol-problems",
+    "connective_tissue_disorder": "connective-tissue-disorder",
+}
+
+
+def test_the_shipped_codes_hold_the_other_conditions_and_their_medicines() -> None:
+    """Every code the generator records for its other long-standing conditions is in the
+    Cambridge list of that condition, and the anti-epileptics, lithium and mebeverine it
+    prescribes for them are in the medicine lists their rules read; the antipsychotics are in
+    none (schizophrenia and bipolar disorder count by code or lithium)."""
+    shipped = cambridge_code_lists()
+    assert {p.key for p in OTHER_CONDITIONS} == set(CAMBRIDGE_LIST_OF_OTHER_CONDITION)
+    for problem in OTHER_CONDITIONS:
+        for code, _display, _weight in problem.codes:
+            assert CAMBRIDGE_LIST_OF_OTHER_CONDITION[problem.key] in shipped.lists_of.get(
+                code, ()
+            ), (code, problem.key)
+    for keys, code_list in (
+        (
+            ("levetiracetam", "lamotrigine", "sodium_valproate", "carbamazepine"),
+            "epilepsy-medicines",
+        ),
+        (("lithium",), "psychosis-bipolar-medicines"),
+        (("mebeverine",), "irritable-bowel-syndrome-medicines"),
+    ):
+        for key in keys:
+            assert MEDICINE_KEYS[key].code in shipped.codes_in(code_list), key
+    for key in ("olanzapine", "risperidone", "prednisolone", "hydroxychloroquine"):
+        assert MEDICINE_KEYS[key].code not in shipped.lists_of, key
+    assert "69896004" not in shipped.lists_of  # rheumatoid arthritis: see data/README.md

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from careweave.population.cambridge_multimorbidity import RULES
 from careweave.population.person_measures import PersonMeasures, measures_for
 from careweave.synth.draws import stream
 from careweave.synth.generate import GenerationSummary, generate_place
@@ -158,3 +159,40 @@ def test_younger_people_have_no_measures_but_their_deprivation(
             assert found.multimorbidity.condition_count == 0
             assert found.imd_decile is not None
     assert younger > 1_500
+
+
+EPILEPSY_MEDICINES = {"levetiracetam", "lamotrigine", "sodium_valproate", "carbamazepine"}
+
+
+def test_the_place_exercises_all_twenty_cambridge_conditions(
+    place: tuple[GenerationSummary, Records],
+) -> None:
+    """Every one of the score's 20 conditions counts for someone alive and 65+, and the five
+    the generator records only for it (epilepsy, irritable bowel syndrome, schizophrenia or
+    bipolar disorder, alcohol problems, connective tissue disorders) count exactly for the
+    people it meant them for: epilepsy only when treated, rheumatoid arthritis and the privacy
+    stream's alcohol dependence never."""
+    summary, records = place
+    counted: Counter[str] = Counter()
+    problems: list[str] = []
+    for person, _outcome, facts in intended(summary):
+        if facts.deceased is not None:
+            continue
+        found = measures_for(records[person.patient_id], summary.as_of)
+        names = {c.condition for c in found.cambridge.conditions}
+        counted.update(names)
+        expected = {
+            "epilepsy": "epilepsy" in facts.problems
+            and bool(EPILEPSY_MEDICINES & set(facts.medicines)),
+            "irritable-bowel-syndrome": "ibs" in facts.problems,
+            "psychosis-bipolar": "smi" in facts.problems,
+            "alcohol-problems": "alcohol_problems" in facts.problems,
+            "connective-tissue-disorder": "connective_tissue_disorder" in facts.problems,
+        }
+        problems.extend(
+            f"{person.patient_id} {name}: counted {name in names}, intended {want}"
+            for name, want in expected.items()
+            if (name in names) != want
+        )
+    assert problems == []
+    assert set(counted) == set(RULES), sorted(set(RULES) - set(counted))

@@ -26,6 +26,7 @@ from careweave.synth.clinical_codes import (
     MEDICINE_CODES,
     MEDICINE_KEYS,
     MEDICINES,
+    OTHER_CONDITION_CODES,
     TARGETS,
     age_band,
     efi_category,
@@ -371,6 +372,71 @@ def test_prescribing_follows_indications_companions_and_alternatives() -> None:
     assert draw_medicines(problems, _Rng(0.999999), shift=-5.0) == []
 
 
+def test_the_other_long_standing_conditions_get_their_own_medicines() -> None:
+    """Epilepsy brings one anti-epileptic, bipolar disorder lithium (schizophrenia never does),
+    irritable bowel syndrome mebeverine, polymyalgia rheumatica prednisolone and lupus
+    hydroxychloroquine (not prednisolone)."""
+    problems = _problems(
+        ("epilepsy", "84757009"),
+        ("smi", "13746004"),
+        ("ibs", "10743008"),
+        ("connective_tissue_disorder", "65323003"),
+    )
+    certain = {p.medicine.key: p for p in draw_medicines(problems, _Rng(0.0), shift=0.0)}
+    assert certain["levetiracetam"].reason_key == "epilepsy"
+    assert not {"lamotrigine", "sodium_valproate", "carbamazepine"} & set(certain)  # one
+    assert certain["lithium"].reason_key == "smi"
+    assert certain["olanzapine"].reason_key == "smi" and "risperidone" not in certain
+    assert certain["mebeverine"].reason_key == "ibs"
+    assert certain["prednisolone"].reason_key == "connective_tissue_disorder"
+    assert "hydroxychloroquine" not in certain  # not for polymyalgia rheumatica
+    schizophrenia_and_lupus = _problems(
+        ("smi", "58214004"), ("connective_tissue_disorder", "55464009")
+    )
+    other = {p.medicine.key for p in draw_medicines(schizophrenia_and_lupus, _Rng(0.0))}
+    assert "lithium" not in other and "olanzapine" in other
+    assert "hydroxychloroquine" in other and "prednisolone" not in other
+
+
+def test_the_other_long_standing_conditions_follow_sex_age_and_treatment(
+    population: list[tuple[Person, RecordOutcome, OlderPersonFacts]],
+) -> None:
+    """Irritable bowel syndrome is commoner in women, alcohol problems in men and in the
+    youngest band, connective tissue disorders (mostly polymyalgia rheumatica) after 75; most
+    people with epilepsy are on an anti-epileptic, and each such condition is a coded
+    Condition on the record."""
+
+    def share(key: str, who: list[tuple[Person, OlderPersonFacts]]) -> float:
+        return sum(key in f.problems for _p, f in who) / len(who)
+
+    people = [(p, f) for p, _o, f in population]
+    men = [(p, f) for p, f in people if p.sex == "male"]
+    women = [(p, f) for p, f in people if p.sex == "female"]
+    young = [(p, f) for p, f in people if p.age < 75]
+    older = [(p, f) for p, f in people if p.age >= 75]
+    assert share("ibs", women) > 1.5 * share("ibs", men)
+    assert share("alcohol_problems", men) > 1.5 * share("alcohol_problems", women)
+    assert share("alcohol_problems", young) > share("alcohol_problems", older)
+    assert share("connective_tissue_disorder", older) > share("connective_tissue_disorder", young)
+    for key in ("epilepsy", "smi"):
+        assert 0.003 < share(key, people) < 0.03, key
+    epilepsy = [f for _p, f in people if "epilepsy" in f.problems]
+    treated = [
+        f
+        for f in epilepsy
+        if {"levetiracetam", "lamotrigine", "sodium_valproate", "carbamazepine"} & set(f.medicines)
+    ]
+    assert len(treated) >= 0.6 * len(epilepsy)
+    for _person, outcome, facts in population:
+        coded = {
+            OTHER_CONDITION_CODES[code]
+            for r in outcome.resources
+            if r["resourceType"] == "Condition"
+            and (code := r["code"]["coding"][0]["code"]) in OTHER_CONDITION_CODES
+        }
+        assert coded == set(facts.problems) & set(OTHER_CONDITION_CODES.values())
+
+
 def test_every_medicine_code_is_unique_and_says_where_it_was_checked() -> None:
     assert len(MEDICINE_CODES) == len(MEDICINES) == len(MEDICINE_KEYS)
     for medicine in MEDICINES:
@@ -570,6 +636,9 @@ def test_targets_are_exposed_as_data() -> None:
     for bands in prevalence.values():
         assert set(bands) == {"male", "female"}
         assert all(set(v) == {"65-74", "75-84", "85+"} for v in bands.values())
+    others = TARGETS["other_condition_prevalence"]
+    assert set(others) == set(OTHER_CONDITION_CODES.values())
+    assert not set(others) & set(prevalence)  # not long-term conditions
     assert sum(TARGETS["efi_category"].values()) == pytest.approx(100, abs=0.5)
     for key in ("admissions_per_person_year", "attendances_per_person_year"):
         assert set(TARGETS[key]) == set(FRAILTY_CATEGORIES)

@@ -25,6 +25,7 @@ from careweave.synth.generate import GenerationSummary, generate_place
 from careweave.synth.people import age_on
 from careweave.synth.privacy import (
     ALCOHOL_CODES,
+    ALCOHOL_PROBLEM_CODES,
     CONSENT_CATEGORY_SYSTEM,
     LABELS,
     MENTAL_HEALTH,
@@ -155,7 +156,8 @@ def test_files_generated_before_are_unchanged(
 ) -> None:
     """Privacy draws come from a stream of their own: without them the place is exactly what
     the generator wrote before they existed, and with them only Condition.ndjson differs (by
-    the labels on mental health Conditions and the added alcohol Conditions)."""
+    the labels on mental health and alcohol Conditions and the added alcohol dependence
+    Conditions)."""
     summary, _ = place
     plain = generate_place(people=PEOPLE, seed=SEED, out=tmp_path, privacy=False)
     with_privacy, without = file_bytes(summary.out), file_bytes(plain.out)
@@ -163,14 +165,18 @@ def test_files_generated_before_are_unchanged(
     assert not NEW_FILES & set(without)
     changed = {name for name in without if with_privacy[name] != without[name]}
     assert changed == {"Condition.ndjson"}
+    added = {code for code, _, _ in ALCOHOL_CODES}
     unlabelled = []
     for line in with_privacy["Condition.ndjson"].splitlines():
         condition = orjson.loads(line)
-        if SUBSTANCE_MISUSE in labels(condition):
+        if snomed(condition) in added:
+            assert labels(condition) == {SUBSTANCE_MISUSE}
             continue  # added by the privacy stream
         condition.pop("meta", None)
         unlabelled.append(orjson.dumps(condition))
     assert unlabelled == without["Condition.ndjson"].splitlines()
+    kept = [orjson.loads(line) for line in without["Condition.ndjson"].splitlines()]
+    assert any(snomed(c) in ALCOHOL_PROBLEM_CODES for c in kept)  # the record's own, unlabelled
 
 
 def test_every_new_resource_is_valid_fhir_r4_and_refers_only_to_what_was_written(
@@ -194,9 +200,20 @@ def test_every_new_resource_is_valid_fhir_r4_and_refers_only_to_what_was_written
 def test_only_mental_health_and_alcohol_conditions_are_labelled_and_every_one_of_them(
     place: tuple[GenerationSummary, Resources],
 ) -> None:
-    assert {"35489007", "197480006"} == MENTAL_HEALTH_CODES  # depression, anxiety
-    alcohol = {code for code, _, _ in ALCOHOL_CODES}
+    # depression, anxiety, bipolar disorder, schizophrenia, paranoid schizophrenia, paraphrenia
+    assert {
+        "35489007",
+        "197480006",
+        "13746004",
+        "58214004",
+        "64905009",
+        "26472000",
+    } == MENTAL_HEALTH_CODES
+    # the privacy stream's alcohol dependence and misuse, and the record's alcohol problems
+    alcohol = {code for code, _, _ in ALCOHOL_CODES} | ALCOHOL_PROBLEM_CODES
+    assert {"1094151000000108", "268645007", "41309000"} == ALCOHOL_PROBLEM_CODES
     seen = {MENTAL_HEALTH: 0, SUBSTANCE_MISUSE: 0}
+    schizophrenia_or_bipolar = record_alcohol = 0
     for condition in place[1]["Condition"]:
         code, found = snomed(condition), labels(condition)
         expected = (
@@ -209,8 +226,11 @@ def test_only_mental_health_and_alcohol_conditions_are_labelled_and_every_one_of
         assert found == expected, f"{condition['id']} ({code}) is labelled {found}"
         for label in found:
             seen[label] += 1
+        schizophrenia_or_bipolar += code in MENTAL_HEALTH_CODES - {"35489007", "197480006"}
+        record_alcohol += code in ALCOHOL_PROBLEM_CODES
     assert seen[MENTAL_HEALTH] > 100
     assert seen[SUBSTANCE_MISUSE] >= 1
+    assert schizophrenia_or_bipolar >= 1 and record_alcohol >= 1
 
 
 def test_dementia_is_not_labelled_mental_health(

@@ -315,6 +315,56 @@ DEPRIVATION_SHIFT: Final = 0.4
 """Mean of the latent propensity in IMD decile 1 (and minus this in decile 10), in SD units;
 tuned so that the odds of multimorbidity are about twice as high in the most deprived decile."""
 
+# Other long-standing conditions: not among the 21 long-term conditions that multimorbidity
+# counts (that list is the issue's, and its targets were set on it) and not eFI deficits, but
+# conditions of the Cambridge Multimorbidity Score, so that a generated place exercises all 20 of
+# its conditions. Every code is in the matching OpenCodelists bristol/multimorbidity-* list (as
+# data/cambridge-multimorbidity-v1.csv holds it) and in no GM SDE eFI code set (checked against
+# efi-arthritis for the connective tissue disorders; no eFI deficit is about the others).
+# fmt: off
+OTHER_CONDITIONS: Final[tuple[Problem, ...]] = (
+    _p("epilepsy", "Epilepsy", None,
+       (("84757009", "Epilepsy", 0.6), ("230381009", "Focal epilepsy", 0.25),
+        ("352818000", "Tonic-clonic epilepsy", 0.15))),
+    _p("ibs", "Irritable bowel syndrome", None,
+       (("10743008", "Irritable bowel syndrome", 0.8),
+        ("440630006", "Irritable bowel syndrome characterized by constipation", 0.1),
+        ("197125005", "Irritable bowel syndrome with diarrhea", 0.1))),
+    _p("smi", "Schizophrenia or bipolar disorder", None,
+       (("13746004", "Bipolar disorder", 0.45), ("58214004", "Schizophrenia", 0.3),
+        ("64905009", "Paranoid schizophrenia", 0.15), ("26472000", "Paraphrenia", 0.1))),
+    _p("alcohol_problems", "Alcohol problems", None,
+       (("1094151000000108", "Harmful use of alcohol", 0.55),
+        ("268645007", "Nondependent alcohol abuse", 0.3),
+        ("41309000", "Alcoholic liver damage", 0.15))),
+    _p("connective_tissue_disorder", "Connective tissue disorder", None,
+       (("65323003", "Polymyalgia rheumatica", 0.7), ("400130008", "Temporal arteritis", 0.12),
+        ("83901003", "Sjögren's syndrome", 0.1), ("55464009", "Systemic lupus erythematosus",
+                                                   0.08))),
+)
+"""Epilepsy, irritable bowel syndrome, schizophrenia or bipolar disorder (SMI), alcohol problems
+and connective tissue disorders (polymyalgia rheumatica, giant cell arteritis, Sjögren's, lupus):
+each drawn like a long-term condition, from age, sex and the latent propensity."""
+
+OTHER_CONDITION_PREVALENCE: Final[dict[str, tuple[float, float, float, float, float, float]]] = {
+    # recorded prevalence (%) men 65-74, 75-84, 85+, women 65-74, 75-84, 85+ (approx., from memory)
+    "epilepsy":                   (1.3, 1.4, 1.3, 1.1, 1.1, 1.0),
+    "ibs":                        (3.0, 2.5, 2.0, 7.0, 6.0, 4.5),
+    "smi":                        (0.9, 0.8, 0.7, 1.1, 1.1, 1.0),
+    "alcohol_problems":           (3.5, 2.5, 1.2, 1.2, 0.7, 0.4),
+    "connective_tissue_disorder": (1.0, 2.0, 2.4, 1.8, 3.4, 4.0),
+}
+OTHER_CONDITION_LOADING: Final[dict[str, float]] = {
+    "epilepsy": 0.5,
+    "ibs": 0.3,
+    "smi": 0.6,
+    "alcohol_problems": 0.7,
+    "connective_tissue_disorder": 0.4,
+}
+"""Log-odds per SD of latent propensity: alcohol problems and SMI follow deprivation and poor
+health most, irritable bowel syndrome least."""
+# fmt: on
+
 # Extra (non-condition) eFI deficits, with their recorded prevalence (%) at 65-74, 75-84, 85+.
 # fmt: off
 EXTRA_DEFICITS: Final[tuple[Problem, ...]] = (
@@ -438,6 +488,7 @@ in older people."""
 
 ALL_PROBLEMS: Final[tuple[Problem, ...]] = (
     *LONG_TERM_CONDITIONS,
+    *OTHER_CONDITIONS,
     *EXTRA_DEFICITS,
     BPH,
     SOCIAL_VULNERABILITY,
@@ -469,6 +520,11 @@ LONG_TERM_CONDITION_CODES: Final[dict[str, str]] = {
     code: problem.key for problem in LONG_TERM_CONDITIONS for code, _d, _w in problem.codes
 }
 """SNOMED code -> long-term condition key (multimorbidity counts distinct keys)."""
+
+OTHER_CONDITION_CODES: Final[dict[str, str]] = {
+    code: problem.key for problem in OTHER_CONDITIONS for code, _d, _w in problem.codes
+}
+"""SNOMED code -> other condition key (not counted for multimorbidity)."""
 
 
 def efi_category(deficit_count: int) -> str:
@@ -533,6 +589,7 @@ verify in TRUD before relying on it."""
 _PPI_COMPANIONS: Final = ("aspirin", "clopidogrel", "apixaban", "prednisolone")
 """Medicines with which a PPI is commonly co-prescribed to protect the stomach."""
 _OPIOIDS: Final = ("co_codamol",)
+_EPILEPSY_LIST: Final = f"{OPENCODELISTS} user-ZoeMZou/multimorbidity_prescription_epilepsy"
 _INDICATED_FOR_STATINS: Final = ("chd", "stroke", "pad", "diabetes", "ckd", "hypertension")
 
 # Chances are approximate (from memory of NICE pathways and prescribing patterns), then tuned so
@@ -601,7 +658,9 @@ MEDICINES: Final[tuple[Medicine, ...]] = (
              (("asthma", 0.5),), f"{GM_SDE} bnf-respiratory-meds", unless=("fostair",)),
     Medicine("prednisolone", "325427002", "Prednisolone 5mg tablets",
              "As directed, usually one tablet each morning",
-             (("rheumatoid_arthritis", 0.25), ("copd", 0.06)), f"{GM_SDE} prednisolone"),
+             (("connective_tissue_disorder", 0.45), ("rheumatoid_arthritis", 0.25),
+              ("copd", 0.06)), f"{GM_SDE} prednisolone",
+             reason_codes=("65323003", "400130008", "69896004", "13645005")),
     # Pain
     Medicine("co_codamol", "322341003", "Co-codamol 30mg/500mg tablets",
              "One or two tablets up to four times a day when required",
@@ -622,6 +681,10 @@ MEDICINES: Final[tuple[Medicine, ...]] = (
     Medicine("methotrexate", "326874007", "Methotrexate 2.5mg tablets",
              "Four tablets once a week, on the same day each week",
              (("rheumatoid_arthritis", 0.6),), f"{GM_SDE} methotrexate"),
+    Medicine("hydroxychloroquine", "330037008", "Hydroxychloroquine 200mg tablets",
+             "One tablet once a day",
+             (("connective_tissue_disorder", 0.5), ("rheumatoid_arthritis", 0.1)),
+             f"{GM_SDE} hydroxychloroquine", reason_codes=("83901003", "55464009", "69896004")),
     # Gastro-intestinal
     Medicine("omeprazole", "42356411000001102", "Omeprazole 20mg gastro-resistant capsules",
              "One capsule once a day", (("peptic_ulcer", 0.6), ("gord", 0.6)),
@@ -649,6 +712,9 @@ MEDICINES: Final[tuple[Medicine, ...]] = (
              "Ispaghula husk 3.5g effervescent granules sachets gluten free sugar free",
              "One sachet twice a day in water", (("constipation", 0.1),),
              f"{OPENCODELISTS} user-ZoeMZou/multimorbidity_prescription_chronic_constipation"),
+    Medicine("mebeverine", "42355011000001102", "Mebeverine 135mg tablets",
+             "One tablet three times a day, 20 minutes before meals", (("ibs", 0.12),),
+             f"{OPENCODELISTS} user-ZoeMZou/multimorbidity_prescription_anti_spasmodic"),
     # Bone
     Medicine("alendronic_acid", "39731311000001108", "Alendronic acid 70mg tablets",
              "One tablet once a week", (("osteoporosis", 0.6), ("fragility_fracture", 0.35)),
@@ -672,6 +738,27 @@ MEDICINES: Final[tuple[Medicine, ...]] = (
     Medicine("co_careldopa", "39734811000001102", "Co-careldopa 25mg/100mg tablets",
              "One tablet three times a day, at the same times each day", (("parkinsons", 0.85),),
              f"{GM_SDE} bnf-cns-meds"),
+    Medicine("levetiracetam", "42131311000001108", "Levetiracetam 500mg tablets",
+             "One tablet twice a day", (("epilepsy", 0.25),), _EPILEPSY_LIST),
+    Medicine("lamotrigine", "42130611000001108", "Lamotrigine 100mg tablets",
+             "One tablet twice a day", (("epilepsy", 0.2),), _EPILEPSY_LIST,
+             unless=("levetiracetam",)),
+    Medicine("sodium_valproate", "42137111000001104",
+             "Sodium valproate 500mg gastro-resistant tablets", "One tablet twice a day",
+             (("epilepsy", 0.15),), _EPILEPSY_LIST, unless=("levetiracetam", "lamotrigine")),
+    Medicine("carbamazepine", "42126211000001106", "Carbamazepine 200mg tablets",
+             "One tablet twice a day", (("epilepsy", 0.1),), _EPILEPSY_LIST,
+             unless=("levetiracetam", "lamotrigine", "sodium_valproate")),
+    Medicine("lithium", "39110111000001103", "Lithium carbonate 400mg modified-release tablets",
+             "One tablet at night; dose set by the lithium level", (("smi", 0.15),),
+             f"{OPENCODELISTS} user-ZoeMZou/multimorbidity_prescription_schizophrenia_bipolar"
+             "_disorder",
+             reason_codes=("13746004",)),
+    Medicine("olanzapine", "321612002", "Olanzapine 5mg tablets",
+             "One tablet at night", (("smi", 0.3),), f"{GM_SDE} antipsychotics"),
+    Medicine("risperidone", "321589009", "Risperidone 1mg tablets",
+             "One tablet twice a day", (("smi", 0.2),), f"{GM_SDE} antipsychotics",
+             unless=("olanzapine",)),
     Medicine("sertraline", "39704111000001102", "Sertraline 50mg tablets",
              "One tablet once a day", (("depression", 0.45), ("anxiety", 0.4)),
              f"{GM_SDE} sertraline"),
@@ -709,7 +796,7 @@ MEDICINES: Final[tuple[Medicine, ...]] = (
 )
 # fmt: on
 MEDICINE_CODES: Final[dict[str, Medicine]] = {medicine.code: medicine for medicine in MEDICINES}
-PRESCRIBING_SHIFT: Final = 1.08
+PRESCRIBING_SHIFT: Final = 1.06
 PRESCRIBING_LOADING: Final = 0.2
 PRESCRIBING_SPREAD: Final = 0.4
 """A person's prescribing shift (log-odds added to every chance above) is SHIFT + LOADING x the
@@ -930,14 +1017,23 @@ CARER_RELATIONSHIPS: Final = {
 # Targets for the statistical test (documented in docs/synthetic-data.md)
 # --------------------------------------------------------------------------------------------
 
-TARGETS: Final[dict[str, Any]] = {
-    "condition_prevalence": {
+
+def _by_sex_and_band(
+    table: dict[str, tuple[float, float, float, float, float, float]],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """A prevalence table (men's three bands, then women's) as condition -> sex -> band."""
+    return {
         key: {
             "male": dict(zip(AGE_BANDS, values[:3], strict=True)),
             "female": dict(zip(AGE_BANDS, values[3:], strict=True)),
         }
-        for key, values in CONDITION_PREVALENCE.items()
-    },
+        for key, values in table.items()
+    }
+
+
+TARGETS: Final[dict[str, Any]] = {
+    "condition_prevalence": _by_sex_and_band(CONDITION_PREVALENCE),
+    "other_condition_prevalence": _by_sex_and_band(OTHER_CONDITION_PREVALENCE),
     "multimorbidity_2plus": {"65+": 57.0, "65-74": 47.0, "75-84": 65.0, "85+": 79.0, "80+": 74.0},
     "multimorbidity_odds_ratio_decile_1_vs_10": 2.0,
     "efi_category": {"fit": 51.5, "mild": 33.0, "moderate": 11.7, "severe": 3.8},

@@ -25,6 +25,9 @@ from careweave.synth.clinical_codes import (
     CONDITION_VERIFICATION,
     DEPRIVATION_SHIFT,
     LONG_TERM_CONDITIONS,
+    OTHER_CONDITION_LOADING,
+    OTHER_CONDITION_PREVALENCE,
+    OTHER_CONDITIONS,
     Problem,
     concept,
 )
@@ -101,11 +104,15 @@ class _Fitted:
     codes: Weighted[tuple[str, str]]
 
 
-def _fit_conditions() -> tuple[_Fitted, ...]:
+def _fit_conditions(
+    problems: Sequence[Problem],
+    prevalence: dict[str, tuple[float, float, float, float, float, float]],
+    loadings: dict[str, float],
+) -> tuple[_Fitted, ...]:
     fitted = []
-    for problem in LONG_TERM_CONDITIONS:
-        values = CONDITION_PREVALENCE[problem.key]
-        loading = CONDITION_LOADING[problem.key]
+    for problem in problems:
+        values = prevalence[problem.key]
+        loading = loadings[problem.key]
         fitted.append(
             _Fitted(
                 problem,
@@ -125,7 +132,10 @@ def code_choice(problem: Problem) -> Weighted[tuple[str, str]]:
     )
 
 
-_CONDITIONS: Final = _fit_conditions()
+_CONDITIONS: Final = _fit_conditions(LONG_TERM_CONDITIONS, CONDITION_PREVALENCE, CONDITION_LOADING)
+_OTHER_CONDITIONS: Final = _fit_conditions(
+    OTHER_CONDITIONS, OTHER_CONDITION_PREVALENCE, OTHER_CONDITION_LOADING
+)
 
 
 def chance_of_any(keys: Collection[str], age: int, sex: str) -> float:
@@ -136,7 +146,7 @@ def chance_of_any(keys: Collection[str], age: int, sex: str) -> float:
     should come to, given how the conditions cluster.
     """
     index = min(max(age, MIN_AGE), MAX_AGE) - MIN_AGE
-    chosen = [f for f in _CONDITIONS if f.problem.key in keys]
+    chosen = [f for f in (*_CONDITIONS, *_OTHER_CONDITIONS) if f.problem.key in keys]
     total = 0.0
     for shift in _DECILE_SHIFTS:
         for z in _GRID:
@@ -163,9 +173,25 @@ class Diagnosis:
 
 def draw_conditions(age: int, sex: str, z: float, rng: random.Random) -> list[Diagnosis]:
     """The long-term conditions of one person (at most one code per condition)."""
+    found = _draw(_CONDITIONS, age, sex, z, rng)
+    if sex == "male":
+        _no_postmenopausal_osteoporosis_in_men(found)
+    return found
+
+
+def draw_other_conditions(age: int, sex: str, z: float, rng: random.Random) -> list[Diagnosis]:
+    """The other long-standing conditions of one person (epilepsy, irritable bowel syndrome,
+    schizophrenia or bipolar disorder, alcohol problems, connective tissue disorders), drawn
+    the same way as the long-term conditions but not counted for multimorbidity."""
+    return _draw(_OTHER_CONDITIONS, age, sex, z, rng)
+
+
+def _draw(
+    conditions: Sequence[_Fitted], age: int, sex: str, z: float, rng: random.Random
+) -> list[Diagnosis]:
     index = min(max(age, MIN_AGE), MAX_AGE) - MIN_AGE
     found: list[Diagnosis] = []
-    for fitted in _CONDITIONS:
+    for fitted in conditions:
         intercept = fitted.male[index] if sex == "male" else fitted.female[index]
         if rng.random() < sigmoid(intercept + fitted.loading * z):
             code, display = fitted.codes.draw(rng)
@@ -174,8 +200,6 @@ def draw_conditions(age: int, sex: str, z: float, rng: random.Random) -> list[Di
                     fitted.problem.key, code, display, _onset(age, rng), fitted.problem.deficit
                 )
             )
-    if sex == "male":
-        _no_postmenopausal_osteoporosis_in_men(found)
     return found
 
 

@@ -80,9 +80,9 @@ def write_people(
     """Write people `start` .. `stop - 1` and their records; return how many were 65 or over.
 
     With `privacy` (careweave.synth.privacy), sensitive Conditions are labelled and each person
-    may also get an alcohol Condition, a safeguarding Flag and Consents; without it the record
-    is written exactly as before those existed. The coordination of an older person's care
-    (careweave.synth.coordination) is the same either way.
+    may also get an alcohol dependence Condition, a safeguarding Flag and Consents; without it
+    the record is written exactly as before those existed. The coordination of an older
+    person's care (careweave.synth.coordination) is the same either way.
     """
     place = register.place
     seed = place.seed
@@ -237,8 +237,9 @@ def generate_place(
     given, is called with the number of people written so far after each chunk. Raises
     `ValueError` for fewer than 1 or more than `NHS_NUMBER_CAPACITY` people, for workers < 1,
     and when `out` already holds NDJSON files (unless `overwrite`, which deletes them first).
-    `privacy=False` leaves out sensitive labels, safeguarding flags, alcohol Conditions and
-    Consents (careweave.synth.privacy): every other file is byte-for-byte the same either way.
+    `privacy=False` leaves out sensitive labels, safeguarding flags, alcohol dependence
+    Conditions and Consents (careweave.synth.privacy): every other file is byte-for-byte the
+    same either way.
     `untraced_past_capacity=True` lets a benchmark go past `NHS_NUMBER_CAPACITY`: the people
     past it get no NHS number (careweave.synth.people).
     """

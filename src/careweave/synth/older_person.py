@@ -2,15 +2,17 @@
 
 For one person aged 65+ the generator draws, in this order and all from the person's own
 stream: a latent health propensity (higher with deprivation), long-term conditions, the other
-eFI deficits and other common problems (constipation, reflux), their household, medicines, the
-care they receive, then whether they died in the last year. Only then are dates drawn, ending at
-death or the record date, and resources built: Conditions, Observations (measurements and
-household composition), MedicationStatements, hospital Encounters, then social care (assessment
-Encounter, ServiceRequest, EpisodeOfCare), carers (RelatedPerson) and, last, the frailty
-category the practice coded at its last eFI review (an Observation, for mild, moderate or
-severe frailty). Every resource comes after everything it refers to, and nothing is dated after
-the record ends; for someone who died, what was open (medicines, care, the carer relationship)
-is closed on the day of death.
+eFI deficits and other common problems (constipation, reflux), the other long-standing
+conditions the Cambridge Multimorbidity Score counts (epilepsy, irritable bowel syndrome,
+schizophrenia or bipolar disorder, alcohol problems, connective tissue disorders), their
+household, medicines, the care they receive, then whether they died in the last year. Only
+then are dates drawn, ending at death or the record date, and resources built: Conditions,
+Observations (measurements and household composition), MedicationStatements, hospital
+Encounters, then social care (assessment Encounter, ServiceRequest, EpisodeOfCare), carers
+(RelatedPerson) and, last, the frailty category the practice coded at its last eFI review (an
+Observation, for mild, moderate or severe frailty). Every resource comes after everything it
+refers to, and nothing is dated after the record ends; for someone who died, what was open
+(medicines, care, the carer relationship) is closed on the day of death.
 
 The coordination of the person's care (care team, plan, referrals, a stay in hospital now) is
 not part of this record: `careweave.synth.coordination` draws it from a stream of its own, from
@@ -40,6 +42,7 @@ from careweave.synth.conditions import (
     Diagnosis,
     condition_resource,
     draw_conditions,
+    draw_other_conditions,
     latent_mean,
 )
 from careweave.synth.frailty import (
@@ -148,6 +151,7 @@ def build_older_person(
     has_dementia = any(d.key == "dementia" for d in conditions)
     extras = draw_extra_deficits(age, sex, z, has_dementia, rng)
     others = draw_other_problems(age, z, rng)
+    others.extend(draw_other_conditions(age, sex, z, rng))
     household = draw_household(age, sex, rng)
     social: list[Diagnosis] = []
     if household.lives_alone and rng.random() < LIVES_ALONE_CODED:

@@ -5,9 +5,11 @@ Real records carry these, so a demo or a test that never meets them proves nothi
 rules that guard them:
 
 * **Sensitive labels** (`meta.security`, system `SENSITIVE_SYSTEM`): Conditions that are
-  mental health diagnoses (depression, anxiety) are labelled `mental-health`; alcohol
-  dependence or misuse, `substance-misuse`. Dementia is *not* labelled: it is shared for care
-  planning (carers, care homes and social workers need it to care for the person).
+  mental health diagnoses (depression, anxiety, schizophrenia or bipolar disorder) are labelled
+  `mental-health`; alcohol problems (the clinical record's harmful use, abuse or alcoholic liver
+  damage, and this module's alcohol dependence or misuse), `substance-misuse`. Dementia is *not*
+  labelled: it is shared for care planning (carers, care homes and social workers need it to
+  care for the person).
 * **Safeguarding**: a person 65+ with a Care Act section 42 enquiry in the last year has a
   Flag from the council, labelled `safeguarding`.
 * **Choices about data**: the national data opt-out (a Consent, category `ndoo`) for a share
@@ -18,9 +20,10 @@ rules that guard them:
 
 Every draw comes from the person's own stream `stream(seed, "privacy", index)`, a stream
 nothing else uses, so everything generated before this module existed is drawn exactly as
-before: the files of a place differ only by the labels on mental health Conditions and by
-the new resources (alcohol Conditions, Flags, Consents). The decisions are drawn first, in a
-fixed order, so changing one rate never shifts another decision.
+before: the files of a place differ only by the labels on mental health and alcohol
+Conditions and by the new resources (alcohol dependence Conditions, Flags, Consents). The
+decisions are drawn first, in a fixed order, so changing one rate never shifts another
+decision.
 
 Every figure is documented with its source in docs/synthetic-data.md ("Sensitive information
 and choices about data"); figures we could not check are marked assumed there and here.
@@ -38,6 +41,7 @@ from careweave.synth import demography
 from careweave.synth.clinical_codes import (
     CAREWEAVE_CODES,
     LONG_TERM_CONDITIONS,
+    OTHER_CONDITIONS,
     SOCIAL_CARE,
     V3_ACT_CODE,
     age_band,
@@ -81,24 +85,37 @@ Sexual health and gender reassignment are never used: see the docs for why."""
 # Sensitive Conditions
 # --------------------------------------------------------------------------------------------
 
-MENTAL_HEALTH_PROBLEMS: Final = ("depression", "anxiety")
+MENTAL_HEALTH_PROBLEMS: Final = ("depression", "anxiety", "smi")
 """Problem keys whose Conditions are mental health diagnoses. Not dementia: see the docs."""
 
 MENTAL_HEALTH_CODES: Final = frozenset(
     code
-    for problem in LONG_TERM_CONDITIONS
+    for problem in (*LONG_TERM_CONDITIONS, *OTHER_CONDITIONS)
     if problem.key in MENTAL_HEALTH_PROBLEMS
     for code, _, _ in problem.codes
 )
 """SNOMED CT codes the generator emits for mental health diagnoses (35489007 Depressive
-disorder, 197480006 Anxiety disorder): every Condition with one of them is labelled."""
+disorder, 197480006 Anxiety disorder, and schizophrenia, bipolar disorder and paraphrenia):
+every Condition with one of them is labelled."""
+
+ALCOHOL_PROBLEMS: Final = "alcohol_problems"
+ALCOHOL_PROBLEM_CODES: Final = frozenset(
+    code
+    for problem in OTHER_CONDITIONS
+    if problem.key == ALCOHOL_PROBLEMS
+    for code, _, _ in problem.codes
+)
+"""The alcohol problems of the clinical record (harmful use, nondependent abuse, alcoholic liver
+damage: careweave.synth.clinical_codes.OTHER_CONDITIONS), labelled like this module's own."""
 
 ALCOHOL_CODES: Final = (
     ("66590003", "Alcohol dependence", 0.6),
     ("15167005", "Alcohol misuse", 0.4),
 )
 """Alcohol dependence or misuse; both codes are in the GM SDE code set
-conditions/alcohol-dependence-and-related-diseases."""
+conditions/alcohol-dependence-and-related-diseases. Neither is in the published Cambridge
+alcohol problems list (OpenCodelists bristol/multimorbidity-alcohol-problems), so these do not
+count for the Cambridge Multimorbidity Score; the clinical record's alcohol problems do."""
 _ALCOHOL: Final = Weighted(
     [(code, display) for code, display, _ in ALCOHOL_CODES], [w for _, _, w in ALCOHOL_CODES]
 )
@@ -107,6 +124,7 @@ SENSITIVE_CONDITION_CODES: Final[Mapping[str, str]] = MappingProxyType(
     {
         **dict.fromkeys(sorted(MENTAL_HEALTH_CODES), MENTAL_HEALTH),
         **dict.fromkeys((code for code, _, _ in ALCOHOL_CODES), SUBSTANCE_MISUSE),
+        **dict.fromkeys(sorted(ALCOHOL_PROBLEM_CODES), SUBSTANCE_MISUSE),
     }
 )
 """Condition code -> sensitive category of its label."""
@@ -224,8 +242,14 @@ PRIVACY_TARGETS: Final[Mapping[str, float]] = MappingProxyType(
         "ndoo_65+": 100 * _mean(lambda sex, age: ndoo_chance(age, sex == "male"), OLDER_AGE),
         "mental_health_label_65+": 100
         * _mean(lambda sex, age: chance_of_any(MENTAL_HEALTH_PROBLEMS, age, sex), OLDER_AGE),
-        "substance_misuse_label_65+": _mean(
-            lambda sex, age: ALCOHOL_PERCENT[(sex, age_band(age))], OLDER_AGE
+        "substance_misuse_label_65+": 100
+        * _mean(
+            lambda sex, age: (
+                1
+                - (1 - chance_of_any((ALCOHOL_PROBLEMS,), age, sex))
+                * (1 - ALCOHOL_PERCENT[(sex, age_band(age))] / 100)
+            ),
+            OLDER_AGE,
         ),
         "safeguarding_flag_65+": _mean(
             lambda sex, age: SAFEGUARDING_PERCENT[age_band(age)], OLDER_AGE
@@ -237,8 +261,10 @@ PRIVACY_TARGETS: Final[Mapping[str, float]] = MappingProxyType(
 )
 """What a generated place should show, in percent: the rates above averaged over England's
 age and sex mix (ONS, as the generator draws it). The mental health label share is what the
-depression and anxiety prevalences imply, with the way they cluster (they share the latent
-propensity), not an independent figure."""
+depression, anxiety and schizophrenia or bipolar disorder prevalences imply, with the way they
+cluster (they share the latent propensity), not an independent figure; the substance misuse
+share is the clinical record's alcohol problems or this module's alcohol dependence (drawn
+independently of each other)."""
 
 # --------------------------------------------------------------------------------------------
 # Resources

@@ -32,6 +32,7 @@ from careweave.synth.clinical_codes import (
 from careweave.synth.clinical_codes import (
     EFI_DEFICIT_CODES,
     LONG_TERM_CONDITION_CODES,
+    OTHER_CONDITION_CODES,
     POLYPHARMACY_THRESHOLD,
     TARGETS,
     efi_category,
@@ -65,6 +66,7 @@ class OlderPerson:
     imd_decile: int
     deceased: bool
     conditions: set[str] = field(default_factory=set)
+    other_conditions: set[str] = field(default_factory=set)  # not counted for multimorbidity
     deficits: set[str] = field(default_factory=set)
     active_medicines: set[str] = field(default_factory=set)
     care_home: bool = False
@@ -208,6 +210,8 @@ def read_place(out: Path, as_of: date) -> PlaceStatistics:
         for code in _snomed_codes(condition.get("code")):
             if code in LONG_TERM_CONDITION_CODES:
                 person.conditions.add(LONG_TERM_CONDITION_CODES[code])
+            if code in OTHER_CONDITION_CODES:
+                person.other_conditions.add(OTHER_CONDITION_CODES[code])
             if code in EFI_DEFICIT_CODES:
                 person.deficits.add(EFI_DEFICIT_CODES[code])
     for statement in _lines(out / "MedicationStatement.ndjson"):
@@ -349,6 +353,18 @@ def statistics_table(place: PlaceStatistics) -> list[Statistic]:
                         f"{condition.replace('_', ' ')}, {sex} {band}", people, hits, target, 2.0
                     )
                 )
+    for condition, by_sex in TARGETS["other_condition_prevalence"].items():
+        label = condition.replace("_", " ")
+        for sex, by_band in by_sex.items():
+            for band, target in by_band.items():
+                people = cells[(sex, band)]
+                hits = sum(condition in p.other_conditions for p in people)
+                rows.append(_share(f"{label}, {sex} {band}", people, hits, target, 1.0))
+        # Rare conditions: a cell's tolerance is wider than its target, so the whole 65+ is
+        # checked too, against the cells' targets weighted by the place's own age-sex mix.
+        expected = sum(by_sex[p.sex][p.band] for p in everyone) / max(len(everyone), 1)
+        hits = sum(condition in p.other_conditions for p in everyone)
+        rows.append(_share(f"{label}, 65+", everyone, hits, expected, 0.3))
 
     groups = {
         "65+": everyone,
