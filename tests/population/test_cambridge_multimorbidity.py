@@ -12,6 +12,7 @@ from careweave.population.cambridge_multimorbidity import (
     CANCER_DAYS,
     CMS_CODES,
     CMS_CONDITIONS,
+    CMS_VERSION,
     RULES,
     CambridgeCodeLists,
     cambridge_code_lists,
@@ -20,9 +21,16 @@ from careweave.population.cambridge_multimorbidity import (
     diagnosis_lists,
     medicine_lists,
 )
-from careweave.population.code_lists import CodeListProblem, parse_code_list
+from careweave.population.code_lists import CodeListProblem, parse_code_list, read_code_list
 from careweave.population.multimorbidity import long_term_condition_list
-from careweave.synth.clinical_codes import MEDICINE_KEYS, MEDICINES, OTHER_CONDITIONS
+from careweave.synth.clinical_codes import (
+    ADMISSION_REASONS,
+    ALL_PROBLEMS,
+    MEDICINE_KEYS,
+    MEDICINES,
+    OTHER_CONDITIONS,
+)
+from careweave.synth.privacy import ALCOHOL_CODES
 from tests.population.records import AS_OF, condition, request, statement
 
 PAPER_WEIGHTS = {
@@ -352,3 +360,22 @@ def test_the_shipped_codes_hold_the_other_conditions_and_their_medicines() -> No
     for key in ("olanzapine", "risperidone", "prednisolone", "hydroxychloroquine"):
         assert MEDICINE_KEYS[key].code not in shipped.lists_of, key
     assert "69896004" not in shipped.lists_of  # rheumatoid arthritis: see data/README.md
+
+
+def test_the_source_of_each_code_says_truthfully_whether_the_generator_emits_it() -> None:
+    """`synth+list` rows are codes the synthetic generator writes (as a Condition, a medicine
+    or an admission reason), `list` rows codes it never writes; `careweave` rows (CKD stages)
+    are its own."""
+    rows = read_code_list(CMS_CODES, CMS_VERSION, ("list", "snomed_code", "display", "source"))
+    emitted = {
+        *(code for problem in ALL_PROBLEMS for code, _display, _weight in problem.codes),
+        *(code for code, _display, _weight in ALCOHOL_CODES),
+        *(code for code, *_rest in ADMISSION_REASONS),
+        *(medicine.code for medicine in MEDICINES),
+    }
+    assert {row["source"] for row in rows.rows} == {"synth+list", "list", "careweave"}
+    for row in rows.rows:
+        if row["source"] == "list":
+            assert row["snomed_code"] not in emitted, row
+        else:
+            assert row["snomed_code"] in emitted, row
