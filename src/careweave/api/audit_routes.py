@@ -5,6 +5,9 @@ record only), and the organisation's accesses for its Caldicott guardian; a plat
 integration may read everything. Nobody writes AuditEvents through the API: careweave writes
 them itself, so the trail cannot be edited from outside (and `careweave audit verify` would find
 an edit made behind its back).
+
+The handlers are plain functions, which FastAPI runs in its thread pool: every step of them
+(finding the caller, reading the trail, auditing the reading) waits on the database.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request
-from starlette.concurrency import run_in_threadpool
 
 from careweave.access.audit import (
     AuditRecord,
@@ -85,7 +87,7 @@ def _allowed_part(
 
 
 @audit_router.get("")
-async def search_audit_events(request: Request) -> FhirResponse:
+def search_audit_events(request: Request) -> FhirResponse:
     principal = principal_of(request)
     fixed = _allowed_part(request, principal, "s", f"AuditEvent?{request.query_params}")
     params = request.query_params
@@ -132,15 +134,13 @@ async def search_audit_events(request: Request) -> FhirResponse:
     rows = (
         []
         if outside
-        else await run_in_threadpool(
-            lambda: search_audit(
-                database,
-                since=since,
-                until=until,
-                count=count + 1,
-                after_seq=int(cursor) if cursor else None,
-                **criteria,
-            )
+        else search_audit(
+            database,
+            since=since,
+            until=until,
+            count=count + 1,
+            after_seq=int(cursor) if cursor else None,
+            **criteria,
         )
     )
     _audit_the_reading(request, principal, f"AuditEvent?{params}")
@@ -167,13 +167,13 @@ async def search_audit_events(request: Request) -> FhirResponse:
 
 
 @audit_router.get("/{event_id}")
-async def read_audit(
+def read_audit(
     request: Request, event_id: Annotated[str, Path(pattern="^[0-9]{1,18}$")]
 ) -> FhirResponse:
     principal = principal_of(request)
     fixed = _allowed_part(request, principal, "r", f"AuditEvent/{event_id}")
     database = request.app.state.store.database
-    event = await run_in_threadpool(read_audit_event, database, int(event_id))
+    event = read_audit_event(database, int(event_id))
     visible = event is not None and all(_matches(event, key, value) for key, value in fixed.items())
     _audit_the_reading(request, principal, f"AuditEvent/{event_id}")
     if event is None or not visible:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from careweave.access.audit import AuditRecord, AuditTrail
 from careweave.access.guard import CareRecordAccess
@@ -87,3 +88,16 @@ def access_of(request: Request) -> CareRecordAccess:
         )
         request.state.access = cached
     return cached
+
+
+async def caller_access(request: Request) -> CareRecordAccess:
+    """`access_of`, off the event loop, for handlers that must await a body after it.
+
+    Finding the caller is a database round trip, and refusing one an audited commit that may
+    wait for another thread's audit batch; on the event loop either would stall every other
+    request this worker is serving.
+    """
+    cached: CareRecordAccess | None = getattr(request.state, "access", None)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(access_of, request)

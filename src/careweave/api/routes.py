@@ -1,6 +1,10 @@
 """FHIR R4 REST interactions: thin handlers that read the request, call the store, and answer.
 
-Blocking database work runs in Starlette's thread pool so the event loop keeps serving.
+Blocking work runs in Starlette's thread pool so the event loop keeps serving, and that
+includes finding the caller: a bearer token is looked up in the database (and a refusal is an
+audited commit). Handlers that take no body are plain functions, which FastAPI runs in the
+pool whole, so a read authenticates, checks and fetches in one hop; handlers that read a body
+find the caller first (`caller_access`), so nobody unauthenticated has their body parsed.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import orjson
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from careweave.api.auth import access_of
+from careweave.api.auth import access_of, caller_access
 from careweave.api.capability import capability_statement
 from careweave.api.requests import if_match, prefer, read_json_body
 from careweave.api.responses import FHIR_JSON, FhirResponse, outcome_response, version_headers
@@ -135,7 +139,7 @@ async def metadata(request: Request) -> FhirResponse:
 @router.post("", openapi_extra=_JSON_BODY)
 @router.post("/", include_in_schema=False)
 async def transaction_or_batch(request: Request) -> FhirResponse:
-    access = access_of(request)
+    access = await caller_access(request)
     body = await read_json_body(request, _settings(request).max_body_bytes)
     result = await run_in_threadpool(access.bundle, body)
     base = base_url(request)
@@ -146,14 +150,14 @@ async def transaction_or_batch(request: Request) -> FhirResponse:
 
 
 @router.get("/_history")
-async def system_history(request: Request) -> FhirResponse:
-    return await _history(request, None, None)
+def system_history(request: Request) -> FhirResponse:
+    return _history(request, None, None)
 
 
 @router.get("/{resource_type}")
-async def search_type(request: Request, resource_type: ResourceType) -> FhirResponse:
+def search_type(request: Request, resource_type: ResourceType) -> FhirResponse:
     _check_type(resource_type)
-    return await _search(request, resource_type, list(request.query_params.multi_items()))
+    return _search(request, resource_type, list(request.query_params.multi_items()))
 
 
 @router.post("/{resource_type}/_search", openapi_extra=_FORM_BODY)
@@ -168,18 +172,18 @@ async def search_post(request: Request, resource_type: ResourceType) -> FhirResp
         raise UnsupportedMediaType(
             "POST _search takes application/x-www-form-urlencoded parameters"
         )
-    return await _search(request, resource_type, params)
+    return await run_in_threadpool(_search, request, resource_type, params)
 
 
 @router.get("/{resource_type}/_history")
-async def type_history(request: Request, resource_type: ResourceType) -> FhirResponse:
-    return await _history(request, _check_type(resource_type), None)
+def type_history(request: Request, resource_type: ResourceType) -> FhirResponse:
+    return _history(request, _check_type(resource_type), None)
 
 
 @router.post("/{resource_type}", openapi_extra=_JSON_BODY, responses=_CREATED)
 async def create(request: Request, resource_type: ResourceType) -> FhirResponse:
     _check_type(resource_type)
-    access = access_of(request)
+    access = await caller_access(request)
     body = await read_json_body(request, _settings(request).max_body_bytes)
     result = await run_in_threadpool(
         access.create,
@@ -198,7 +202,7 @@ async def conditional_update(request: Request, resource_type: ResourceType) -> F
         raise MalformedRequest(
             "PUT to a type needs a condition, e.g. Patient?identifier=system|value"
         )
-    access = access_of(request)
+    access = await caller_access(request)
     body = await read_json_body(request, _settings(request).max_body_bytes)
 
     def run() -> WriteResult:
@@ -213,35 +217,25 @@ async def conditional_update(request: Request, resource_type: ResourceType) -> F
 
 
 @router.delete("/{resource_type}")
-async def conditional_delete(request: Request, resource_type: ResourceType) -> FhirResponse:
+def conditional_delete(request: Request, resource_type: ResourceType) -> FhirResponse:
     """`DELETE Type?condition`: deletes the one match; several matches are a 412."""
     _check_type(resource_type)
     query = request.url.query
     if not query:
         raise MalformedRequest("DELETE on a type needs a condition, e.g. Flag?identifier=x|y")
-    access = access_of(request)
-
-    def run() -> str | None:
-        return access.write(
-            "delete",
-            f"{resource_type}?{query}",
-            lambda tx: tx.conditional_delete(resource_type, query),
-        )
-
-    deleted = await run_in_threadpool(run)
+    deleted: str | None = access_of(request).write(
+        "delete", f"{resource_type}?{query}", lambda tx: tx.conditional_delete(resource_type, query)
+    )
     message = f"{resource_type}/{deleted} is deleted" if deleted else "Nothing matched"
     return outcome_response(200, [Issue("information", "informational", message)])
 
 
 @router.get("/{resource_type}/{resource_id}")
-async def read(
-    request: Request, resource_type: ResourceType, resource_id: ResourceId
-) -> FhirResponse:
+def read(request: Request, resource_type: ResourceType, resource_id: ResourceId) -> FhirResponse:
     _check_type(resource_type)
     access = access_of(request)
     _check_id(resource_type, resource_id)
-    stored = await run_in_threadpool(access.read, resource_type, resource_id)
-    return _resource_response(request, stored)
+    return _resource_response(request, access.read(resource_type, resource_id))
 
 
 @router.put("/{resource_type}/{resource_id}", openapi_extra=_JSON_BODY, responses=_CREATED)
@@ -249,7 +243,7 @@ async def update(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
 ) -> FhirResponse:
     _check_type(resource_type)
-    access = access_of(request)
+    access = await caller_access(request)
     body = await read_json_body(request, _settings(request).max_body_bytes)
     result = await run_in_threadpool(
         access.update, resource_type, resource_id, body, if_match=if_match(request)
@@ -258,15 +252,11 @@ async def update(
 
 
 @router.delete("/{resource_type}/{resource_id}")
-async def delete(
-    request: Request, resource_type: ResourceType, resource_id: ResourceId
-) -> FhirResponse:
+def delete(request: Request, resource_type: ResourceType, resource_id: ResourceId) -> FhirResponse:
     _check_type(resource_type)
     access = access_of(request)
     _check_id(resource_type, resource_id)
-    stored = await run_in_threadpool(
-        access.delete, resource_type, resource_id, if_match=if_match(request)
-    )
+    stored = access.delete(resource_type, resource_id, if_match=if_match(request))
     headers = {"ETag": f'W/"{stored.version_id}"'} if stored else {}
     return outcome_response(
         200,
@@ -276,23 +266,22 @@ async def delete(
 
 
 @router.get("/{resource_type}/{resource_id}/_history")
-async def instance_history(
+def instance_history(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
 ) -> FhirResponse:
     _check_id(_check_type(resource_type), resource_id)
-    return await _history(request, resource_type, resource_id)
+    return _history(request, resource_type, resource_id)
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{version_id}")
-async def vread(
+def vread(
     request: Request, resource_type: ResourceType, resource_id: ResourceId, version_id: VersionId
 ) -> FhirResponse:
     _check_type(resource_type)
     access = access_of(request)
     _check_id(resource_type, resource_id)
     version = _version(version_id)
-    stored = await run_in_threadpool(access.vread, resource_type, resource_id, version)
-    return _resource_response(request, stored)
+    return _resource_response(request, access.vread(resource_type, resource_id, version))
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -329,9 +318,7 @@ def _write_response(request: Request, result: WriteResult, status: int) -> FhirR
     return FhirResponse(raw=stored.content, status_code=status, headers=headers)
 
 
-async def _search(
-    request: Request, resource_type: str, params: list[tuple[str, str]]
-) -> FhirResponse:
+def _search(request: Request, resource_type: str, params: list[tuple[str, str]]) -> FhirResponse:
     settings = _settings(request)
     store = _store(request)
     access = access_of(request)
@@ -345,7 +332,7 @@ async def _search(
         max_count=settings.max_page_size,
     )
     entity = f"{resource_type}?{urlencode(params)}"
-    page = await run_in_threadpool(access.search, query, entity)
+    page = access.search(query, entity)
     return FhirResponse(searchset(base_url(request), query, page))
 
 
@@ -407,9 +394,7 @@ def searchset(base: str, query: SearchQuery, page: SearchPage) -> dict[str, Any]
     return bundle
 
 
-async def _history(
-    request: Request, resource_type: str | None, resource_id: str | None
-) -> FhirResponse:
+def _history(request: Request, resource_type: str | None, resource_id: str | None) -> FhirResponse:
     settings = _settings(request)
     access = access_of(request)
     params = request.query_params
@@ -425,10 +410,8 @@ async def _history(
             raise InvalidSearch(f"_since: {exc}") from None
     cursor = parse_history_cursor(params[CURSOR_PARAMETER]) if CURSOR_PARAMETER in params else None
     path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
-    page: HistoryPage = await run_in_threadpool(
-        lambda: access.history(
-            resource_type, resource_id, path, since=since, count=max(count, 1), cursor=cursor
-        )
+    page: HistoryPage = access.history(
+        resource_type, resource_id, path, since=since, count=max(count, 1), cursor=cursor
     )
     base = base_url(request)
     path = f"{base}/{path}"
