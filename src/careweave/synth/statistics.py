@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -343,28 +343,29 @@ def statistics_table(place: PlaceStatistics) -> list[Statistic]:
     cells: dict[tuple[str, str], list[OlderPerson]] = defaultdict(list)
     for person in everyone:
         cells[(person.sex, person.band)].append(person)
-    for condition, by_sex in TARGETS["condition_prevalence"].items():
-        for sex, by_band in by_sex.items():
-            for band, target in by_band.items():
-                people = cells[(sex, band)]
-                hits = sum(condition in p.conditions for p in people)
-                rows.append(
-                    _share(
-                        f"{condition.replace('_', ' ')}, {sex} {band}", people, hits, target, 2.0
-                    )
-                )
-    for condition, by_sex in TARGETS["other_condition_prevalence"].items():
-        label = condition.replace("_", " ")
-        for sex, by_band in by_sex.items():
-            for band, target in by_band.items():
-                people = cells[(sex, band)]
-                hits = sum(condition in p.other_conditions for p in people)
-                rows.append(_share(f"{label}, {sex} {band}", people, hits, target, 1.0))
-        # Rare conditions: a cell's tolerance is wider than its target, so the whole 65+ is
-        # checked too, against the cells' targets weighted by the place's own age-sex mix.
-        expected = sum(by_sex[p.sex][p.band] for p in everyone) / max(len(everyone), 1)
-        hits = sum(condition in p.other_conditions for p in everyone)
-        rows.append(_share(f"{label}, 65+", everyone, hits, expected, 0.3))
+
+    def condition_rows(
+        key: str, held: Callable[[OlderPerson], set[str]], allowance: float, pooled: bool
+    ) -> None:
+        """One row per condition, sex and band of `TARGETS[key]`; with `pooled`, one for the
+        whole 65+ after each condition's cells. The long-term conditions and the others are
+        read from different sets (only the first count for multimorbidity)."""
+        for condition, by_sex in TARGETS[key].items():
+            label = condition.replace("_", " ")
+            for sex, by_band in by_sex.items():
+                for band, target in by_band.items():
+                    people = cells[(sex, band)]
+                    hits = sum(condition in held(p) for p in people)
+                    rows.append(_share(f"{label}, {sex} {band}", people, hits, target, allowance))
+            if pooled:
+                # Rare conditions: a cell's tolerance is wider than its target, so the whole
+                # 65+ is checked too, against the cells' targets weighted by its age-sex mix.
+                expected = sum(by_sex[p.sex][p.band] for p in everyone) / max(len(everyone), 1)
+                hits = sum(condition in held(p) for p in everyone)
+                rows.append(_share(f"{label}, 65+", everyone, hits, expected, 0.3))
+
+    condition_rows("condition_prevalence", lambda p: p.conditions, 2.0, pooled=False)
+    condition_rows("other_condition_prevalence", lambda p: p.other_conditions, 1.0, pooled=True)
 
     groups = {
         "65+": everyone,
