@@ -1,6 +1,7 @@
 """The clinical and social-care record of people aged 65+ (careweave.synth.older_person).
 
-A small place is built by hand here, so these tests do not depend on the place builder.
+The small hand-made place of `careweave.synth.small_place` holds them, so these tests do not
+depend on the place builder.
 """
 
 from __future__ import annotations
@@ -35,107 +36,28 @@ from careweave.synth.conditions import Diagnosis
 from careweave.synth.draws import stream
 from careweave.synth.frailty import deficits_from_resources
 from careweave.synth.medicines import draw_medicines
-from careweave.synth.model import (
-    CareHome,
-    Neighbourhood,
-    Organisation,
-    Person,
-    Place,
-    Practice,
-    RecordOutcome,
-    Sex,
-    StaffMember,
-)
+from careweave.synth.model import Person, RecordOutcome, Sex
 from careweave.synth.older_person import (
     OlderPersonFacts,
     build_older_person,
     older_person_record,
 )
+from careweave.synth.small_place import resident, small_place
 
-AS_OF = date(2025, 3, 31)
 PROBLEM_OF_CODE: dict[str, set[str]] = {}
 for _problem in ALL_PROBLEMS:
     for _code, _display, _weight in _problem.codes:
         PROBLEM_OF_CODE.setdefault(_code, set()).add(_problem.key)
 
 
-def _org(number: int, name: str) -> Organisation:
-    return Organisation(id=f"org{number}", ods_code=f"ZZ{number:03d}", name=name)
-
-
-def _place() -> Place:
-    hoods = tuple(
-        Neighbourhood(
-            code=f"Z0100{decile:04d}",
-            name=f"Millbrook 00{decile}A",
-            town="Millbrook",
-            imd_decile=decile,
-            outward_code="QX4",
-            latitude=52.0,
-            longitude=-1.0,
-        )
-        for decile in range(1, 11)
-    )
-    surgery = _org(1, "Millbrook Surgery")
-    staff = (
-        StaffMember("role-gp1", "prac-gp1", "Dr Priya Shah", "gp", surgery),
-        StaffMember("role-gp2", "prac-gp2", "Dr Tom Hale", "gp", surgery),
-        StaffMember("role-pn1", "prac-pn1", "Ann Lee", "practice-nurse", surgery),
-    )
-    practice = Practice(surgery, _org(2, "Millbrook PCN"), "loc-surgery", 9000, hoods, staff)
-    council = _org(3, "Wyvern Council")
-    homes = tuple(
-        CareHome(
-            _org(10 + n, f"Care home {n}"),
-            f"loc-home{n}",
-            nursing,
-            40,
-            {"use": "home", "line": [f"{n} Care Road"], "city": "Millbrook"},
-            hoods[n],
-            (),
-        )
-        for n, nursing in enumerate((False, True, False))
-    )
-    return Place(
-        seed=7,
-        name="Wyvern Vale",
-        as_of=AS_OF,
-        icb=_org(4, "Wyvern ICB"),
-        practices=(practice,),
-        neighbourhoods=hoods,
-        council=council,
-        community_trust=_org(5, "Wyvern Community Trust"),
-        acute_trust=_org(6, "Wyvern Hospitals"),
-        acute_hospital_location_id="loc-acute",
-        discharge_team=_org(7, "Discharge team"),
-        hospice=_org(8, "Hospice"),
-        care_homes=homes,
-        voluntary_organisations=(),
-        home_care_providers=(_org(20, "Care at Home Ltd"), _org(21, "Helping Hands")),
-        staff=(StaffMember("role-sw1", "prac-sw1", "Sam Okafor", "social-worker", council),),
-    )
-
-
-PLACE = _place()
+PLACE = small_place()
+AS_OF = PLACE.as_of
 
 
 def _person(index: int, rng: random.Random) -> Person:
     age = rng.choices(range(65, 101), [max(1.0, 100 - 3.2 * (a - 65)) for a in range(65, 101)])[0]
     sex: Sex = "male" if rng.random() < (0.5 if age < 80 else 0.38) else "female"
-    return Person(
-        index=index,
-        patient_id=f"p{index}",
-        nhs_number="9990000018",
-        sex=sex,
-        birth_date=date(AS_OF.year - age - 1, 6, 1),
-        age=age,
-        ethnic_category="A",
-        given="Ada",
-        family="Lovelace",
-        practice=PLACE.practices[0],
-        neighbourhood=PLACE.neighbourhoods[index % 10],
-        address={"use": "home", "line": ["1 High Street"], "city": "Millbrook"},
-    )
+    return resident(PLACE, index, age, sex, date(AS_OF.year - age - 1, 6, 1))
 
 
 def _population(n: int) -> list[tuple[Person, RecordOutcome, OlderPersonFacts]]:
