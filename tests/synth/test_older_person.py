@@ -28,6 +28,7 @@ from careweave.synth.clinical_codes import (
     MEDICINE_KEYS,
     MEDICINES,
     OTHER_CONDITION_CODES,
+    OTHER_CONDITIONS,
     TARGETS,
     age_band,
     efi_category,
@@ -44,6 +45,7 @@ from careweave.synth.older_person import (
 )
 from careweave.synth.small_place import resident, small_place
 
+OTHER_CONDITIONS_BY_KEY = {problem.key: problem for problem in OTHER_CONDITIONS}
 PROBLEM_OF_CODE: dict[str, set[str]] = {}
 for _problem in ALL_PROBLEMS:
     for _code, _display, _weight in _problem.codes:
@@ -318,6 +320,37 @@ def test_the_other_long_standing_conditions_get_their_own_medicines() -> None:
     other = {p.medicine.key for p in draw_medicines(schizophrenia_and_lupus, _Rng(0.0))}
     assert "lithium" not in other and "olanzapine" in other
     assert "hydroxychloroquine" in other and "prednisolone" not in other
+
+
+def test_thiamine_is_prescribed_only_for_alcohol_problems(
+    population: list[tuple[Person, RecordOutcome, OlderPersonFacts]],
+) -> None:
+    """Thiamine's only indication is the record's alcohol problems: everyone on it has them,
+    its MedicationStatement gives one of their Conditions as the reason, and some (not all)
+    people with alcohol problems are on it."""
+    alcohol_codes = {code for code, _d, _w in OTHER_CONDITIONS_BY_KEY["alcohol_problems"].codes}
+    thiamine = MEDICINE_KEYS["thiamine"].code
+    drinkers = treated = 0
+    for _person, outcome, facts in population:
+        drinkers += "alcohol_problems" in facts.problems
+        statements = [
+            r
+            for r in outcome.resources
+            if r["resourceType"] == "MedicationStatement"
+            and r["medicationCodeableConcept"]["coding"][0]["code"] == thiamine
+        ]
+        assert len(statements) == ("thiamine" in facts.medicines)
+        if not statements:
+            continue
+        treated += 1
+        assert "alcohol_problems" in facts.problems
+        conditions = {r["id"]: r for r in outcome.resources if r["resourceType"] == "Condition"}
+        reason = statements[0]["reasonReference"][0]["reference"].removeprefix("Condition/")
+        assert conditions[reason]["code"]["coding"][0]["code"] in alcohol_codes
+    assert 0 < treated < drinkers
+    others = _problems(("epilepsy", "84757009"), ("depression", "35489007"))
+    certain = {p.medicine.key for p in draw_medicines(others, _Rng(0.0), shift=5.0)}
+    assert "thiamine" not in certain  # no other problem brings it, however likely prescribing is
 
 
 def test_the_other_long_standing_conditions_follow_sex_age_and_treatment(

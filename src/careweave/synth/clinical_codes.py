@@ -793,6 +793,10 @@ MEDICINES: Final[tuple[Medicine, ...]] = (
     Medicine("ferrous_fumarate", "41984711000001104", "Ferrous fumarate 210mg tablets",
              "One tablet twice a day", (("anaemia", 0.15),),
              f"{PUBLIC_CODE} (two public queries)", reason_codes=("271737000", "87522002")),
+    # Alcohol problems: last, so that adding it left every other medicine's draw as it was
+    Medicine("thiamine", "329266003", "Thiamine 100mg tablets",
+             "One tablet three times a day", (("alcohol_problems", 0.3),),
+             f"{GM_SDE} bnf-nutrition-bloods-meds"),
 )
 # fmt: on
 MEDICINE_CODES: Final[dict[str, Medicine]] = {medicine.code: medicine for medicine in MEDICINES}
