@@ -6,10 +6,11 @@ Imports a synthetic population (bench/dataset.py) by calling `process_bundle` di
 profiles reads, vreads, the two searches of bench/fhir_store.py and creates, each through the
 ASGI app (FastAPI routing, the store, SQLAlchemy, the driver) called in-process without HTTP.
 cProfile sees only the thread it runs on, so for the profiled passes the app's thread-pool hops
-(`run_in_threadpool` in the routes and in FastAPI's dependency solver) are replaced by direct
-calls; the unprofiled rate is printed with and without that replacement, so the cost of the
-hops shows too. For each workload it prints operations per second, the functions with the most
-time of their own, and that time summed by package. Figures are one core, one request at a time.
+(`run_in_threadpool` in the routes, in finding the caller, in FastAPI's call of a plain handler
+and in its dependency solver) are replaced by direct calls; the unprofiled rate is printed with
+and without that replacement, so the cost of the hops shows too. For each workload it prints
+operations per second, the functions with the most time of their own, and that time summed by
+package. Figures are one core, one request at a time.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from unittest import mock
 from urllib.parse import urlencode
 
 import fastapi.dependencies.utils
+import fastapi.routing
 import orjson
 from sqlalchemy import text
 
+import careweave.api.auth
 import careweave.api.routes
 from bench.dataset import CODES, LAST_YEAR, LOINC, NHS_NUMBER_SYSTEM, generate, random_observation
 from bench.fhir_store import (
@@ -54,23 +57,21 @@ from careweave.store.repository import FhirStore
 Asgi = Callable[..., Awaitable[None]]
 
 
-_BEARER: list[bytes] = []
-"""The Authorization header value every call carries, once `authorise` has issued a token."""
-
-
-def authorise(store: FhirStore) -> None:
-    """Issue a platform-wide system token, as `make bench` does: the API refuses requests
-    without one, and such a client adds no per-row access conditions (bench.access_checks
-    measures those)."""
+def authorise(store: FhirStore) -> bytes:
+    """The Authorization header of a new platform-wide system token, as `make bench` uses: the
+    API refuses requests without one, and such a client adds no per-row access conditions
+    (bench.access_checks measures those)."""
     issued = issue_token(store.database, Scopes.parse("system/*.cruds"), client_name="profile")
-    _BEARER[:] = [f"Bearer {issued.token}".encode()]
+    return f"Bearer {issued.token}".encode()
 
 
-async def call(app: Asgi, method: str, target: str, body: bytes = b"") -> tuple[int, bytes]:
+async def call(
+    app: Asgi, bearer: bytes, method: str, target: str, body: bytes = b""
+) -> tuple[int, bytes]:
     """One HTTP exchange with an ASGI app, in this thread, without a network or a client."""
     path, _, query = target.partition("?")
     headers = [(b"host", b"bench"), (b"accept", b"application/fhir+json")]
-    headers += [(b"authorization", bearer) for bearer in _BEARER]
+    headers += [(b"authorization", bearer)]
     if body:
         headers += [(b"content-type", b"application/fhir+json")]
         headers += [(b"content-length", str(len(body)).encode())]
@@ -117,9 +118,13 @@ async def _inline(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 @contextlib.contextmanager
 def single_threaded() -> Iterator[None]:
-    """Run the app's blocking work on the calling thread, so cProfile sees all of it."""
+    """Run the app's blocking work on the calling thread, so cProfile sees all of it: plain
+    handlers (FastAPI runs them in the pool), the awaited parts of the others, and finding the
+    caller before a body is read."""
     with (
         mock.patch.object(careweave.api.routes, "run_in_threadpool", _inline),
+        mock.patch.object(careweave.api.auth, "run_in_threadpool", _inline),
+        mock.patch.object(fastapi.routing, "run_in_threadpool", _inline),
         mock.patch.object(fastapi.dependencies.utils, "run_in_threadpool", _inline),
     ):
         yield
@@ -276,12 +281,14 @@ def workloads(
     }
 
 
-async def _run(app: Asgi, make: Callable[[], tuple[str, str, bytes]], seconds: float) -> int:
+async def _run(
+    app: Asgi, bearer: bytes, make: Callable[[], tuple[str, str, bytes]], seconds: float
+) -> int:
     done = 0
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or done < 3:
         method, target, body = make()
-        status, reply = await call(app, method, target, body)
+        status, reply = await call(app, bearer, method, target, body)
         if not 200 <= status < 300:
             raise RuntimeError(f"{method} {target} answered {status}: {reply[:300]!r}")
         done += 1
@@ -292,21 +299,21 @@ def profile_api(
     store: FhirStore, url: str, seconds: float, seed: int, top: int, wanted: list[str] | None
 ) -> None:
     app = create_app(Settings(database_url=url), store)
-    authorise(store)
+    bearer = authorise(store)
     targets = _sample_targets(store, seed)
     for name, make in workloads(targets, seed).items():
         if wanted is not None and not any(name.startswith(w) for w in wanted):
             continue
-        asyncio.run(_run(app, make, 0.5))  # warm: compiled SQL cache, pools, imports
+        asyncio.run(_run(app, bearer, make, 0.5))  # warm: compiled SQL cache, pools, imports
         started = time.perf_counter()
-        threaded = asyncio.run(_run(app, make, seconds)) / (time.perf_counter() - started)
+        threaded = asyncio.run(_run(app, bearer, make, seconds)) / (time.perf_counter() - started)
         with single_threaded():
             started = time.perf_counter()
-            inline = asyncio.run(_run(app, make, seconds)) / (time.perf_counter() - started)
+            inline = asyncio.run(_run(app, bearer, make, seconds)) / (time.perf_counter() - started)
             profile = cProfile.Profile()
             started = time.perf_counter()
             profile.enable()
-            count = asyncio.run(_run(app, make, seconds))
+            count = asyncio.run(_run(app, bearer, make, seconds))
             profile.disable()
             profiled = count / (time.perf_counter() - started)
         print(
@@ -328,14 +335,14 @@ def print_plans(store: FhirStore, seed: int) -> None:
         captured.append((statement, parameters))
 
     app = create_app(Settings(database_url=store.database.url), store)
-    authorise(store)
+    bearer = authorise(store)
     engine = store.database.reader
     event.listen(engine, "before_cursor_execute", capture)
     try:
         with single_threaded():
             nhs = rng.choice(targets["nhs_numbers"])
             query = urlencode({"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs}"})
-            asyncio.run(call(app, "GET", f"/fhir/R4/Patient?{query}"))
+            asyncio.run(call(app, bearer, "GET", f"/fhir/R4/Patient?{query}"))
             identifier_statements = list(captured)
             captured.clear()
             query = urlencode(
@@ -347,7 +354,7 @@ def print_plans(store: FhirStore, seed: int) -> None:
                     ("_include", "Observation:subject"),
                 ]
             )
-            asyncio.run(call(app, "GET", f"/fhir/R4/Observation?{query}"))
+            asyncio.run(call(app, bearer, "GET", f"/fhir/R4/Observation?{query}"))
             subject_statements = list(captured)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
