@@ -94,9 +94,10 @@ def _serve(port: int, database_url: str) -> list[str]:
 
 
 @pytest.fixture
-def two_workers(
+def just_started(
     database_file: str, tmp_path: Path
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`careweave serve --workers 2` the moment it was started: no worker listens yet."""
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
@@ -104,21 +105,29 @@ def two_workers(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    try:
+        yield process, port
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+@pytest.fixture
+def two_workers(
+    just_started: tuple[subprocess.Popen[bytes], int], tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    process, port = just_started
 
     def serving() -> bool:
         if process.poll() is not None:
             pytest.fail(f"the server exited: {(tmp_path / 'serve.log').read_text()}")
         return _answers(port)
 
-    try:
-        # As a client would: from the first answer on, not once every worker is up (a worker
-        # that started serving before the other took every connection made meanwhile).
-        _wait_for(serving, "the server to answer")
-        yield process, port
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
+    # As a client would: from the first answer on, not once every worker is up (a worker
+    # that started serving before the other took every connection made meanwhile).
+    _wait_for(serving, "the server to answer")
+    return process, port
 
 
 def _answers(port: int) -> bool:
@@ -183,6 +192,29 @@ def test_a_worker_that_stops_ticking_is_killed_and_replaced(
     assert not Path(f"/proc/{frozen}").exists()  # killed and reaped, not left stopped
     assert running in _workers(process.pid, port)  # the healthy one was left alone
     _wait_for(lambda: _answers(port), "the server to answer again")
+
+
+def test_a_worker_that_stalls_before_its_loop_first_ticks_is_replaced(
+    just_started: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    """A worker stopped the moment it listens, before its event loop has ticked once (as one
+    hung in the app's start-up would be), already holds a share of the port's connections: it
+    is replaced like any stalled worker, not left waiting as one still starting. (Before the
+    fix this froze a worker ahead of its first tick in most runs, and it was never replaced.)"""
+    process, port = just_started
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not (listening := _workers(process.pid, port)):
+        assert process.poll() is None, "the server exited"
+        assert time.monotonic() < deadline, "no worker began listening"
+        time.sleep(0.002)
+    frozen = min(listening)
+    subprocess.run(["kill", "-STOP", str(frozen)], check=True)
+    _wait_for(
+        lambda: frozen not in _workers(process.pid, port) and len(_workers(process.pid, port)) == 2,
+        "the stalled worker's replacement",
+    )
+    assert not Path(f"/proc/{frozen}").exists()  # killed and reaped, not left stopped
+    _wait_for(lambda: _answers(port), "the server to answer")
 
 
 def _state(pid: int) -> str:

@@ -54,8 +54,9 @@ class WorkerSettings:
     port: int
     log_level: str = "warning"
     stall_seconds: float = 30.0
-    """A serving worker whose event loop has not ticked for this long is killed and replaced:
-    requests run off the loop, so even a slow page leaves it ticking every 0.1 s."""
+    """A listening worker whose event loop has not ticked for this long (or not yet ticked this
+    long after it began listening) is killed and replaced: requests run off the loop, so even
+    a slow page leaves it ticking every 0.1 s."""
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -128,6 +129,10 @@ def _serve_one(
         log_level=settings.log_level,
         access_log=False,
     )
+    # From the moment it listens the worker holds a share of the port's connections, so it
+    # must beat from then on: one that hangs before its loop first ticks (in the app's
+    # start-up, say) has stalled, and is replaced like any other, not left "starting".
+    heartbeat.value = time.monotonic()
     sock.listen(config.backlog)
     _BeatingServer(config, heartbeat).run(sockets=[sock])
 
@@ -178,7 +183,7 @@ class _Supervisor:
             beat = self.heartbeats[index].value
             if process.is_alive():
                 if not beat or time.monotonic() - beat < self.settings.stall_seconds:
-                    continue  # starting up (not beating yet), or serving
+                    continue  # not listening yet (loading, or waiting for the others), or serving
                 print(f"careweave: worker {process.pid} stalled; replacing it", file=sys.stderr)
                 process.kill()
             process.join()
