@@ -19,6 +19,7 @@ from careweave.access.roles import Role
 from careweave.access.scopes import Scopes
 from careweave.access.tokens import (
     DEFAULT_LIFETIME,
+    TOKEN_PREFIX,
     TokenError,
     issue_token,
     principal_for_token,
@@ -62,7 +63,7 @@ def test_a_user_token_acts_as_its_user_with_its_scopes(people: Database) -> None
         username="Asha.Patel",
         client_name="ward dashboard",
     )
-    assert len(issued.token) >= 43 and issued.token not in repr(issued)
+    assert len(issued.token) == len(TOKEN_PREFIX) + 43 and issued.token not in repr(issued)
     assert issued.username == "asha.patel" and issued.organisation_id == "org-1"
     assert issued.expires is not None
     assert before + DEFAULT_LIFETIME <= issued.expires <= datetime.now(UTC) + DEFAULT_LIFETIME
@@ -74,6 +75,16 @@ def test_a_user_token_acts_as_its_user_with_its_scopes(people: Database) -> None
     assert principal.scopes.allows("Patient", "s") and principal.scopes.allows("Observation", "r")
     assert not principal.scopes.allows("Observation", "s")
     assert not principal.scopes.allows("Condition", "r")
+
+
+def test_every_token_begins_with_the_prefix_never_like_an_option(people: Database) -> None:
+    """One bare token_urlsafe in 64 begins with "-", which `careweave token revoke <token>`
+    took for an option; 200 tokens would hold about three such."""
+    scopes = Scopes.parse("system/*.rs")
+    tokens = [issue_token(people, scopes, client_name="batch").token for _ in range(200)]
+    assert all(token.startswith(TOKEN_PREFIX) for token in tokens)
+    assert len(set(tokens)) == 200
+    assert all(principal_for_token(people, token) is not None for token in tokens[:5])
 
 
 def test_a_person_and_their_carer_hold_patient_scopes(people: Database) -> None:

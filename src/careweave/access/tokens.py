@@ -44,7 +44,11 @@ DEFAULT_LIFETIME = timedelta(hours=12)
 """A working day and a bit: long enough for a shift, short enough that a token left in a
 script or a shell history stops working by tomorrow."""
 SYSTEM_CLIENT_PREFIX = "client:"
-# token_urlsafe(32) is 43 characters; anything much longer is not one of ours.
+TOKEN_PREFIX = "cw_"  # noqa: S105 (a public marker at the front of every token, not a secret)
+"""Every token careweave issues begins with this. Without it one in 64 tokens began with "-",
+which a command line reads as an option (`careweave token revoke -Xy...` failed), and a fixed
+prefix lets secret scanners recognise a careweave token pasted where it should not be."""
+# The prefix and token_urlsafe(32) are 46 characters; anything much longer is not one of ours.
 _MAX_TOKEN_LENGTH = 128
 
 
@@ -142,7 +146,7 @@ def issue_token(
         except AccountError as exc:
             raise TokenError(str(exc)) from None
     check_scopes_suit(scopes, user)
-    token = secrets.token_urlsafe(32)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     created = _now()
     expires = created + lifetime if lifetime is not None else None
     with database.write() as conn:
