@@ -90,12 +90,15 @@ def patients_in(resource_type: str, resource_id: str, content: str | None) -> se
     return set(patients_named(content))
 
 
+_EVERY_TYPE = frozenset(SUPPORTED_RESOURCE_TYPES)
+
+
 def _within_scopes(visibility: Visibility | None, principal: Principal) -> Visibility | None:
     """Only types the token may read ('r') are ever shown, whichever route asked: includes,
     system history and exports included."""
-    readable = frozenset(t for t in SUPPORTED_RESOURCE_TYPES if principal.scopes.allows(t, "r"))
+    readable = principal.scopes.types_allowed("r")
     if visibility is None:
-        if readable == frozenset(SUPPORTED_RESOURCE_TYPES):
+        if readable == _EVERY_TYPE:
             return None
         return Visibility(readable_types=readable, patients=PatientSet(everyone=True))
     return replace(visibility, readable_types=visibility.readable_types & readable)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
@@ -88,6 +89,13 @@ class Scopes:
             for scope in self.granted
         )
 
+    def types_allowed(self, permission: Permission) -> frozenset[str]:
+        """The resource types careweave serves on which these scopes allow `permission`.
+
+        Every API request asks this of its token's scopes, freshly parsed, so the answer is
+        kept per distinct set of scopes rather than worked out type by type each time."""
+        return _types_allowed(self, permission)
+
     def contexts(self) -> frozenset[str]:
         return frozenset(scope.context for scope in self.granted)
 
@@ -97,3 +105,8 @@ class Scopes:
 
     def __str__(self) -> str:
         return " ".join([*(str(scope) for scope in self.granted), *self.other])
+
+
+@lru_cache(maxsize=1024)
+def _types_allowed(scopes: Scopes, permission: Permission) -> frozenset[str]:
+    return frozenset(t for t in SUPPORTED_RESOURCE_TYPES if scopes.allows(t, permission))
