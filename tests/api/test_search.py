@@ -228,6 +228,28 @@ def test_post_search(people: TestClient) -> None:
     assert [e["resource"]["id"] for e in response.json()["entry"]] == ["p3"]
 
 
+def test_post_search_refuses_an_oversized_form_and_checks_the_caller_first(
+    people: TestClient,
+) -> None:
+    """The form body is read only for a known caller, and never past the body limit (the
+    client's is 256 KiB), like a resource's: POST _search once read any size, unauthenticated."""
+    oversized = people.post(f"{BASE}/Patient/_search", data={"family": "x" * 300_000})
+    assert oversized.status_code == 413
+    assert oversized.json()["resourceType"] == "OperationOutcome"
+    anonymous = people.post(
+        f"{BASE}/Patient/_search",
+        content=b"<Parameters/>",
+        headers={"Content-Type": "application/xml", "Authorization": ""},
+    )
+    assert anonymous.status_code == 401  # not 415: the body's type is not looked at first
+    wrong_type = people.post(
+        f"{BASE}/Patient/_search",
+        content=b"<Parameters/>",
+        headers={"Content-Type": "application/xml"},
+    )
+    assert wrong_type.status_code == 415
+
+
 def test_deleted_resources_are_not_found(people: TestClient) -> None:
     people.delete(f"{BASE}/Observation/o4")
     assert ids(people, "Observation", {"subject": "Patient/p2"}) == []

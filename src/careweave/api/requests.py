@@ -56,14 +56,9 @@ class FormatCheck:
         await self.app(scope, receive, send)
 
 
-async def read_json_body(request: Request, max_bytes: int) -> Any:
-    content_type = request.headers.get("content-type", "")
-    mime = content_type.split(";")[0].strip().lower()
-    if mime not in JSON_TYPES:
-        raise UnsupportedMediaType(
-            f"Content-Type '{content_type or '(none)'}' is not supported; "
-            "send application/fhir+json"
-        )
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request's body, refused (413) as soon as it is known to pass `max_bytes`: from its
+    declared length, or while it streams in, so an oversized body is never all in memory."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"The body is {declared} bytes; the limit is {max_bytes}")
@@ -72,6 +67,18 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
         received += chunk
         if len(received) > max_bytes:
             raise PayloadTooLarge(f"The body is larger than the limit of {max_bytes} bytes")
+    return bytes(received)
+
+
+async def read_json_body(request: Request, max_bytes: int) -> Any:
+    content_type = request.headers.get("content-type", "")
+    mime = content_type.split(";")[0].strip().lower()
+    if mime not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type '{content_type or '(none)'}' is not supported; "
+            "send application/fhir+json"
+        )
+    received = await read_body(request, max_bytes)
     if not received.strip():
         raise MalformedRequest("The request has no body; send a FHIR resource as JSON")
     try:

@@ -4,7 +4,8 @@ Blocking work runs in Starlette's thread pool so the event loop keeps serving, a
 includes finding the caller: a bearer token is looked up in the database (and a refusal is an
 audited commit). Handlers that take no body are plain functions, which FastAPI runs in the
 pool whole, so a read authenticates, checks and fetches in one hop; handlers that read a body
-find the caller first (`caller_access`), so nobody unauthenticated has their body parsed.
+find the caller first (`caller_access`), so nobody unauthenticated has their body read, and
+read it only up to the body limit.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from careweave.api.auth import access_of, caller_access
 from careweave.api.capability import capability_statement
-from careweave.api.requests import if_match, prefer, read_json_body
+from careweave.api.requests import if_match, prefer, read_body, read_json_body
 from careweave.api.responses import FHIR_JSON, FhirResponse, outcome_response, version_headers
 from careweave.fhir.errors import (
     InvalidSearch,
@@ -163,11 +164,12 @@ def search_type(request: Request, resource_type: ResourceType) -> FhirResponse:
 @router.post("/{resource_type}/_search", openapi_extra=_FORM_BODY)
 async def search_post(request: Request, resource_type: ResourceType) -> FhirResponse:
     _check_type(resource_type)
+    await caller_access(request)  # before the body: nobody unauthenticated has it read
     mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
     params = list(request.query_params.multi_items())
     if mime == "application/x-www-form-urlencoded":
-        body = (await request.body()).decode("utf-8", errors="replace")
-        params += parse_qsl(body, keep_blank_values=True)
+        body = await read_body(request, _settings(request).max_body_bytes)
+        params += parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     elif mime:
         raise UnsupportedMediaType(
             "POST _search takes application/x-www-form-urlencoded parameters"
