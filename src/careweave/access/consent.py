@@ -21,15 +21,14 @@ from datetime import UTC, datetime
 
 import orjson
 
+from careweave.access.consent_codes import CARER_ACCESS as CARER_ACCESS
+from careweave.access.consent_codes import CONSENT_CATEGORY_SYSTEM as CONSENT_CATEGORY_SYSTEM
+from careweave.access.consent_codes import NATIONAL_DATA_OPT_OUT as NATIONAL_DATA_OPT_OUT
+from careweave.access.consent_codes import OBJECTION as OBJECTION
 from careweave.access.sharing import SENSITIVE_SYSTEM
 from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
 from careweave.store.repository import FhirStore
 from careweave.store.visibility import LabelObjections, LinkRule
-
-CONSENT_CATEGORY_SYSTEM = "https://fhir.careweave.example/CodeSystem/consent-category"
-OBJECTION = "objection"
-NATIONAL_DATA_OPT_OUT = "ndoo"
-CARER_ACCESS = "carer-access"
 
 
 def objection_to(organisation_id: str) -> LinkRule:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from careweave.access.consent import CARER_ACCESS as CARER_ACCESS
-from careweave.access.consent import CONSENT_CATEGORY_SYSTEM
+from careweave.access.consent_codes import CARER_ACCESS as CARER_ACCESS
+from careweave.access.consent_codes import CONSENT_CATEGORY_SYSTEM
 
 CAREWEAVE_CODES: Final = "https://fhir.careweave.example/CodeSystem/"
 CAREWEAVE_EXTENSIONS: Final = "https://fhir.careweave.example/StructureDefinition/"
