@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -50,6 +51,19 @@ def _postgres_reachable() -> str | None:
     return _postgres_problem[0] or None
 
 
+@contextmanager
+def fresh_postgres_schema() -> Iterator[str]:
+    """The URL of a new schema of its own in the test PostgreSQL, dropped afterwards; the test
+    is skipped with the reason where no server is reachable, and fails under CI."""
+    problem = _postgres_reachable()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI must test PostgreSQL)")
+        pytest.skip(problem)
+    with postgres_schema(POSTGRES_URL, f"t_{uuid.uuid4().hex[:12]}") as (url, _):
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -57,12 +71,7 @@ def database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'careweave.sqlite3'}"
         return
-    problem = _postgres_reachable()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem} (CI must test PostgreSQL)")
-        pytest.skip(problem)
-    with postgres_schema(POSTGRES_URL, f"t_{uuid.uuid4().hex[:12]}") as (url, _):
+    with fresh_postgres_schema() as url:
         yield url
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -23,8 +22,7 @@ import requests
 from sqlalchemy import Connection, text
 
 from careweave.store.database import open_database
-from careweave.store.postgres_schemas import postgres_schema
-from tests.conftest import POSTGRES_URL, _postgres_reachable
+from tests.conftest import fresh_postgres_schema
 from tests.e2e.conftest import issue_system_token
 
 WAIT_SECONDS = 30.0
@@ -36,10 +34,7 @@ Both happen in well under a second; the margin is for a loaded CI machine."""
 @pytest.fixture
 def database_url() -> Iterator[str]:
     """A fresh PostgreSQL schema (this module's tests need PostgreSQL's table locks)."""
-    problem = _postgres_reachable()
-    if problem:
-        pytest.fail(f"{problem} (this test needs PostgreSQL)")
-    with postgres_schema(POSTGRES_URL, f"t_{uuid.uuid4().hex[:12]}") as (url, _):
+    with fresh_postgres_schema() as url:
         yield url
 
 
