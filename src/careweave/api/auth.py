@@ -97,7 +97,4 @@ async def caller_access(request: Request) -> CareRecordAccess:
     wait for another thread's audit batch; on the event loop either would stall every other
     request this worker is serving.
     """
-    cached: CareRecordAccess | None = getattr(request.state, "access", None)
-    if cached is not None:
-        return cached
     return await run_in_threadpool(access_of, request)
