@@ -111,6 +111,7 @@ def _references_in(content: str) -> set[tuple[str, str]]:
 
 _INTEGRITY_BATCH = 500
 _PK_BLOCK = 256
+_FIRST_PK_BLOCK = 1
 _WRITE_ORDER: tuple[Table, ...] = (resource, resource_version, *INDEX_TABLES)
 
 _INDEX_KINDS: tuple[tuple[Table, str, tuple[str, ...]], ...] = tuple(
@@ -304,6 +305,7 @@ class StoreTransaction:
     _deleted: set[tuple[str, str]] = field(default_factory=set)
     _pending: dict[Table, list[tuple[Any, ...]]] = field(default_factory=dict)
     _free_pks: list[int] = field(default_factory=list)
+    _pk_block: int = _FIRST_PK_BLOCK
 
     @property
     def conn(self) -> Connection:
@@ -331,19 +333,23 @@ class StoreTransaction:
     def _allocate_pk(self) -> int:
         """A primary key for a new resource, without a round trip per resource.
 
-        PostgreSQL hands out blocks from the table's sequence; SQLite, whose one writer holds
-        the database lock (BEGIN IMMEDIATE) for the whole transaction, counts on from max(pk).
+        PostgreSQL hands out blocks from the table's sequence, growing fourfold from one key
+        to `_PK_BLOCK`: a single create takes one value (a fixed block of 256 cost it a
+        tenth of its time, and left 255 keys unused), a Bundle of hundreds a handful of
+        round trips. SQLite, whose one writer holds the database lock (BEGIN IMMEDIATE) for
+        the whole transaction, counts on from max(pk).
         """
         if not self._free_pks:
             conn = self._connection
             if conn.dialect.name == "postgresql":
+                size, self._pk_block = self._pk_block, min(self._pk_block * 4, _PK_BLOCK)
                 self._free_pks = list(
                     conn.execute(
                         text(
                             "SELECT nextval(pg_get_serial_sequence('resource', 'pk')) "
                             "FROM generate_series(1, :n)"
                         ),
-                        {"n": _PK_BLOCK},
+                        {"n": size},
                     ).scalars()
                 )
                 self._free_pks.reverse()
