@@ -149,6 +149,69 @@ def test_reference_forms_and_chaining(people: TestClient) -> None:
     ]
 
 
+def test_reverse_chaining_with_has(people: TestClient) -> None:
+    # Patients some Observation with a code refers to as its subject (o3 is p1's HbA1c).
+    assert ids(people, "Patient", {"_has:Observation:subject:code": "4548-4"}) == ["p1"]
+    assert sorted(ids(people, "Patient", {"_has:Observation:patient:code": "8480-6"})) == [
+        "p1",
+        "p2",
+    ]
+    # Any filter may be inside: a date, a value, a chain, an OR of values.
+    assert ids(people, "Patient", {"_has:Observation:subject:date": "lt2024"}) == ["p2"]
+    assert ids(people, "Patient", {"_has:Observation:subject:value-quantity": "gt140"}) == ["p1"]
+    assert ids(people, "Organization", {"_has:Observation:performer:code": "4548-4"}) == ["org-1"]
+    # Repeated _has are ANDed, each on its own Observation; with other filters too.
+    both = [
+        ("_has:Observation:subject:code", "4548-4"),
+        ("_has:Observation:subject:code", "8480-6"),
+    ]
+    assert ids(people, "Patient", both) == ["p1"]
+    assert ids(
+        people, "Patient", {"_has:Observation:subject:code": "8480-6", "gender": "male"}
+    ) == ["p2"]
+    # Nested: Organizations that perform Observations of patients born in 1950.
+    nested = {"_has:Observation:performer:subject:Patient.birthdate": "1950"}
+    assert ids(people, "Organization", nested) == ["org-1"]
+    assert (
+        ids(
+            people, "Organization", {"_has:Observation:performer:subject:Patient.birthdate": "1970"}
+        )
+        == []
+    )
+    # A deleted Observation no longer counts.
+    assert people.delete(f"{BASE}/Observation/o3").status_code in {200, 204}
+    assert ids(people, "Patient", {"_has:Observation:subject:code": "4548-4"}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("_has:Observation:subject", "must look like _has:Type:reference:parameter"),
+        ("_has:Observation::code", "must look like"),
+        ("_has:Nonsense:subject:code", "Nonsense is not a resource type"),
+        ("_has:Observation:code:code", "has no reference search parameter 'code'"),
+        ("_has:Observation:encounter:code", "cannot refer to Patient"),
+    ],
+)
+def test_a_malformed_has_is_a_clear_error(people: TestClient, name: str, says: str) -> None:
+    response = people.get(f"{BASE}/Patient", params={name: "x"})
+    assert response.status_code == 400
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert says in outcome["issue"][0]["diagnostics"]
+
+
+def test_has_with_an_unknown_inner_parameter_is_ignored_or_refused_by_handling(
+    people: TestClient,
+) -> None:
+    name = "_has:Observation:subject:nonsense"
+    assert len(ids(people, "Patient", {name: "x"})) == 4
+    strict = people.get(
+        f"{BASE}/Patient", params={name: "x"}, headers={"Prefer": "handling=strict"}
+    )
+    assert strict.status_code == 400
+
+
 def test_quantity_and_missing(people: TestClient) -> None:
     assert sorted(ids(people, "Observation", {"value-quantity": "gt130"})) == ["o1", "o2"]
     assert ids(people, "Observation", {"value-quantity": "120||mm[Hg]"}) == ["o4"]

@@ -265,6 +265,28 @@ def test_sensitive_labels_are_hidden_unless_allowed(place: FhirStore) -> None:
         place.read("Observation", "obs-mh", visibility=hidden)
 
 
+def test_reverse_chains_count_only_what_the_user_may_see(place: FhirStore) -> None:
+    """`_has` on a visible patient must not tell who holds a hidden record about them."""
+    put(place, {**observation("obs-mh", "reg", label="mental-health"), "code": {"text": "Mood"}})
+    asks = ("_has:Observation:subject:code:text", "mood")
+    allowed = view(staff("prac"))
+    hidden = view(staff("prac"), hidden_labels=frozenset({(SENSITIVE_SYSTEM, "mental-health")}))
+    assert ids(place, "Patient", allowed, asks) == {"reg"}
+    assert ids(place, "Patient", hidden, asks) == set()
+    assert ids(place, "Patient", hidden, ("_has:Observation:subject:code:text", "weight")) == {
+        "reg"
+    }
+    # Nor about a patient outside the user's relationships: everyone has a weight recorded,
+    # but the council finds only the people it works with.
+    council = view(staff("council", "sw-role", "sw"))
+    weighed = ids(place, "Patient", council, ("_has:Observation:subject:code:text", "weight"))
+    assert "reg" not in weighed
+    assert weighed == ids(place, "Patient", council) != set()
+    # A type the token may not read is never searched through.
+    no_observations = view(staff("prac"), readable_types=ALL_TYPES - {"Observation"})
+    assert ids(place, "Patient", no_observations, asks) == set()
+
+
 def test_an_objection_to_an_organisation_removes_the_record_from_it(place: FhirStore) -> None:
     council = view(staff("council", "sw-role", "sw"))
     consent = {

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from careweave.fhir.errors import InvalidSearch
+from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
 from careweave.fhir.search_parameters import SearchParameter, SearchParameterRegistry
 from careweave.fhir.search_values import (
     SearchValueError,
@@ -31,6 +32,10 @@ RESULT_PARAMETERS = frozenset(
 
 CURSOR_PARAMETER = "_cursor"
 """Our own paging parameter: an opaque keyset position carried in `next`/`previous` links."""
+
+HAS_PREFIX = "_has:"
+"""Reverse chaining: `_has:Type:reference:parameter` keeps resources that some `Type`, found
+by `parameter`, refers to through its `reference` parameter."""
 
 BUILTIN_TYPES = {"_id": "token", "_lastUpdated": "date"}
 """Parameters answered from the resource table itself rather than from index tables."""
@@ -59,6 +64,9 @@ class Filter:
     values: tuple[object, ...]
     target_type: str | None = None
     chained: Filter | None = None
+    """For a chain (`subject:Patient.name=x`) the filter on the resource referred to, of
+    `target_type`; for `_has` (type "has") the filter on the resources of `target_type` that
+    refer to this one through `param`."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,8 @@ class _UnknownParameterError(Exception):
 def _parse_filter(
     resource_type: str, raw_name: str, raw_value: str, registry: SearchParameterRegistry
 ) -> Filter:
+    if raw_name.startswith(HAS_PREFIX):
+        return _parse_has(resource_type, raw_name, raw_value, registry)
     head, dot, rest = raw_name.partition(".")
     code, _, modifier_text = head.partition(":")
     modifier: str | None = modifier_text or None
@@ -200,6 +210,36 @@ def _parse_chain(
         )
     target, chained = candidates[0]
     return Filter(code, "reference", param, None, (), target_type=target, chained=chained)
+
+
+def _parse_has(
+    resource_type: str, raw_name: str, raw_value: str, registry: SearchParameterRegistry
+) -> Filter:
+    """`_has:Observation:patient:code=x` on Patient: the patients some Observation with code x
+    refers to as its `patient`. The inner parameter may be any filter, `_has` again included.
+
+    A malformed `_has` is an error even under lenient handling: ignoring it would answer a
+    narrower question with every resource of the type."""
+    parts = raw_name.split(":", 3)
+    if len(parts) != 4 or not all(parts[1:]):
+        raise InvalidSearch(
+            f"'{raw_name}' must look like _has:Type:reference:parameter, "
+            "e.g. _has:Observation:patient:code"
+        )
+    _, source_type, code, rest = parts
+    if source_type not in SUPPORTED_RESOURCE_TYPES:
+        raise InvalidSearch(f"'{raw_name}': {source_type} is not a resource type this server has")
+    param = registry.get(source_type, code)
+    if param is None or param.type != "reference":
+        raise InvalidSearch(
+            f"'{raw_name}': {source_type} has no reference search parameter '{code}'"
+        )
+    if resource_type not in param.targets:
+        raise InvalidSearch(
+            f"'{raw_name}': the '{code}' parameter of {source_type} cannot refer to {resource_type}"
+        )
+    inner = _parse_filter(source_type, rest, raw_value, registry)
+    return Filter("_has", "has", param, None, (), target_type=source_type, chained=inner)
 
 
 def _lookup(

@@ -180,6 +180,8 @@ def _driving_rank(f: Filter) -> int:
         return 9
     if f.name == "_id":
         return -1
+    if f.type == "has":
+        return _driving_rank(f.chained) + 1 if f.chained is not None else 9
     return _DRIVING_PRIORITY.get(f.type, 3) if f.chained is None else 1
 
 
@@ -224,6 +226,8 @@ def filter_condition(
                 if isinstance(v, DateSearch)
             ]
         ).self_group()
+    if f.type == "has":
+        return _has_condition(resource_type, f, r, visibility)
     table = _TABLE_BY_TYPE[f.type]
     base = [table.c.resource_type == resource_type, table.c.param == f.name]
 
@@ -264,6 +268,27 @@ def _chain_condition(f: Filter, visibility: Visibility | None) -> ColumnElement[
     return and_(
         reference_index.c.target_type == f.target_type, reference_index.c.target_id.in_(inner)
     )
+
+
+def _has_condition(
+    resource_type: str, f: Filter, r: Table, visibility: Visibility | None
+) -> ColumnElement[bool]:
+    """`_has:Source:param:filter`: rows of `r` that a current `Source` passing the filter
+    refers to through `param`. As with a chain, only sources the user may see count: a match
+    on a hidden resource would tell them what it holds."""
+    assert f.chained is not None and f.target_type is not None and f.param is not None
+    source = resource.alias("has_source")
+    conditions = match_conditions(f.target_type, [f.chained], source, visibility)  # type: ignore[arg-type]
+    if visibility is not None:
+        conditions.append(resource_condition(visibility, f.target_type, source))  # type: ignore[arg-type]
+    ref = reference_index.alias("has_reference")
+    referred = select(ref.c.target_id).where(
+        ref.c.resource_type == f.target_type,
+        ref.c.param == f.param.code,
+        ref.c.target_type == resource_type,
+        ref.c.resource_pk.in_(select(source.c.pk).where(*conditions)),
+    )
+    return and_(r.c.resource_type == resource_type, r.c.id.in_(referred))
 
 
 def _grouped_values(f: Filter, table: Table) -> ColumnElement[bool] | None:
