@@ -149,6 +149,33 @@ def test_reference_forms_and_chaining(people: TestClient) -> None:
     ]
 
 
+def test_a_typed_reference_matches_only_that_type_wherever_it_comes_in_the_query(
+    people: TestClient,
+) -> None:
+    # A Group with the same id as Patient p1, and an Observation about the Group.
+    put(people, {"resourceType": "Group", "id": "p1", "type": "person", "actual": True})
+    put(
+        people,
+        {
+            "resourceType": "Observation",
+            "id": "o-group",
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+            "subject": {"reference": "Group/p1"},
+        },
+    )
+    for params in (
+        [("subject:Patient", "p1"), ("code", "8480-6")],
+        [("code", "8480-6"), ("subject:Patient", "p1")],
+    ):
+        assert sorted(ids(people, "Observation", params)) == ["o1", "o2"], params
+    for params in (
+        [("subject:Group", "p1"), ("code", "8480-6")],
+        [("code", "8480-6"), ("subject:Group", "p1")],
+    ):
+        assert ids(people, "Observation", params) == ["o-group"], params
+
+
 def test_reverse_chaining_with_has(people: TestClient) -> None:
     # Patients some Observation with a code refers to as its subject (o3 is p1's HbA1c).
     assert ids(people, "Patient", {"_has:Observation:subject:code": "4548-4"}) == ["p1"]

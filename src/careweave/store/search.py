@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -87,6 +88,22 @@ _SORT_COLUMN = {
 }
 _NUMBER_FLOOR = Decimal(-(10**25))
 _STRING_CEILING = "\U0010ffff"
+
+
+@lru_cache(maxsize=4096)
+def _is(column: ColumnElement[Any], value: object) -> ColumnElement[bool]:
+    """`column = value` for what searches repeat (types, parameter names, code systems, the
+    row a subquery is about), built once: SQLAlchemy takes about 10 µs to build each
+    comparison, and a search builds dozens that differ from the last search's only in which
+    one it is. The cache holds columns of the module's tables (aliases made per search miss
+    and age out); expressions are immutable, so one may serve any number of statements."""
+    return column == value
+
+
+@lru_cache(maxsize=1024)
+def _current(r: Table) -> ColumnElement[bool]:
+    """The row is the current version of a resource that has not been deleted."""
+    return r.c.deleted == false()
 
 
 @dataclass(frozen=True)
@@ -196,13 +213,13 @@ def match_conditions(
     each candidate. Testing every resource of the type against every filter, or materialising
     every filter's matches, was orders of magnitude slower on large tables.
     """
-    conditions: list[ColumnElement[bool]] = [r.c.deleted == false()]
+    conditions: list[ColumnElement[bool]] = [_current(r)]
     ordered = sorted(filters, key=_driving_rank)
     if ordered and _driving_rank(ordered[0]) < 9 and ordered[0].name != "_id":
         conditions.append(filter_condition(resource_type, ordered[0], r, visibility, driving=True))
         ordered = ordered[1:]
     else:
-        conditions.append(r.c.resource_type == resource_type)
+        conditions.append(_is(r.c.resource_type, resource_type))
     conditions += [filter_condition(resource_type, f, r, visibility) for f in ordered]
     return conditions
 
@@ -229,28 +246,30 @@ def filter_condition(
     if f.type == "has":
         return _has_condition(resource_type, f, r, visibility)
     table = _TABLE_BY_TYPE[f.type]
-    base = [table.c.resource_type == resource_type, table.c.param == f.name]
+    param_is = _is(table.c.param, f.name)
 
     def having(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
         if driving:
-            return r.c.pk.in_(select(table.c.resource_pk).where(*base, *conditions))
+            of_type = _is(table.c.resource_type, resource_type)
+            return r.c.pk.in_(select(table.c.resource_pk).where(of_type, param_is, *conditions))
         # No resource_type here (the row's resource fixes it): that leaves the databases only
         # the (resource_pk, param) index, a handful of rows, instead of a range scan over
         # every row of the parameter for each candidate.
-        return exists().where(table.c.resource_pk == r.c.pk, table.c.param == f.name, *conditions)
+        return exists().where(_is(table.c.resource_pk, r.c.pk), param_is, *conditions)
 
     if f.modifier == "missing":
         present = having()
         return not_(present) if f.values[0] is True else present
     if f.chained is not None:
         return having(_chain_condition(f, visibility))
+    of_target: tuple[ColumnElement[bool], ...] = ()
     if f.type == "reference" and f.target_type is not None:
-        base.append(table.c.target_type == f.target_type)
+        of_target = (_is(table.c.target_type, f.target_type),)
     grouped = _grouped_values(f, table) if len(f.values) > 1 else None
     if grouped is not None:
-        matching = having(grouped)
+        matching = having(*of_target, grouped)
     else:
-        matching = having(or_(*[_value_condition(f, table, v) for v in f.values]))
+        matching = having(*of_target, or_(*[_value_condition(f, table, v) for v in f.values]))
     if f.modifier == "not":
         return not_(matching)
     return matching
@@ -266,7 +285,7 @@ def _chain_condition(f: Filter, visibility: Visibility | None) -> ColumnElement[
         conditions.append(resource_condition(visibility, f.target_type, target))  # type: ignore[arg-type]
     inner = select(target.c.id).where(*conditions)
     return and_(
-        reference_index.c.target_type == f.target_type, reference_index.c.target_id.in_(inner)
+        _is(reference_index.c.target_type, f.target_type), reference_index.c.target_id.in_(inner)
     )
 
 
@@ -288,7 +307,7 @@ def _has_condition(
         ref.c.target_type == resource_type,
         ref.c.resource_pk.in_(select(source.c.pk).where(*conditions)),
     )
-    return and_(r.c.resource_type == resource_type, r.c.id.in_(referred))
+    return and_(_is(r.c.resource_type, resource_type), r.c.id.in_(referred))
 
 
 def _grouped_values(f: Filter, table: Table) -> ColumnElement[bool] | None:
@@ -313,7 +332,7 @@ def _grouped_values(f: Filter, table: Table) -> ColumnElement[bool] | None:
         kind = kinds.pop()
         if kind is None:
             return one_of(c.target_id, ids)
-        return and_(c.target_type == kind, one_of(c.target_id, ids))
+        return and_(_is(c.target_type, kind), one_of(c.target_id, ids))
     if f.type == "token":
         tokens = [v for v in f.values if isinstance(v, TokenSearch)]
         if len(tokens) != len(f.values) or any(v.code is None for v in tokens):
@@ -324,7 +343,7 @@ def _grouped_values(f: Filter, table: Table) -> ColumnElement[bool] | None:
         system, specified = shapes.pop()
         codes = sorted({v.code for v in tokens if v.code is not None})
         if system is not None:
-            return and_(one_of(c.code, codes), c.system == system)
+            return and_(one_of(c.code, codes), _is(c.system, system))
         if specified:
             return and_(one_of(c.code, codes), c.system.is_(None))
         return one_of(c.code, codes)
@@ -350,7 +369,7 @@ def _value_condition(f: Filter, table: Table, value: object) -> ColumnElement[bo
         if value.code is not None:
             parts.append(c.code == value.code)
         if value.system is not None:
-            parts.append(c.system == value.system)
+            parts.append(_is(c.system, value.system))
         elif value.system_specified:
             parts.append(c.system.is_(None))
         return and_(*parts) if parts else true()
@@ -364,7 +383,7 @@ def _value_condition(f: Filter, table: Table, value: object) -> ColumnElement[bo
         assert isinstance(value, QuantitySearch)
         parts = [number_condition(c.value, value.number)]
         if value.system is not None:
-            parts.append(c.system == value.system)
+            parts.append(_is(c.system, value.system))
         if value.code is not None:
             parts.append(
                 or_(c.code == value.code, c.unit == value.code)
@@ -378,7 +397,7 @@ def _value_condition(f: Filter, table: Table, value: object) -> ColumnElement[bo
         if value.id is not None:
             parts.append(c.target_id == value.id)
         if value.resource_type is not None:
-            parts.append(c.target_type == value.resource_type)
+            parts.append(_is(c.target_type, value.resource_type))
         local = and_(*parts)
         if value.url is not None:
             return or_(c.url == value.url, local) if parts else c.url == value.url
@@ -485,9 +504,9 @@ def _sort_expression(resource_type: str, key: SortKey) -> tuple[Any, bool, str]:
     sub = (
         select(aggregate)
         .where(
-            table.c.resource_pk == r.c.pk,
-            table.c.resource_type == resource_type,
-            table.c.param == key.name,
+            _is(table.c.resource_pk, r.c.pk),
+            _is(table.c.resource_type, resource_type),
+            _is(table.c.param, key.name),
         )
         .scalar_subquery()
     )
@@ -618,12 +637,12 @@ def _forward_include(
     r, ref = resource, reference_index
     conditions = [
         one_of(ref.c.resource_pk, [pk for pk, _, _ in sources]),
-        ref.c.resource_type == inc.source_type,
-        ref.c.param == inc.param.code,
-        r.c.deleted == false(),
+        _is(ref.c.resource_type, inc.source_type),
+        _is(ref.c.param, inc.param.code),
+        _current(r),
     ]
     if inc.target_type is not None:
-        conditions.append(ref.c.target_type == inc.target_type)
+        conditions.append(_is(ref.c.target_type, inc.target_type))
     rows = conn.execute(
         select(r.c.pk, r.c.resource_type, r.c.id, r.c.content)
         .join(ref, and_(ref.c.target_type == r.c.resource_type, ref.c.target_id == r.c.id))
@@ -653,10 +672,10 @@ def _reverse_include(
         select(r.c.pk, r.c.resource_type, r.c.id, r.c.content)
         .join(ref, ref.c.resource_pk == r.c.pk)
         .where(
-            ref.c.resource_type == inc.source_type,
-            ref.c.param == inc.param.code,
+            _is(ref.c.resource_type, inc.source_type),
+            _is(ref.c.param, inc.param.code),
             target_match,
-            r.c.deleted == false(),
+            _current(r),
         )
         .distinct()
         .order_by(r.c.pk)
