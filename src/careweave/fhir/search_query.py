@@ -24,11 +24,31 @@ from careweave.fhir.search_values import (
     split_search_values,
     unescape_search_value,
 )
+from careweave.fhir.subsetting import (
+    Subset,
+    Summary,
+    element_names,
+    parse_summary,
+    subset_of,
+)
 
 RESULT_PARAMETERS = frozenset(
-    {"_count", "_sort", "_include", "_revinclude", "_total", "_summary", "_format", "_pretty"}
+    {
+        "_count",
+        "_sort",
+        "_include",
+        "_revinclude",
+        "_total",
+        "_summary",
+        "_elements",
+        "_format",
+        "_pretty",
+    }
 )
 """Parameters that shape the result rather than filter it."""
+
+SUBSET_PARAMETERS = frozenset({"_summary", "_elements"})
+"""The result parameters that a read or vread takes too: they cut each resource returned."""
 
 CURSOR_PARAMETER = "_cursor"
 """Our own paging parameter: an opaque keyset position carried in `next`/`previous` links."""
@@ -97,10 +117,21 @@ class SearchQuery:
     revincludes: list[Include] = field(default_factory=list)
     total: Literal["none", "estimate", "accurate"] = "accurate"
     summary_count: bool = False
+    summary: Summary | None = None
+    """`_summary` as given (None when it is not); `summary_count` is kept for the store."""
+    elements: frozenset[str] | None = None
+    """The element names `_elements` gives that the type has (None when it is not given)."""
     cursor: str | None = None
     ignored: list[str] = field(default_factory=list)
+    ignored_elements: list[str] = field(default_factory=list)
+    """Names in `_elements` that the type has no element for (lenient handling only)."""
     echo: list[tuple[str, str]] = field(default_factory=list)
     """The parameters that were used, in order, for `self`/`next`/`previous` links."""
+
+    @property
+    def subset(self) -> Subset | None:
+        """What `_summary` or `_elements` keeps of each resource (None: whole resources)."""
+        return subset_of(self.summary, self.elements)
 
 
 def parse_search(
@@ -121,7 +152,9 @@ def parse_search(
             query.cursor = raw_value
             continue
         if name in RESULT_PARAMETERS:
-            _apply_result_parameter(query, name, modifier, raw_value, registry, max_count)
+            _apply_result_parameter(
+                query, name, modifier, raw_value, registry, max_count, handling=handling
+            )
             if name not in {"_format", "_pretty"}:
                 query.echo.append((raw_name, raw_value))
             continue
@@ -134,7 +167,31 @@ def parse_search(
             continue
         query.filters.append(filt)
         query.echo.append((raw_name, raw_value))
+    _check_subset(query)
     return query
+
+
+def parse_read_subset(
+    resource_type: str, params: Iterable[tuple[str, str]], *, handling: Handling = "lenient"
+) -> Subset | None:
+    """What a read's or vread's `_summary` or `_elements` keeps of the resource (None: all of
+    it), by the same rules as a search's; other parameters are not a read's to judge.
+
+    Unknown element names are dropped silently under lenient handling: a read has no Bundle to
+    carry a warning in.
+    """
+    query = SearchQuery(resource_type=resource_type)
+    for raw_name, raw_value in params:
+        name, _, modifier = raw_name.partition(":")
+        if name in SUBSET_PARAMETERS:
+            _apply_subset_parameter(query, name, modifier, raw_value, handling)
+    if query.summary == "count":
+        raise InvalidSearch(
+            "_summary=count counts the matches of a search; a read returns one resource, so "
+            "use _summary=true, text, data or false"
+        )
+    _check_subset(query)
+    return query.subset
 
 
 class _UnknownParameterError(Exception):
@@ -279,8 +336,12 @@ def _apply_result_parameter(
     value: str,
     registry: SearchParameterRegistry,
     max_count: int,
+    *,
+    handling: Handling,
 ) -> None:
-    if name == "_count":
+    if name in SUBSET_PARAMETERS:
+        _apply_subset_parameter(query, name, modifier, value, handling)
+    elif name == "_count":
         if not value.isdigit():
             raise InvalidSearch(f"_count must be a whole number, not '{value}'")
         query.count = min(int(value), max_count)
@@ -297,11 +358,48 @@ def _apply_result_parameter(
         if value not in {"none", "estimate", "accurate"}:
             raise InvalidSearch(f"_total must be none, estimate or accurate, not '{value}'")
         query.total = value  # type: ignore[assignment]
-    elif name == "_summary":
-        if value == "count":
-            query.summary_count = True
-        elif value != "false":
-            raise InvalidSearch(f"_summary={value} is not supported; use count or false")
+
+
+def _apply_subset_parameter(
+    query: SearchQuery, name: str, modifier: str, value: str, handling: Handling
+) -> None:
+    if modifier:
+        raise InvalidSearch(f"{name}:{modifier} is not supported; use {name}")
+    if name == "_summary":
+        summary = parse_summary(value)
+        if query.summary not in (None, summary):
+            raise InvalidSearch(
+                f"_summary is given twice, as {query.summary} and {summary}; give it once"
+            )
+        query.summary = summary
+        query.summary_count = summary == "count"
+        return
+    known, unknown = element_names(query.resource_type, value)
+    if unknown and handling == "strict":
+        listed = ", ".join(f"'{element}'" for element in unknown)
+        raise InvalidSearch(
+            f"_elements: {query.resource_type} has no top-level element named {listed}"
+        )
+    query.ignored_elements += [e for e in unknown if e not in query.ignored_elements]
+    query.elements = (query.elements or frozenset()) | known
+
+
+def _check_subset(query: SearchQuery) -> None:
+    """Refuse the combinations FHIR R4 leaves without a meaning.
+
+    `_summary` and `_elements` each say which elements to return; with both, one would have to
+    be ignored, and a client would get other than it asked for without knowing. `_summary=false`
+    asks for nothing to be cut, so `_elements` beside it is no conflict.
+    """
+    if query.elements is not None and query.summary not in (None, "false"):
+        raise InvalidSearch(
+            f"_summary={query.summary} and _elements cannot be used together: each says which "
+            "elements to return; give one of them"
+        )
+    if query.summary == "text" and (query.includes or query.revincludes):
+        raise InvalidSearch(
+            "_summary=text cannot be used with _include or _revinclude (FHIR R4 search)"
+        )
 
 
 def _sort_key(resource_type: str, key: str, registry: SearchParameterRegistry) -> SortKey:
