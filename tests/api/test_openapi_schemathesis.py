@@ -100,7 +100,8 @@ SEARCH_PARAMETERS: dict[str, dict[str, Any]] = {
     "_include": {"anyOf": [{"enum": [INCLUDE]}, _TEXT]},
     "_revinclude": {"anyOf": [{"enum": [REVINCLUDE]}, _TEXT]},
     "_total": {"enum": ["none", "estimate", "accurate"]},
-    "_summary": {"enum": ["count", "false", "true"]},
+    "_summary": {"enum": ["count", "false", "true", "text", "data"]},
+    "_elements": {"anyOf": [{"enum": ["name", "id,meta", "status,value[x]"]}, _TEXT]},
     "identifier": {"anyOf": [{"enum": ["https://fhir.nhs.uk/Id/nhs-number|9990000018"]}, _TEXT]},
     "name": _TEXT,
     "subject": {"anyOf": [{"enum": ["Patient/pat-1", "pat-1"]}, _TEXT]},
@@ -112,6 +113,8 @@ SEARCH_PARAMETERS: dict[str, dict[str, Any]] = {
 """Query parameters for searches and conditional writes: common ones, valid or not."""
 
 HISTORY_PARAMETERS: dict[str, dict[str, Any]] = {"_count": _COUNT, "_since": _DATE}
+READ_PARAMETERS = {name: SEARCH_PARAMETERS[name] for name in ("_summary", "_elements")}
+"""Read and vread take the search's subset parameters (a read refuses _summary=count)."""
 
 REGISTRY = default_registry()
 
@@ -141,8 +144,9 @@ def fuzzable(document: dict[str, Any], examples: list[dict[str, Any]]) -> dict[s
       mode still sends types outside the enum.)
     * `{resource_id}` may also be the id of an example, so reads and deletes find something.
     * Searches, histories and the conditional update and delete on a type take query
-      parameters: the handlers read them from the raw query string, so FastAPI cannot list
-      them, and parsing them is where malformed input is most likely to go wrong.
+      parameters, and reads take `_summary` and `_elements`: the handlers read them from the
+      raw query string, so FastAPI cannot list them, and parsing them is where malformed input
+      is most likely to go wrong.
     * Request bodies may also be a valid example resource (or a transaction of all of them),
       since a random JSON object is never a valid resource.
     """
@@ -167,6 +171,8 @@ def fuzzable(document: dict[str, Any], examples: list[dict[str, Any]]) -> dict[s
             known = {p["name"] for p in parameters if p["in"] == "query"}
             if path.endswith("/_history"):
                 parameters += _query(HISTORY_PARAMETERS, known)
+            elif method == "get" and path.endswith(("/{resource_id}", "/{version_id}")):
+                parameters += _query(READ_PARAMETERS, known)
             elif path.endswith("/_search") or (
                 path.endswith("/{resource_type}") and method != "post"
             ):

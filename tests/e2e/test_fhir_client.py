@@ -238,6 +238,40 @@ def test_paging_follows_the_next_links_the_server_gives(server: FHIRServer) -> N
     assert set(seen) == created
 
 
+def test_summary_and_elements_give_subsets_the_r4_models_accept(server: FHIRServer) -> None:
+    """The client's models parse strictly: a subset missing a mandatory element would raise."""
+    body = {
+        **patient_json(synthetic_nhs_numbers(1)[0], "Summerfield"),
+        "photo": [{"contentType": "image/png", "data": "iVBORw0KGgo="}],
+        "contact": [{"name": {"family": "Summerfield", "given": ["Ann"]}}],
+    }
+    pid = create(Patient(body), server)
+
+    [summary] = search_resources(Patient.where(struct={"_id": pid, "_summary": "true"}), server)
+    assert summary.name[0].family == "Summerfield"
+    assert summary.photo is None and summary.contact is None
+    assert [(tag.code, tag.display) for tag in summary.meta.tag] == [("SUBSETTED", "subsetted")]
+
+    [named] = search_resources(Patient.where(struct={"_id": pid, "_elements": "name"}), server)
+    assert named.name[0].family == "Summerfield" and named.birthDate is None
+
+    read = Patient.read_from(f"Patient/{pid}?_elements=gender", server)
+    assert read.gender == "female" and read.name is None
+
+    observation = Observation(
+        {
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+            "subject": {"reference": f"Patient/{pid}"},
+            "valueQuantity": {"value": 61.4, "unit": "kg"},
+        }
+    )
+    oid = create(observation, server)
+    text = Observation.read_from(f"Observation/{oid}?_summary=text", server)
+    assert text.status == "final" and text.code.coding[0].code == "29463-7"
+    assert text.valueQuantity is None and text.subject is None
+
+
 def test_transaction_resolves_urn_uuid_references(server: FHIRServer) -> None:
     patient_url = f"urn:uuid:{uuid.uuid4()}"
     observation = {

@@ -31,8 +31,15 @@ from careweave.fhir.errors import (
     UnsupportedMediaType,
 )
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES, is_fhir_id
-from careweave.fhir.search_query import CURSOR_PARAMETER, Handling, SearchQuery, parse_search
+from careweave.fhir.search_query import (
+    CURSOR_PARAMETER,
+    Handling,
+    SearchQuery,
+    parse_read_subset,
+    parse_search,
+)
 from careweave.fhir.search_values import SearchValueError, parse_fhir_date_range
+from careweave.fhir.subsetting import Subset, subset_json
 from careweave.settings import Settings
 from careweave.store.repository import (
     FhirStore,
@@ -237,7 +244,8 @@ def read(request: Request, resource_type: ResourceType, resource_id: ResourceId)
     _check_type(resource_type)
     access = access_of(request)
     _check_id(resource_type, resource_id)
-    return _resource_response(request, access.read(resource_type, resource_id))
+    subset = _read_subset(request, resource_type)
+    return _resource_response(request, access.read(resource_type, resource_id), subset)
 
 
 @router.put("/{resource_type}/{resource_id}", openapi_extra=_JSON_BODY, responses=_CREATED)
@@ -283,14 +291,33 @@ def vread(
     access = access_of(request)
     _check_id(resource_type, resource_id)
     version = _version(version_id)
-    return _resource_response(request, access.vread(resource_type, resource_id, version))
+    subset = _read_subset(request, resource_type)
+    return _resource_response(request, access.vread(resource_type, resource_id, version), subset)
 
 
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _resource_response(request: Request, stored: StoredResource) -> FhirResponse:
-    return FhirResponse(raw=stored.content, headers=version_headers(stored, base_url(request)))
+def _handling(request: Request) -> Handling:
+    return "strict" if prefer(request, "handling") == "strict" else "lenient"
+
+
+def _read_subset(request: Request, resource_type: str) -> Subset | None:
+    """What `_summary` or `_elements` keeps of a read resource; a read without a query string
+    (nearly all) is not looked at further."""
+    if not request.scope["query_string"]:
+        return None
+    params = request.query_params.multi_items()
+    return parse_read_subset(resource_type, params, handling=_handling(request))
+
+
+def _resource_response(
+    request: Request, stored: StoredResource, subset: Subset | None = None
+) -> FhirResponse:
+    content: str | bytes | None = stored.content
+    if subset is not None and content is not None:
+        content = subset_json(content, subset)
+    return FhirResponse(raw=content, headers=version_headers(stored, base_url(request)))
 
 
 def _write_response(request: Request, result: WriteResult, status: int) -> FhirResponse:
@@ -324,12 +351,11 @@ def _search(request: Request, resource_type: str, params: list[tuple[str, str]])
     settings = _settings(request)
     store = _store(request)
     access = access_of(request)
-    handling: Handling = "strict" if prefer(request, "handling") == "strict" else "lenient"
     query = parse_search(
         resource_type,
         params,
         store.registry,
-        handling=handling,
+        handling=_handling(request),
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
     )
@@ -346,7 +372,16 @@ def _page_link(base: str, query: SearchQuery, relation: str, cursor: str | None)
     return {"relation": relation, "url": f"{base}/{query.resource_type}?{urlencode(params)}"}
 
 
+def _shown(content: str, subset: Subset | None) -> orjson.Fragment:
+    """A resource for a Bundle entry: the stored JSON as it is, unless a subset is asked for."""
+    return orjson.Fragment(content if subset is None else subset_json(content, subset))
+
+
 def searchset(base: str, query: SearchQuery, page: SearchPage) -> dict[str, Any]:
+    """The searchset Bundle of one page. `_summary` cuts matches and included resources alike;
+    `_elements` names elements of the searched type, so it cuts the matches only."""
+    subset = query.subset
+    included_subset = subset if subset is not None and subset.applies_to_included else None
     links = [_page_link(base, query, "self", query.cursor)]
     if page.matches or query.cursor is None:
         links.append(_page_link(base, query, "first", None))
@@ -357,7 +392,7 @@ def searchset(base: str, query: SearchQuery, page: SearchPage) -> dict[str, Any]
     entries: list[dict[str, Any]] = [
         {
             "fullUrl": f"{base}/{rt}/{rid}",
-            "resource": orjson.Fragment(content),
+            "resource": _shown(content, subset),
             "search": {"mode": "match"},
         }
         for rt, rid, content in page.matches
@@ -365,23 +400,24 @@ def searchset(base: str, query: SearchQuery, page: SearchPage) -> dict[str, Any]
     entries += [
         {
             "fullUrl": f"{base}/{rt}/{rid}",
-            "resource": orjson.Fragment(content),
+            "resource": _shown(content, included_subset),
             "search": {"mode": "include"},
         }
         for rt, rid, content in page.included
     ]
-    if query.ignored:
+    warnings = [f"Unknown search parameter '{name}' was ignored" for name in query.ignored]
+    warnings += [
+        f"_elements: {query.resource_type} has no top-level element '{name}'; it was ignored"
+        for name in query.ignored_elements
+    ]
+    if warnings:
         entries.append(
             {
                 "resource": {
                     "resourceType": "OperationOutcome",
                     "issue": [
-                        {
-                            "severity": "warning",
-                            "code": "not-supported",
-                            "diagnostics": f"Unknown search parameter '{name}' was ignored",
-                        }
-                        for name in query.ignored
+                        {"severity": "warning", "code": "not-supported", "diagnostics": text}
+                        for text in warnings
                     ],
                 },
                 "search": {"mode": "outcome"},
