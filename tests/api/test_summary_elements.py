@@ -184,3 +184,43 @@ def test_bad_values_and_combinations_are_refused(records: TestClient) -> None:
     assert_outcome(records.get(f"{BASE}/Patient/p1", params=both), "cannot be used together")
     text_with_include = {"_summary": "text", "_include": "Observation:subject"}
     assert_outcome(records.get(f"{BASE}/Observation", params=text_with_include), "_include")
+
+
+def test_a_subsetted_copy_cannot_overwrite_the_whole_resource(records: TestClient) -> None:
+    """Changing a _summary copy and sending it back would lose what _summary left out."""
+    copy = records.get(f"{BASE}/Patient/p1", params={"_summary": "true"}).json()
+    copy["gender"] = "other"
+    response = records.put(
+        f"{BASE}/Patient/p1", json=copy, headers={"Content-Type": "application/fhir+json"}
+    )
+    assert response.status_code == 422, response.text
+    issue = response.json()["issue"][0]
+    assert "SUBSETTED" in issue["diagnostics"]
+    assert issue["expression"] == ["Patient.meta.tag[0]"]
+    stored = records.get(f"{BASE}/Patient/p1").json()
+    assert stored["meta"]["versionId"] == "1"
+    assert stored["gender"] == "female" and stored["photo"]
+    # Nor as a new resource, alone or in a transaction.
+    del copy["id"]
+    created = records.post(
+        f"{BASE}/Patient", json=copy, headers={"Content-Type": "application/fhir+json"}
+    )
+    assert created.status_code == 422
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": copy, "request": {"method": "POST", "url": "Patient"}}],
+    }
+    assert records.post(
+        f"{BASE}", json=bundle, headers={"Content-Type": "application/fhir+json"}
+    ).status_code in {400, 422}
+    assert records.get(f"{BASE}/Patient", params={"_summary": "count"}).json()["total"] == 2
+    # The whole resource, changed, is stored as ever.
+    whole = records.get(f"{BASE}/Patient/p1").json()
+    whole["gender"] = "other"
+    assert (
+        records.put(
+            f"{BASE}/Patient/p1", json=whole, headers={"Content-Type": "application/fhir+json"}
+        ).status_code
+        == 200
+    )

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from careweave.examples import all_examples, example
-from careweave.fhir.errors import InvalidSearch
+from careweave.fhir.errors import InvalidResource, InvalidSearch
 from careweave.fhir.search_parameters import default_registry
 from careweave.fhir.search_query import parse_read_subset, parse_search
 from careweave.fhir.subsetting import (
@@ -44,6 +44,18 @@ def subsetted(resource: dict[str, Any]) -> bool:
         tag.get("system") == SUBSETTED_SYSTEM and tag.get("code") == "SUBSETTED"
         for tag in resource.get("meta", {}).get("tag", [])
     )
+
+
+def valid_apart_from_its_tag(resource: dict[str, Any]) -> None:
+    """A subset is a valid resource in every other respect; the SUBSETTED tag itself is what
+    keeps it from being stored (test_a_subset_is_refused_for_storage)."""
+    assert subsetted(resource)
+    meta = dict(resource["meta"])
+    meta["tag"] = [tag for tag in meta["tag"] if tag.get("code") != "SUBSETTED"]
+    if not meta["tag"]:
+        del meta["tag"]
+    untagged = {key: value for key, value in resource.items() if key != "meta"}
+    validate_resource({**untagged, "meta": meta} if meta else untagged)
 
 
 def patient() -> dict[str, Any]:
@@ -274,9 +286,16 @@ def test_subset_json_reads_stored_text() -> None:
 @pytest.mark.parametrize("resource", all_examples(), ids=lambda r: r["resourceType"])
 def test_every_example_stays_a_valid_resource(resource: dict[str, Any], subset: Subset) -> None:
     kept = subset_resource(resource, subset)
-    validate_resource(kept)
-    assert subsetted(kept)
+    valid_apart_from_its_tag(kept)
     assert set(kept) <= set(resource) | {"meta"}
+
+
+def test_a_subset_is_refused_for_storage() -> None:
+    kept = subset_resource(patient(), SUMMARY)
+    with pytest.raises(InvalidResource) as refused:
+        validate_resource(kept)
+    assert [issue.expression for issue in refused.value.issues] == [("Patient.meta.tag[0]",)]
+    assert "SUBSETTED" in refused.value.issues[0].diagnostics
 
 
 _EXAMPLES = all_examples()
@@ -288,7 +307,7 @@ def test_any_elements_list_keeps_only_what_it_names_and_stays_valid(data: st.Dat
     keys = sorted(k for k in resource if not k.startswith("_") and k != "resourceType")
     named = data.draw(st.lists(st.sampled_from(keys), unique=True))
     kept = subset_resource(resource, elements(*named))
-    validate_resource(kept)
+    valid_apart_from_its_tag(kept)
     for key in named:
         assert kept[key] == resource[key] or key == "meta"
     minimal = subset_resource(resource, elements())

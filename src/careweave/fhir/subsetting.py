@@ -25,7 +25,9 @@ What each form keeps:
 
 A primitive's ``_name`` sibling (its id and extensions) goes with ``name``. Every subset gets the
 ``SUBSETTED`` tag in ``meta.tag`` so that it is never mistaken for, or written back as, the
-whole resource.
+whole resource: validation refuses to store a resource that carries it (`subsetted_issues`), on
+every route that writes (R4 search.html#summary: the tag is there "to ensure that the
+incomplete resource is not accidentally used to overwrite a complete resource").
 
 How requests use it (careweave.fhir.search_query reads the parameters, careweave.api.routes
 applies them):
@@ -55,7 +57,7 @@ from typing import Any, Literal
 import orjson
 import pydantic
 
-from careweave.fhir.errors import InvalidSearch
+from careweave.fhir.errors import InvalidSearch, Issue
 
 SUBSETTED_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 SUBSETTED_TAG: Mapping[str, str] = {
@@ -269,6 +271,32 @@ def _summarised_value(value: Any, shape: _Shape) -> Any:
     if isinstance(value, dict):
         return _summarised(value, shape)
     return value
+
+
+def subsetted_issues(resource: Mapping[str, Any]) -> list[Issue]:
+    """An issue when a resource sent to be stored carries the SUBSETTED tag: it is a part of a
+    resource, and storing it as a version would lose whatever `_summary` or `_elements` left
+    out (the tag is there so that a client that changes and sends back such a copy is stopped).
+    """
+    meta = resource.get("meta")
+    tags = meta.get("tag") if isinstance(meta, Mapping) else None
+    if not isinstance(tags, list):
+        return []
+    root = str(resource.get("resourceType") or "Resource")
+    return [
+        Issue(
+            "error",
+            "business-rule",
+            "This resource is tagged SUBSETTED: it holds only the part of a resource that "
+            "_summary or _elements returned, and storing it would lose the rest. Read the "
+            "whole resource (without _summary or _elements), change that and send it.",
+            (f"{root}.meta.tag[{index}]",),
+        )
+        for index, tag in enumerate(tags)
+        if isinstance(tag, Mapping)
+        and tag.get("system") == SUBSETTED_SYSTEM
+        and tag.get("code") == "SUBSETTED"
+    ]
 
 
 def _tagged(resource: dict[str, Any]) -> dict[str, Any]:

@@ -80,6 +80,7 @@ from careweave.fhir.errors import InvalidResource, Issue, MalformedRequest, Requ
 from careweave.fhir.nhs_number import check_nhs_number_identifiers
 from careweave.fhir.primitives import PrimitiveCheck, Problem, primitive_check, shown
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
+from careweave.fhir.subsetting import subsetted_issues
 
 __all__ = [
     "SUPPORTED_RESOURCE_TYPES",
@@ -532,6 +533,7 @@ def findings(resource: dict[str, Any]) -> list[Finding]:
     check.object(resource, model, resource_type, is_resource=True)
     found = check.findings
     found.extend(Finding(issue, True) for issue in check_nhs_number_identifiers(resource))
+    found.extend(Finding(issue, True) for issue in subsetted_issues(resource))
     seen: set[tuple[str, ...]] = set()
     unique: list[Finding] = []
     for finding in found:
