@@ -45,3 +45,17 @@ def test_the_form_follows_the_connection_it_is_built_for(store: FhirStore) -> No
         with lists_for(conn):
             assert lists_as_arrays() == (store.database.dialect == "postgresql")
         assert not lists_as_arrays()
+
+
+def test_conditions_can_be_built_for_a_dialect_without_a_connection() -> None:
+    """bench.search_sql builds the PostgreSQL form of a search with no database to hand."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from careweave.store.value_lists import lists_for_dialect
+
+    for name, dialect, form in (("postgresql", postgresql, "= ANY ("), ("sqlite", sqlite, " IN (")):
+        with lists_for_dialect(name):
+            assert lists_as_arrays() is (name == "postgresql")
+            condition = one_of(resource.c.id, ["a", "b"])
+        assert form in str(condition.compile(dialect=dialect.dialect()))
+    assert lists_as_arrays() is False

@@ -30,7 +30,14 @@ _AS_ARRAY: ContextVar[bool] = ContextVar("careweave_value_lists_as_arrays", defa
 @contextmanager
 def lists_for(conn: Connection) -> Iterator[None]:
     """Conditions built inside are for `conn`'s database."""
-    token = _AS_ARRAY.set(conn.dialect.name == "postgresql")
+    with lists_for_dialect(conn.dialect.name):
+        yield
+
+
+@contextmanager
+def lists_for_dialect(name: str) -> Iterator[None]:
+    """Conditions built inside are for a database of this dialect ("postgresql", "sqlite")."""
+    token = _AS_ARRAY.set(name == "postgresql")
     try:
         yield
     finally:
