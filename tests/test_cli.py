@@ -17,7 +17,7 @@ runner = CliRunner()
 
 
 def count(store: FhirStore, resource_type: str) -> int | None:
-    return store.search(SearchQuery(resource_type=resource_type, summary_count=True)).total
+    return store.search(SearchQuery(resource_type=resource_type, summary="count")).total
 
 
 def invoke(*args: str) -> tuple[int, str]:

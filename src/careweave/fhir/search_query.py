@@ -116,9 +116,8 @@ class SearchQuery:
     includes: list[Include] = field(default_factory=list)
     revincludes: list[Include] = field(default_factory=list)
     total: Literal["none", "estimate", "accurate"] = "accurate"
-    summary_count: bool = False
     summary: Summary | None = None
-    """`_summary` as given (None when it is not); `summary_count` is kept for the store."""
+    """`_summary` as given (None when it is not)."""
     elements: frozenset[str] | None = None
     """The element names `_elements` gives that the type has (None when it is not given)."""
     cursor: str | None = None
@@ -127,6 +126,11 @@ class SearchQuery:
     """Names in `_elements` that the type has no element for (lenient handling only)."""
     echo: list[tuple[str, str]] = field(default_factory=list)
     """The parameters that were used, in order, for `self`/`next`/`previous` links."""
+
+    @property
+    def summary_count(self) -> bool:
+        """`_summary=count`: the store answers with the total alone."""
+        return self.summary == "count"
 
     @property
     def subset(self) -> Subset | None:
@@ -372,7 +376,6 @@ def _apply_subset_parameter(
                 f"_summary is given twice, as {query.summary} and {summary}; give it once"
             )
         query.summary = summary
-        query.summary_count = summary == "count"
         return
     known, unknown = element_names(query.resource_type, value)
     if unknown and handling == "strict":
