@@ -275,14 +275,23 @@ def filter_condition(
     return matching
 
 
-def _chain_condition(f: Filter, visibility: Visibility | None) -> ColumnElement[bool]:
-    """A chain only follows references to resources the user may see: matching on what a
-    hidden resource holds would tell them what it holds."""
-    assert f.chained is not None and f.target_type is not None
-    target = resource.alias("chained")
-    conditions = match_conditions(f.target_type, [f.chained], target, visibility)  # type: ignore[arg-type]
+def _visible_matches(
+    resource_type: str, f: Filter, alias_name: str, visibility: Visibility | None
+) -> tuple[Table, list[ColumnElement[bool]]]:
+    """A fresh alias of the resource table and the conditions for its rows of `resource_type`
+    that pass `f` and that the user may see. Chains and reverse chains go through this: a
+    match on what a hidden resource holds would tell the user what it holds."""
+    rows = resource.alias(alias_name)
+    conditions = match_conditions(resource_type, [f], rows, visibility)  # type: ignore[arg-type]
     if visibility is not None:
-        conditions.append(resource_condition(visibility, f.target_type, target))  # type: ignore[arg-type]
+        conditions.append(resource_condition(visibility, resource_type, rows))  # type: ignore[arg-type]
+    return rows, conditions  # type: ignore[return-value]
+
+
+def _chain_condition(f: Filter, visibility: Visibility | None) -> ColumnElement[bool]:
+    """A chain only follows references to resources the user may see."""
+    assert f.chained is not None and f.target_type is not None
+    target, conditions = _visible_matches(f.target_type, f.chained, "chained", visibility)
     inner = select(target.c.id).where(*conditions)
     return and_(
         _is(reference_index.c.target_type, f.target_type), reference_index.c.target_id.in_(inner)
@@ -293,13 +302,9 @@ def _has_condition(
     resource_type: str, f: Filter, r: Table, visibility: Visibility | None
 ) -> ColumnElement[bool]:
     """`_has:Source:param:filter`: rows of `r` that a current `Source` passing the filter
-    refers to through `param`. As with a chain, only sources the user may see count: a match
-    on a hidden resource would tell them what it holds."""
+    refers to through `param`. As with a chain, only sources the user may see count."""
     assert f.chained is not None and f.target_type is not None and f.param is not None
-    source = resource.alias("has_source")
-    conditions = match_conditions(f.target_type, [f.chained], source, visibility)  # type: ignore[arg-type]
-    if visibility is not None:
-        conditions.append(resource_condition(visibility, f.target_type, source))  # type: ignore[arg-type]
+    source, conditions = _visible_matches(f.target_type, f.chained, "has_source", visibility)
     ref = reference_index.alias("has_reference")
     referred = select(ref.c.target_id).where(
         ref.c.resource_type == f.target_type,
