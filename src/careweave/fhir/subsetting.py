@@ -293,10 +293,16 @@ def subsetted_issues(resource: Mapping[str, Any]) -> list[Issue]:
             (f"{root}.meta.tag[{index}]",),
         )
         for index, tag in enumerate(tags)
-        if isinstance(tag, Mapping)
+        if _is_subsetted(tag)
+    ]
+
+
+def _is_subsetted(tag: object) -> bool:
+    return (
+        isinstance(tag, Mapping)
         and tag.get("system") == SUBSETTED_SYSTEM
         and tag.get("code") == "SUBSETTED"
-    ]
+    )
 
 
 def _tagged(resource: dict[str, Any]) -> dict[str, Any]:
@@ -304,12 +310,7 @@ def _tagged(resource: dict[str, Any]) -> dict[str, Any]:
     meta = dict(meta) if isinstance(meta, dict) else {}
     tags = meta.get("tag")
     tags = list(tags) if isinstance(tags, list) else []
-    if not any(
-        isinstance(tag, dict)
-        and tag.get("system") == SUBSETTED_SYSTEM
-        and tag.get("code") == "SUBSETTED"
-        for tag in tags
-    ):
+    if not any(_is_subsetted(tag) for tag in tags):
         tags.append(dict(SUBSETTED_TAG))
     meta["tag"] = tags
     resource["meta"] = meta
