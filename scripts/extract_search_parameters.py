@@ -63,6 +63,7 @@ KEPT_FIELDS = (
     "modifier",
     "comparator",
     "chain",
+    "component",
 )
 """What the server reads, plus name/status/version, which SearchParameter requires (1..1)."""
 

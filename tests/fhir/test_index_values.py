@@ -30,6 +30,7 @@ from careweave.fhir.search_parameters import (
     SearchParameter,
     SearchParameterRegistry,
     default_registry,
+    evaluate_parts,
 )
 from careweave.fhir.search_values import DATE_MAX, DATE_MIN
 from careweave.fhir.validation import validate_resource
@@ -228,6 +229,108 @@ def test_components_and_duplicates(registry: SearchParameterRegistry) -> None:
         Decimal("61.4"),
         Decimal(128),
     }
+
+
+def test_composite_rows_are_numbered_by_the_element_they_come_from(
+    registry: SearchParameterRegistry,
+) -> None:
+    observation = example("Observation")
+    observation.pop("valueQuantity", None)
+    reading = {"system": UCUM, "code": "mm[Hg]", "unit": "mmHg"}
+    observation["component"] = [
+        {
+            "code": {
+                "coding": [
+                    {"system": SNOMED, "code": "271649006"},
+                    {"system": "http://loinc.org", "code": "8480-6"},
+                ],
+                "text": "Systolic",
+            },
+            "valueQuantity": {"value": 150, **reading},
+        },
+        {"code": {"text": "no coding, so nothing to pair"}, "valueQuantity": {"value": 1}},
+        {
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+            "valueQuantity": {"value": 85, **reading},
+        },
+    ]
+    values = extract_index_values(observation, registry)
+    codes = [(row.code, row.composite) for row in rows(values, "component-code-value-quantity$0")]
+    assert codes == [("271649006", 0), ("8480-6", 0), ("8462-4", 1)]
+    assert [
+        (row.value, row.composite) for row in rows(values, "component-code-value-quantity$1")
+    ] == [(Decimal(150), 0), (Decimal(85), 1)]
+    # The panel has no value of its own, so it pairs nothing; combo reuses these rows.
+    assert rows(values, "code-value-quantity$0") == []
+    assert not [row for row in rows(values, "combo-code-value-quantity$0")]
+    # The components' plain rows carry no number.
+    assert all(row.composite is None for row in rows(values, "component-code"))
+
+
+def test_composite_rows_are_the_same_without_the_fast_paths(
+    registry: SearchParameterRegistry,
+) -> None:
+    observation = example("Observation")
+    observation["component"] = [
+        {
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+            "valueQuantity": {"value": 128, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"},
+        },
+        {
+            "code": {"coding": [{"system": SNOMED, "code": "364075005"}]},
+            "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "17621005"}]},
+        },
+    ]
+    fast = extract_index_values(observation, registry)
+    slow = extract_index_values(observation, registry, fast=False)
+    assert fast == slow
+    assert any(row.composite is not None for row in fast.tokens)
+    assert any(row.composite is not None for row in fast.quantities)
+
+
+def _observations_with_every_kind_of_value() -> list[dict[str, Any]]:
+    values: list[dict[str, Any]] = [
+        {"valueQuantity": {"value": 61.4, "unit": "kg", "system": UCUM, "code": "kg"}},
+        {"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "8517006"}]}},
+        {"valueString": "paid $5"},
+        {"valueDateTime": "2026-03-04"},
+        {"valuePeriod": {"start": "2026-03-01", "end": "2026-03-04"}},
+        {"valueBoolean": True},
+    ]
+    found = []
+    for value in values:
+        observation = example("Observation")
+        observation.pop("valueQuantity", None)
+        observation.update(value)
+        found.append(observation)
+    return found
+
+
+@pytest.mark.parametrize("observation", _observations_with_every_kind_of_value())
+def test_composites_of_the_resource_itself_match_their_components_own_parameters(
+    registry: SearchParameterRegistry, observation: dict[str, Any]
+) -> None:
+    """``code-value-quantity`` and its kind are answered from ``code`` and ``value-quantity``
+    (and so on) instead of rows of their own: for that to be right, each component's own
+    parameter must give the values the component's expression gives on the resource."""
+    values = extract_index_values(observation, registry)
+    checked = 0
+    for parameter in registry.for_type("Observation").values():
+        for source in parameter.sources:
+            if not source.plain_params:
+                continue
+            for kind, own, parts in zip(
+                source.kinds, source.plain_params, source.components, strict=True
+            ):
+                component = index_values._rows(kind, own, evaluate_parts(parts, observation, {}))
+                plain = set(rows(values, own))
+                # The one difference: R4 writes code-value-date's value as
+                # value.ofType(DateTime), a type FHIR does not have (dateTime), which finds
+                # nothing; value-date finds the date the definition means.
+                assert set(component) <= plain, (parameter.code, own)
+                assert set(component) == plain or own == "value-date", (parameter.code, own)
+                checked += bool(plain)
+    assert checked >= 2  # the code, and the one kind of value it has (not for a boolean)
 
 
 # --- dates ------------------------------------------------------------------------------------

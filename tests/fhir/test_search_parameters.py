@@ -23,6 +23,7 @@ from careweave.fhir.search_parameters import (
     SearchParameterRegistry,
     UnsupportedExpressionError,
     default_registry,
+    evaluate_parts,
     expression_for_type,
     presence_steps,
     reference_target_type,
@@ -230,7 +231,7 @@ def test_resource_level_parameters_are_rewritten_for_each_type(
         ("Patient", "_text"),
         ("Patient", "_content"),
         ("Patient", "_query"),
-        ("Observation", "code-value-quantity"),  # composite
+        ("DocumentReference", "relationship"),  # composite defined wrongly in R4
         ("Location", "near"),  # special
         ("Observation", "nonsense"),
     ],
@@ -247,7 +248,66 @@ def test_only_indexable_types_are_kept(registry: SearchParameterRegistry) -> Non
         for resource_type in registry.resource_types()
         for parameter in registry.for_type(resource_type).values()
     }
-    assert kinds <= {"token", "string", "date", "reference", "uri", "number", "quantity"}
+    assert kinds <= {
+        "token",
+        "string",
+        "date",
+        "reference",
+        "uri",
+        "number",
+        "quantity",
+        "composite",
+    }
+
+
+def test_composites_know_their_components_and_share_rows(
+    registry: SearchParameterRegistry,
+) -> None:
+    pair = registry.get("Observation", "component-code-value-quantity")
+    assert pair is not None and pair.type == "composite"
+    assert [(c.type, c.expression) for c in pair.components] == [
+        ("token", "code"),
+        ("quantity", "value.ofType(Quantity)"),
+    ]
+    (source,) = pair.sources
+    assert source.member == "component" and source.writes_rows
+    assert [[p.expression for p in parts] for parts in source.components] == [
+        ["Observation.component.code"],
+        ["Observation.component.value.ofType(Quantity)"],
+    ]
+    combo = registry.get("Observation", "combo-code-value-quantity")
+    assert combo is not None
+    assert combo.row_params == ("code-value-quantity", "component-code-value-quantity")
+    assert not any(source.writes_rows for source in combo.sources)
+
+
+def test_a_composite_over_anything_but_an_element_is_refused() -> None:
+    component = {"definition": "http://example.org/SearchParameter/code", "expression": "code"}
+    bundle = {
+        "entry": [
+            {
+                "resource": {
+                    "url": "http://example.org/SearchParameter/code",
+                    "code": "code",
+                    "base": ["Observation"],
+                    "type": "token",
+                    "expression": "Observation.code",
+                }
+            },
+            {
+                "resource": {
+                    "url": "http://example.org/SearchParameter/odd",
+                    "code": "odd",
+                    "base": ["Observation"],
+                    "type": "composite",
+                    "expression": "Observation.component.where(code.exists())",
+                    "component": [component, component],
+                }
+            },
+        ]
+    }
+    with pytest.raises(UnsupportedExpressionError, match="neither the resource nor"):
+        SearchParameterRegistry.from_bundle(bundle, ["Observation"])
 
 
 def test_unknown_type_has_no_parameters(registry: SearchParameterRegistry) -> None:
@@ -281,6 +341,8 @@ def test_every_expression_evaluates_on_the_example(
     produced = 0
     for parameter in parameters.values():
         parameter.compile()
+        if parameter.type == "composite":
+            continue  # it pairs its components' values: see test_composite_sources_match_fhirpathpy
         values = parameter.evaluate(resource)
         assert values == _reference_evaluation(parameter, resource), parameter.code
         produced += bool(values)
@@ -292,9 +354,43 @@ def test_skipping_absent_elements_never_changes_the_answer(
     registry: SearchParameterRegistry, resource: dict[str, Any]
 ) -> None:
     for parameter in registry.for_type(resource["resourceType"]).values():
+        if parameter.type == "composite":
+            continue  # see test_composite_sources_match_fhirpathpy
         assert parameter.evaluate(resource) == _reference_evaluation(parameter, resource), (
             parameter.code
         )
+
+
+@pytest.mark.parametrize("resource", _variants(), ids=lambda r: r["resourceType"])
+def test_composite_sources_match_fhirpathpy(
+    registry: SearchParameterRegistry, resource: dict[str, Any]
+) -> None:
+    """Each component, evaluated per element as the indexer does, gives what fhirpathpy gives
+    for the component's expression evaluated on that element of the whole resource."""
+    for parameter in registry.for_type(resource["resourceType"]).values():
+        for source in parameter.sources:
+            elements: list[Any] = (
+                [resource] if source.member is None else list(resource.get(source.member, []))
+            )
+            for index, element in enumerate(elements):
+                one = (
+                    resource
+                    if source.member is None
+                    else {"resourceType": resource["resourceType"], source.member: [element]}
+                )
+                for component, parts in zip(parameter.components, source.components, strict=True):
+                    ours = evaluate_parts(parts, one, {})
+                    base = (
+                        resource["resourceType"]
+                        if source.member is None
+                        else f"{resource['resourceType']}.{source.member}[{index}]"
+                    )
+                    expected = fhirpathpy.evaluate(
+                        resource,
+                        " | ".join(f"{base}.{p}" for p in split_union(component.expression)),
+                        model=fhirpath_models["r4"],
+                    )
+                    assert [value for _, value in ours] == expected, (parameter.code, index)
 
 
 def test_choice_types_resolve(registry: SearchParameterRegistry) -> None:

@@ -23,22 +23,28 @@ What a reader must know:
   ``display``; a CodeableConcept's ``text`` gets a row of its own with no system or code; an
   Identifier row carries ``Identifier.type.text``.
 * Values are de-duplicated per parameter, so a code present twice gives one row.
+* A composite parameter's values are rows in its components' tables, under its source's
+  `row_param` with ``$k`` for component k, each carrying the number of the element it was found
+  in (`composite`): the search pairs rows of one element by it. Every other row has no number.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from careweave.fhir.search_parameters import (
+    COMPOSITE,
     EvaluationMemo,
     SearchParameter,
     SearchParameterRegistry,
     Typed,
+    evaluate_parts,
 )
 from careweave.fhir.search_values import (
     DATE_MAX,
@@ -72,6 +78,7 @@ class TokenValue:
     system: str | None
     code: str | None
     text: str | None = None
+    composite: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class StringValue:
     param: str
     normalised: str
     exact: str
+    composite: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,7 @@ class DateValue:
     param: str
     start: datetime
     end: datetime
+    composite: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,7 @@ class ReferenceValue:
     target_type: str | None
     target_id: str | None
     url: str | None
+    composite: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,7 @@ class NumberValue:
 
     param: str
     value: Decimal
+    composite: int | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,7 @@ class QuantityValue:
     system: str | None
     code: str | None
     unit: str | None
+    composite: int | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,7 @@ class UriValue:
 
     param: str
     uri: str
+    composite: int | None = None
 
 
 @dataclass
@@ -423,35 +436,101 @@ def extract_index_values(
     if not isinstance(resource_type, str):
         return result
     memo: EvaluationMemo = {}
+    element_memos: dict[tuple[str, int], EvaluationMemo] = {}
     present = frozenset(resource)
     for code, parameter in registry.for_type(resource_type).items():
         roots = parameter.root_properties
         if fast and roots is not None and roots.isdisjoint(present):
             continue  # none of the properties it reads is here: it has no values
+        if parameter.type == COMPOSITE:
+            _add_composite(result, parameter, resource, memo, element_memos, fast=fast)
+            continue
         typed = parameter.evaluate_typed(resource, memo, fast=fast)
         if typed:
             _add(result, code, parameter, typed)
     return result
 
 
+_Converter = Callable[[str, str | None, Any], Iterable[Any]]
+_KINDS: Mapping[str, tuple[str, _Converter]] = {
+    "token": ("tokens", _tokens),
+    "string": ("strings", _string_values),
+    "date": ("dates", _date_values),
+    "reference": ("references", _reference_values),
+    "number": ("numbers", _number_values),
+    "quantity": ("quantities", _quantity_values),
+    "uri": ("uris", _uri_values),
+}
+"""Each indexed type: the `IndexValues` list its rows go to, and how a value becomes rows."""
+
+
+def _rows(kind: str, param: str, typed: list[Typed]) -> list[Any]:
+    convert = _KINDS[kind][1]
+    return _dedupe(row for k, v in typed for row in convert(param, k, v))
+
+
 def _add(result: IndexValues, code: str, parameter: SearchParameter, typed: list[Typed]) -> None:
-    kind = parameter.type
-    if kind == "token":
-        result.tokens.extend(_dedupe(t for k, v in typed for t in _tokens(code, k, v)))
-    elif kind == "string":
-        result.strings.extend(_dedupe(s for k, v in typed for s in _string_values(code, k, v)))
-    elif kind == "date":
-        result.dates.extend(_dedupe(d for k, v in typed for d in _date_values(code, k, v)))
-    elif kind == "reference":
-        result.references.extend(
-            _dedupe(r for k, v in typed for r in _reference_values(code, k, v))
+    rows: list[Any] = getattr(result, _KINDS[parameter.type][0])
+    rows.extend(_rows(parameter.type, code, typed))
+
+
+def _add_composite(
+    result: IndexValues,
+    parameter: SearchParameter,
+    resource: Mapping[str, Any],
+    memo: EvaluationMemo,
+    element_memos: dict[tuple[str, int], EvaluationMemo],
+    *,
+    fast: bool,
+) -> None:
+    """The rows of a composite: for each element its sources select that has a value for
+    every component, those values, numbered with the element. A search pairs rows of the same
+    number, so any combination within one element matches (a BP panel's systolic component
+    matches by its SNOMED CT code and by its LOINC code with its one value) and values from
+    different elements never pair."""
+    for source in parameter.sources:
+        if not source.writes_rows:
+            continue
+        plan = source.plan
+        number = 0
+        for element, element_memo in _elements(resource, source.member, memo, element_memos):
+            found: list[tuple[str, list[Any]]] = []
+            for _, kind, name, parts in plan:
+                rows = _rows(kind, name, evaluate_parts(parts, element, element_memo, fast=fast))
+                if kind == "token":  # text-only rows (CodeableConcept.text) pair with nothing
+                    rows = [row for row in rows if row.code is not None]
+                if not rows:
+                    break
+                found.append((kind, rows))
+            else:
+                for kind, rows in found:
+                    getattr(result, _KINDS[kind][0]).extend(
+                        dataclasses.replace(row, composite=number) for row in rows
+                    )
+                number += 1
+
+
+def _elements(
+    resource: Mapping[str, Any],
+    member: str | None,
+    memo: EvaluationMemo,
+    element_memos: dict[tuple[str, int], EvaluationMemo],
+) -> Iterator[tuple[Mapping[str, Any], EvaluationMemo]]:
+    """The resource itself (member None), or for each element of `member` a copy of the
+    resource holding only that element, each with the memo its evaluations share."""
+    if member is None:
+        yield resource, memo
+        return
+    elements = resource.get(member)
+    if isinstance(elements, Mapping):
+        elements = [elements]
+    if not isinstance(elements, list):
+        return
+    for index, element in enumerate(elements):
+        yield (
+            {"resourceType": resource["resourceType"], member: [element]},
+            element_memos.setdefault((member, index), {}),
         )
-    elif kind == "number":
-        result.numbers.extend(_dedupe(n for k, v in typed for n in _number_values(code, k, v)))
-    elif kind == "quantity":
-        result.quantities.extend(_dedupe(q for k, v in typed for q in _quantity_values(code, k, v)))
-    elif kind == "uri":
-        result.uris.extend(_dedupe(u for k, v in typed for u in _uri_values(code, k, v)))
 
 
 # --- referential integrity -------------------------------------------------------------------

@@ -18,10 +18,20 @@ What a reader must know:
   concrete type (``Patient.meta.tag``), because fhirpathpy matches the leading type name
   literally and would otherwise find nothing.
 * Only parameter types the store can index are kept (token, string, date, reference, uri,
-  number, quantity): composite and special parameters are left out so the server never
+  number, quantity, composite): special parameters are left out so the server never
   advertises a search it cannot answer. ``_id`` and ``_lastUpdated`` are answered from the
   resource table's own columns, and ``_text``, ``_content``, ``_query``, ``_list``, ``_has``,
   ``_type`` and ``_filter`` have no definition-backed expression here, so none of them appears.
+* A composite parameter (``Observation`` ``code-value-quantity``) pairs values found in the same
+  element: each union part of its expression is the resource itself or one list member of it
+  (``Observation.component``), and its components' expressions are read relative to that
+  element. They are evaluated as paths from the resource (``Observation.component.code``) on a
+  copy of the resource holding only that one element, so the fast navigation serves them too
+  (`CompositeSource`). Only list elements need rows of their own: a composite of the resource
+  itself (``code-value-quantity``) holds when each component's own parameter (``code``,
+  ``value-quantity``) matches, so it is answered from their rows, and one whose union parts are
+  each another composite's single part (``combo-code-value-quantity`` is ``code-value-quantity``
+  and ``component-code-value-quantity`` together) is answered from theirs (`_link_composites`).
 * Evaluation is the slow part of every write, so each top-level union part is evaluated on its
   own and parts shared by several parameters are evaluated once per resource
   (`EvaluationMemo`).
@@ -50,7 +60,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
@@ -63,9 +73,12 @@ from fhirpathpy.models import models as fhirpath_models
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
 
 __all__ = [
+    "COMPOSITE",
     "EXCLUDED_CODES",
     "INDEXED_PARAMETER_TYPES",
     "SUPPORTED_RESOURCE_TYPES",
+    "CompositeComponent",
+    "CompositeSource",
     "EvaluationMemo",
     "EvaluationPart",
     "NavigationPath",
@@ -73,7 +86,9 @@ __all__ = [
     "SearchParameterRegistry",
     "Typed",
     "UnsupportedExpressionError",
+    "composite_row_param",
     "default_registry",
+    "evaluate_parts",
     "expression_for_type",
     "navigation_path",
     "presence_steps",
@@ -86,6 +101,21 @@ INDEXED_PARAMETER_TYPES = frozenset(
     {"token", "string", "date", "reference", "uri", "number", "quantity"}
 )
 """Search parameter types with an index table in the store."""
+
+COMPOSITE = "composite"
+"""The type of a parameter whose value is a tuple of other types' values, found together in one
+element; its rows go to its components' index tables, numbered so a search can pair them."""
+
+MISDEFINED_COMPOSITES: Mapping[str, str] = MappingProxyType(
+    {
+        "http://hl7.org/fhir/SearchParameter/DocumentReference-relationship": (
+            "its R4 definition pairs the expression 'code' with the reference parameter "
+            "relatesto and 'target' with the token parameter relation, so as published it "
+            "would match nothing"
+        ),
+    }
+)
+"""Composite definitions left out, with why: offering them would answer searches wrongly."""
 
 EXCLUDED_CODES = frozenset(
     {
@@ -766,6 +796,23 @@ class EvaluationPart:
         return _typed(self.compiled(resource))
 
 
+def evaluate_parts(
+    parts: Iterable[EvaluationPart],
+    resource: Mapping[str, Any],
+    memo: EvaluationMemo,
+    *,
+    fast: bool = True,
+) -> list[Typed]:
+    """The values of union parts on `resource`, each part evaluated once per `memo`."""
+    results: list[Typed] = []
+    for part in parts:
+        typed = memo.get(part.expression)
+        if typed is None:
+            typed = memo[part.expression] = part.evaluate(resource, fast=fast)
+        results.extend(item for item in typed if item not in results)
+    return results
+
+
 def _root_properties(parts: Iterable[EvaluationPart]) -> frozenset[str] | None:
     """The resource's own properties the parts can read, when every part is navigation
     starting with a member step; None when that is not known."""
@@ -776,6 +823,98 @@ def _root_properties(parts: Iterable[EvaluationPart]) -> frozenset[str] | None:
             return None
         names |= navigation.properties[0]
     return frozenset(names)
+
+
+def _composite_roots(sources: Iterable[CompositeSource]) -> frozenset[str] | None:
+    """The resource properties a composite reads (None when that is not known)."""
+    names: set[str] = set()
+    for source in sources:
+        if source.member is not None:
+            names.add(source.member)
+            continue
+        roots = _root_properties(part for parts in source.components for part in parts)
+        if roots is None:
+            return None
+        names |= roots
+    return frozenset(names)
+
+
+@dataclass(frozen=True)
+class CompositeComponent:
+    """One part of a composite parameter's value: the type of the parameter its `definition`
+    names, and its FHIRPath relative to each element the composite's expression selects."""
+
+    definition: str
+    type: str
+    expression: str
+
+
+@dataclass(frozen=True)
+class CompositeSource:
+    """Where a composite takes tuples from: one union part of its expression.
+
+    `member` is None when the part is the resource itself, else the resource's member whose
+    every element gives tuples of its own (``component`` for ``Observation.component``).
+    `components` are, per component, the parts that evaluate it from the resource root; they
+    run on a copy of the resource holding only the one element, so values pair up within it.
+    `row_param` is the name its index rows carry (the parameter's code, with ``$0``, ``$1``,
+    ... per component appended), shared with the composite whose only source this is, and
+    `writes_rows` is False for the composite that reuses another's rows.
+    """
+
+    member: str | None
+    components: tuple[tuple[EvaluationPart, ...], ...]
+    kinds: tuple[str, ...]
+    row_param: str
+    writes_rows: bool
+    plain_params: tuple[str, ...] = ()
+    """For the resource itself, the codes of its components' own parameters (``code`` and
+    ``value-quantity`` for ``code-value-quantity``). The element is then the whole resource,
+    so a tuple matches when each of those matches: their rows answer it and it writes none."""
+
+    @functools.cached_property
+    def plan(self) -> tuple[tuple[int, str, str, tuple[EvaluationPart, ...]], ...]:
+        """Per component, last first: its position, type, row `param` and parts. The last is
+        the value, which most elements lack, so the indexer stops before making the code's
+        rows for composites of the other kinds."""
+        return tuple(
+            (k, kind, composite_row_param(self.row_param, k), parts)
+            for k, (kind, parts) in enumerate(zip(self.kinds, self.components, strict=True))
+        )[::-1]
+
+
+def composite_row_param(row_param: str, component: int) -> str:
+    """The `param` of the index rows holding component `component` of a composite's tuples."""
+    return f"{row_param}${component}"
+
+
+_MEMBER_PART = re.compile(r"([A-Z][A-Za-z]+)\.([a-z][A-Za-z0-9]*)")
+
+
+def _composite_source(
+    code: str, part: str, resource_type: str, components: tuple[CompositeComponent, ...]
+) -> CompositeSource:
+    if part == resource_type:
+        member = None
+    else:
+        matched = _MEMBER_PART.fullmatch(part)
+        if matched is None or matched.group(1) != resource_type:
+            raise UnsupportedExpressionError(
+                f"composite {resource_type} {code!r}: {part!r} is neither the resource nor one "
+                "of its members"
+            )
+        member = matched.group(2)
+    evaluated: list[tuple[EvaluationPart, ...]] = []
+    for component in components:
+        full = " | ".join(f"{part}.{piece}" for piece in split_union(component.expression))
+        expression, reference_filter = _evaluable_form(full, resource_type)
+        if reference_filter is not None:
+            raise UnsupportedExpressionError(f"composite {code!r}: resolve() in a component")
+        evaluated.append(
+            tuple(EvaluationPart(piece, resource_type) for piece in split_union(expression))
+        )
+    kinds = tuple(component.type for component in components)
+    return CompositeSource(member, tuple(evaluated), kinds, code, writes_rows=True)
 
 
 @dataclass(frozen=True)
@@ -798,23 +937,55 @@ class SearchParameter:
     targets: tuple[str, ...]
     url: str
     description: str
+    components: tuple[CompositeComponent, ...] = ()
+    """A composite's components, in order; empty for every other type."""
     evaluated_expression: str = field(init=False, compare=False, repr=False)
     reference_filter: str | None = field(init=False, compare=False, repr=False)
     parts: tuple[EvaluationPart, ...] = field(init=False, compare=False, repr=False)
     root_properties: frozenset[str] | None = field(init=False, compare=False, repr=False)
+    sources: tuple[CompositeSource, ...] = field(init=False, compare=False, repr=False)
+    """A composite's union parts, with how each is evaluated and stored; empty otherwise."""
 
     def __post_init__(self) -> None:
         evaluated, reference_filter = _evaluable_form(self.expression, self.resource_type)
-        parts = tuple(EvaluationPart(part, self.resource_type) for part in split_union(evaluated))
+        sources: tuple[CompositeSource, ...] = ()
+        if self.type == COMPOSITE:
+            # A composite has no values of its own: its sources give tuples.
+            sources = tuple(
+                _composite_source(self.code, part, self.resource_type, self.components)
+                for part in split_union(evaluated)
+            )
+            if len(sources) > 1:  # own rows per source, unless another composite has them
+                sources = tuple(
+                    replace(source, row_param=f"{self.code}#{n}")
+                    for n, source in enumerate(sources)
+                )
+            parts: tuple[EvaluationPart, ...] = ()
+            roots = _composite_roots(sources)
+        else:
+            parts = tuple(
+                EvaluationPart(part, self.resource_type) for part in split_union(evaluated)
+            )
+            roots = _root_properties(parts)
         object.__setattr__(self, "evaluated_expression", evaluated)
         object.__setattr__(self, "reference_filter", reference_filter)
         object.__setattr__(self, "parts", parts)
-        object.__setattr__(self, "root_properties", _root_properties(parts))
+        object.__setattr__(self, "root_properties", roots)
+        object.__setattr__(self, "sources", sources)
+
+    @property
+    def row_params(self) -> tuple[str, ...]:
+        """The `row_param` of each of a composite's sources."""
+        return tuple(source.row_param for source in self.sources)
 
     def compile(self) -> None:
         """Parse every part with fhirpathpy now, raising if it cannot; used by the tests."""
         for part in self.parts:
             _ = part.compiled
+        for source in self.sources:
+            for component in source.components:
+                for part in component:
+                    _ = part.compiled
 
     def evaluate_typed(
         self,
@@ -853,6 +1024,70 @@ class SearchParameter:
         return [value for _, value in self.evaluate_typed(resource, fast=fast)]
 
 
+def _link_composites(codes: Mapping[str, SearchParameter]) -> None:
+    """Decide where each composite source's values are found, so none is stored twice.
+
+    A source that is the resource itself is answered from its components' own parameters when
+    the type has them (see `CompositeSource.plain_params`): ``code-value-quantity`` adds no rows
+    to an Observation. A source of a many-source composite reads the rows of the single-source
+    composite with the same element and components (``combo-code-value-quantity`` reads
+    ``component-code-value-quantity``'s)."""
+    by_url = {p.url: p for p in codes.values() if p.type != COMPOSITE}
+
+    def answers(p: SearchParameter | None, component: CompositeComponent, parts: Any) -> bool:
+        """`p` is the component's own parameter on the resource alone: of its type, and
+        reading no property of the resource that the component's expression does not
+        (``combo-code`` also reads ``component``, so it cannot stand in for ``code``)."""
+        if p is None or p.type != component.type:
+            return False
+        theirs, ours = _root_properties(p.parts), _root_properties(parts)
+        return theirs is not None and ours is not None and theirs <= ours
+
+    def plain(
+        source: CompositeSource, components: tuple[CompositeComponent, ...]
+    ) -> CompositeSource:
+        found = [by_url.get(component.definition) for component in components]
+        if source.member is not None or not all(
+            answers(p, c, parts)
+            for p, c, parts in zip(found, components, source.components, strict=True)
+        ):
+            return source
+        params = tuple(p.code for p in found if p is not None)
+        return replace(source, plain_params=params, writes_rows=False)
+
+    def shape(source: CompositeSource) -> tuple[object, ...]:
+        return (
+            source.member,
+            source.kinds,
+            tuple(tuple(p.expression for p in c) for c in source.components),
+        )
+
+    for parameter in codes.values():
+        if parameter.type == COMPOSITE:
+            linked = tuple(plain(source, parameter.components) for source in parameter.sources)
+            object.__setattr__(parameter, "sources", linked)
+    owners = {shape(p.sources[0]): p.sources[0] for p in codes.values() if len(p.sources) == 1}
+    for parameter in codes.values():
+        if len(parameter.sources) < 2:
+            continue
+        shared = tuple(
+            replace(
+                source,
+                row_param=owners[shape(source)].row_param,
+                plain_params=owners[shape(source)].plain_params,
+                writes_rows=False,
+            )
+            if source.writes_rows and shape(source) in owners
+            else source
+            for source in parameter.sources
+        )
+        object.__setattr__(parameter, "sources", shared)
+    for parameter in codes.values():
+        if parameter.type == COMPOSITE:  # the indexer needs only the sources it writes
+            writing = [source for source in parameter.sources if source.writes_rows]
+            object.__setattr__(parameter, "root_properties", _composite_roots(writing))
+
+
 class SearchParameterRegistry:
     """Search parameters by resource type and code, built from the R4 definitions."""
 
@@ -866,6 +1101,8 @@ class SearchParameterRegistry:
                     f"{parameter.code!r}: {codes[parameter.code].url} and {parameter.url}"
                 )
             codes[parameter.code] = parameter
+        for codes in by_type.values():
+            _link_composites(codes)
         self._by_type: dict[str, Mapping[str, SearchParameter]] = {
             resource_type: MappingProxyType(dict(sorted(codes.items())))
             for resource_type, codes in sorted(by_type.items())
@@ -880,10 +1117,27 @@ class SearchParameterRegistry:
         """Build the registry for `resource_types` from a Bundle of SearchParameter resources."""
         wanted = tuple(resource_types)
         parameters: list[SearchParameter] = []
+        types_by_url = {
+            entry["resource"]["url"]: entry["resource"]["type"] for entry in bundle.get("entry", ())
+        }
         for entry in bundle.get("entry", ()):
             definition = entry["resource"]
             code = definition["code"]
-            if code in EXCLUDED_CODES or definition["type"] not in INDEXED_PARAMETER_TYPES:
+            if code in EXCLUDED_CODES:
+                continue
+            components: tuple[CompositeComponent, ...] = ()
+            if definition["type"] == COMPOSITE:
+                if definition["url"] in MISDEFINED_COMPOSITES:
+                    continue
+                components = tuple(
+                    CompositeComponent(
+                        c["definition"], types_by_url.get(c["definition"], ""), c["expression"]
+                    )
+                    for c in definition.get("component", ())
+                )
+                if not components or any(c.type not in INDEXED_PARAMETER_TYPES for c in components):
+                    continue  # a component the store cannot index: the pair cannot be searched
+            elif definition["type"] not in INDEXED_PARAMETER_TYPES:
                 continue
             shared_expression = definition.get("expression")
             if not shared_expression:
@@ -907,6 +1161,7 @@ class SearchParameterRegistry:
                         targets=tuple(definition.get("target", ())),
                         url=definition["url"],
                         description=definition.get("description", ""),
+                        components=components,
                     )
                 )
         return cls(parameters)

@@ -13,14 +13,16 @@ from typing import Literal
 
 from careweave.fhir.errors import InvalidSearch
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
-from careweave.fhir.search_parameters import SearchParameter, SearchParameterRegistry
+from careweave.fhir.search_parameters import COMPOSITE, SearchParameter, SearchParameterRegistry
 from careweave.fhir.search_values import (
+    CompositeSearch,
     SearchValueError,
     parse_date_search,
     parse_number_search,
     parse_quantity_search,
     parse_reference_search,
     parse_token_search,
+    split_on_unescaped,
     split_search_values,
     unescape_search_value,
 )
@@ -231,6 +233,8 @@ def _parse_filter(
         if raw_value not in {"true", "false"}:
             raise InvalidSearch(f"'{raw_name}' must be true or false, not '{raw_value}'")
         values: tuple[object, ...] = (raw_value == "true",)
+    elif param_type == COMPOSITE and param is not None:
+        values = tuple(_parse_composite(param, v, raw_name) for v in split_search_values(raw_value))
     else:
         values = tuple(
             _parse_value(param_type, modifier, v, raw_name) for v in split_search_values(raw_value)
@@ -312,6 +316,24 @@ def _lookup(
     if param is None:
         raise _UnknownParameterError(f"{resource_type} has no search parameter '{code}'")
     return param.type, param
+
+
+def _parse_composite(param: SearchParameter, value: str, name: str) -> CompositeSearch:
+    """``system|code$value``: one part per component, separated by an unescaped ``$``."""
+    parts = split_on_unescaped(value, "$")
+    if len(parts) != len(param.components):
+        raise InvalidSearch(
+            f"Bad value for search parameter '{name}': '{value}' must have "
+            f"{len(param.components)} parts separated by '$' ("
+            + "$".join(component.type for component in param.components)
+            + ")"
+        )
+    return CompositeSearch(
+        tuple(
+            _parse_value(component.type, None, part, name)
+            for component, part in zip(param.components, parts, strict=True)
+        )
+    )
 
 
 def _parse_value(param_type: str, modifier: str | None, value: str, name: str) -> object:
@@ -414,6 +436,8 @@ def _sort_key(resource_type: str, key: str, registry: SearchParameterRegistry) -
         param_type, param = _lookup(resource_type, code, registry)
     except _UnknownParameterError as exc:
         raise InvalidSearch(f"Cannot sort by '{code}': {exc}") from None
+    if param_type == COMPOSITE:
+        raise InvalidSearch(f"Cannot sort by '{code}': a composite parameter has no order")
     return SortKey(code, param_type, param, descending)
 
 

@@ -174,6 +174,15 @@ class ReferenceSearch:
     url: str | None
 
 
+@dataclass(frozen=True)
+class CompositeSearch:
+    """A parsed `composite` search value, ``part$part``: one parsed value per component, each
+    of its component's type (a `TokenSearch` then a `QuantitySearch` for
+    ``code-value-quantity``). All must match values found in the same element."""
+
+    parts: tuple[object, ...]
+
+
 # --- escaping --------------------------------------------------------------------------------
 
 

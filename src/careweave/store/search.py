@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
@@ -31,14 +31,18 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
 )
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from careweave.fhir.errors import InvalidSearch
+from careweave.fhir.search_parameters import COMPOSITE, composite_row_param
 from careweave.fhir.search_query import Filter, Include, SearchQuery, SortKey
 from careweave.fhir.search_values import (
     DATE_MAX,
     DATE_MIN,
+    CompositeSearch,
     DateRange,
     DateSearch,
     NumberSearch,
@@ -188,7 +192,17 @@ def _search(conn: Connection, query: SearchQuery, visibility: Visibility | None)
     return SearchPage(matches, included, total, next_cursor, previous_cursor)
 
 
-_DRIVING_PRIORITY = {"token": 0, "reference": 0, "uri": 0, "string": 1, "quantity": 2, "number": 2}
+_DRIVING_PRIORITY = {
+    "token": 0,
+    "reference": 0,
+    "uri": 0,
+    # A composite's lookup is its code, usually shared by many resources (every systolic
+    # reading), so a patient or identifier beside it drives instead.
+    "composite": 1,
+    "string": 1,
+    "quantity": 2,
+    "number": 2,
+}
 
 
 def _driving_rank(f: Filter) -> int:
@@ -245,6 +259,8 @@ def filter_condition(
         ).self_group()
     if f.type == "has":
         return _has_condition(resource_type, f, r, visibility)
+    if f.type == COMPOSITE:
+        return _composite_condition(resource_type, f, r, driving=driving)
     table = _TABLE_BY_TYPE[f.type]
     param_is = _is(table.c.param, f.name)
 
@@ -313,6 +329,129 @@ def _has_condition(
         ref.c.resource_pk.in_(select(source.c.pk).where(*conditions)),
     )
     return and_(_is(r.c.resource_type, resource_type), r.c.id.in_(referred))
+
+
+def _composite_condition(
+    resource_type: str, f: Filter, r: Table, *, driving: bool
+) -> ColumnElement[bool]:
+    """Rows of `r` with some value of `f` found together in one element, by any source.
+
+    Each source gives a SELECT of the index rows' `resource_pk`: when driving, the resources are
+    `pk IN` their union, looked up in the index; otherwise each is an EXISTS on the candidate's
+    own rows (see `filter_condition`)."""
+    assert f.param is not None
+    values = [value for value in f.values if isinstance(value, CompositeSearch)]
+    kinds = [component.type for component in f.param.components]
+    matches = []
+    for source in f.param.sources:
+        if source.plain_params:
+            matches += [
+                _plain_tuple(resource_type, kinds, source.plain_params, value, r, driving=driving)
+                for value in values
+            ]
+        else:
+            matches.append(
+                _stored_tuples(resource_type, kinds, source.row_param, values, r, driving=driving)
+            )
+    if driving:
+        return r.c.pk.in_(matches[0] if len(matches) == 1 else union_all(*matches))
+    return or_(*[match.exists() for match in matches]).self_group()
+
+
+def _plain_tuple(
+    resource_type: str,
+    kinds: Sequence[str],
+    params: Sequence[str],
+    value: CompositeSearch,
+    r: Table,
+    *,
+    driving: bool,
+) -> Select[tuple[int]]:
+    """A tuple of the resource itself: each component's own parameter has a matching value."""
+    tables = [
+        cast(Table, _TABLE_BY_TYPE[kind].alias(f"composite_{k}")) for k, kind in enumerate(kinds)
+    ]
+    first = tables[0]
+    conditions = [first.c.param == params[0]]
+    conditions.append(
+        _value_condition(_component_filter(params[0], kinds[0]), first, value.parts[0])
+    )
+    for kind, param, table, part in zip(
+        kinds[1:], params[1:], tables[1:], value.parts[1:], strict=True
+    ):
+        conditions.append(
+            exists().where(
+                table.c.resource_pk == first.c.resource_pk,
+                table.c.param == param,
+                _value_condition(_component_filter(param, kind), table, part),
+            )
+        )
+    return _tuple_rows(resource_type, first, conditions, r, driving=driving)
+
+
+def _stored_tuples(
+    resource_type: str,
+    kinds: Sequence[str],
+    row_param: str,
+    values: Sequence[CompositeSearch],
+    r: Table,
+    *,
+    driving: bool,
+) -> Select[tuple[int]]:
+    """Tuples stored as rows (elements of a list, such as components): the first component's
+    rows and each other component's rows of the same element (same resource, row parameter and
+    `composite` number) in its own table, matching one of `values` together."""
+    tables = [
+        cast(Table, _TABLE_BY_TYPE[kind].alias(f"composite_{k}")) for k, kind in enumerate(kinds)
+    ]
+    first = tables[0]
+    params = [composite_row_param(row_param, k) for k in range(len(kinds))]
+    conditions: list[ColumnElement[bool]] = [first.c.param == params[0]]
+    for param, table in zip(params[1:], tables[1:], strict=True):
+        conditions += [
+            table.c.resource_pk == first.c.resource_pk,
+            table.c.param == param,
+            table.c.composite == first.c.composite,
+        ]
+    filters = [_component_filter(param, kind) for param, kind in zip(params, kinds, strict=True)]
+    conditions.append(
+        or_(
+            *[
+                and_(
+                    *[
+                        _value_condition(component, table, part)
+                        for component, table, part in zip(filters, tables, value.parts, strict=True)
+                    ]
+                )
+                for value in values
+            ]
+        ).self_group()
+    )
+    return _tuple_rows(resource_type, first, conditions, r, driving=driving)
+
+
+def _tuple_rows(
+    resource_type: str,
+    first: Table,
+    conditions: list[ColumnElement[bool]],
+    r: Table,
+    *,
+    driving: bool,
+) -> Select[tuple[int]]:
+    """The resources whose first-component rows pass `conditions`: looked up by type when
+    driving, else the candidate's own rows (as `filter_condition` does)."""
+    if driving:
+        return select(first.c.resource_pk).where(
+            first.c.resource_type == resource_type, *conditions
+        )
+    return select(first.c.resource_pk).where(first.c.resource_pk == r.c.pk, *conditions)
+
+
+@lru_cache(maxsize=64)
+def _component_filter(name: str, kind: str) -> Filter:
+    """A stand-in filter for one component, so its values build the conditions a plain
+    parameter of its type would."""
+    return Filter(name, kind, None, None, ())
 
 
 def _grouped_values(f: Filter, table: Table) -> ColumnElement[bool] | None:

@@ -74,6 +74,9 @@ def _index_table(name: str, *columns: Column[object], lookup: tuple[str, ...]) -
         Column("resource_type", String(64), nullable=False),
         Column("param", String(64), nullable=False),
         *columns,
+        # A composite parameter's rows: the number of the element they were found in, which
+        # pairs them with the same element's rows of its other components (NULL otherwise).
+        Column("composite", Integer, nullable=True),
         # resource_pk last makes the lookup index covering: a search reads no table rows.
         Index(None, "resource_type", "param", *lookup, "resource_pk"),
         # For checking one candidate's values, and for rewriting a resource's rows.
