@@ -102,6 +102,7 @@ def capability_statement(base: str, registry: SearchParameterRegistry) -> dict[s
                 "interaction": [{"code": code} for code in _INTERACTIONS],
                 "versioning": "versioned-update",
                 "readHistory": True,
+                "conditionalRead": "full-support",
                 "updateCreate": True,
                 "conditionalCreate": True,
                 "conditionalUpdate": True,

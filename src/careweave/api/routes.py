@@ -22,6 +22,7 @@ from careweave.api.auth import access_of, caller_access
 from careweave.api.capability import capability_statement
 from careweave.api.requests import if_match, prefer, read_body, read_json_body
 from careweave.api.responses import FHIR_JSON, FhirResponse, outcome_response, version_headers
+from careweave.fhir.conditional_read import not_modified
 from careweave.fhir.errors import (
     InvalidSearch,
     Issue,
@@ -314,6 +315,16 @@ def _read_subset(request: Request, resource_type: str) -> Subset | None:
 def _resource_response(
     request: Request, stored: StoredResource, subset: Subset | None = None
 ) -> FhirResponse:
+    headers = request.headers
+    if ("if-none-match" in headers or "if-modified-since" in headers) and not_modified(
+        stored.version_id,
+        stored.last_updated,
+        if_none_match=headers.get("if-none-match"),
+        if_modified_since=headers.get("if-modified-since"),
+    ):
+        return FhirResponse(
+            None, status_code=304, headers=version_headers(stored, base_url(request))
+        )
     content: str | bytes | None = stored.content
     if subset is not None and content is not None:
         content = subset_json(content, subset)

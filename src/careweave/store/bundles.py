@@ -13,9 +13,12 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from careweave.fhir.conditional_read import not_modified
 from careweave.fhir.errors import (
     FhirError,
     InvalidResource,
@@ -47,6 +50,10 @@ class EntryRequest:
     if_none_exist: str | None
     full_url: str | None
     resource: dict[str, Any] | None
+    if_none_match: str | None = None
+    """A GET's `ifNoneMatch` (an ETag such as W/"3"): 304 when the resource is still that."""
+    if_modified_since: str | None = None
+    """A GET's `ifModifiedSince` (a FHIR instant): 304 when it has not changed since then."""
 
 
 class EntryError(FhirError):
@@ -208,7 +215,26 @@ def _entry_request(index: int, raw: object) -> EntryRequest:
         if_none_exist=request.get("ifNoneExist"),
         full_url=raw.get("fullUrl"),
         resource=body if isinstance(body, dict) else None,
+        if_none_match=_text_or_none(request.get("ifNoneMatch")),
+        if_modified_since=_http_date(request.get("ifModifiedSince")),
     )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _http_date(value: object) -> str | None:
+    """`ifModifiedSince` is a FHIR instant; the conditional read takes an HTTP date."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None  # as HTTP does with a date it cannot read: the condition is ignored
+    if moment.tzinfo is None:
+        return None
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
 def parse_if_match(value: str) -> int:
@@ -317,6 +343,19 @@ def _run(tx: StoreTransaction, r: EntryRequest, aliases: dict[str, str]) -> dict
         stored = tx.vread(r.resource_type, r.resource_id, r.version_id)
     else:
         stored = tx.read(r.resource_type, r.resource_id)
+    if (r.if_none_match or r.if_modified_since) and not_modified(
+        stored.version_id,
+        stored.last_updated,
+        if_none_match=r.if_none_match,
+        if_modified_since=r.if_modified_since,
+    ):
+        return {
+            "response": {
+                "status": "304 Not Modified",
+                "etag": f'W/"{stored.version_id}"',
+                "lastModified": format_instant(stored.last_updated),
+            }
+        }
     return _write_entry(stored, 200)
 
 
