@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -116,6 +118,38 @@ def test_type_and_system_history(client: TestClient) -> None:
     next_link = next(link["url"] for link in system["link"] if link["relation"] == "next")
     second = client.get(next_link).json()
     assert second["entry"][0]["resource"]["resourceType"] == "Patient"
+
+
+def test_history_at_shows_what_was_current_then(client: TestClient) -> None:
+    """`_at` keeps the versions current at some moment of the period: what the record said
+    when a decision was made."""
+    made = []
+    for name in ("Riverside", "Riverside Health", "Riverside Health Centre"):
+        body = {"resourceType": "Organization", "id": "at1", "name": name}
+        response = client.put(f"{BASE}/Organization/at1", json=body, headers=FHIR_JSON)
+        assert response.status_code in {200, 201}, response.text
+        made.append(datetime.fromisoformat(response.json()["meta"]["lastUpdated"]))
+        time.sleep(0.03)  # distinct version times, tens of milliseconds apart
+
+    def versions(at: str) -> list[str]:
+        response = client.get(f"{BASE}/Organization/at1/_history", params={"_at": at})
+        assert response.status_code == 200, response.text
+        return [e["resource"]["meta"]["versionId"] for e in response.json().get("entry", [])]
+
+    def instant(moment: datetime) -> str:
+        return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    assert versions(instant(made[1] + timedelta(milliseconds=5))) == ["2"]
+    assert versions(instant(made[2] + timedelta(seconds=5))) == ["3"]
+    assert versions(instant(made[0] - timedelta(seconds=5))) == []
+    assert versions(str(made[0].year)) == ["3", "2", "1"]
+    page = client.get(
+        f"{BASE}/Organization/_history", params={"_at": str(made[0].year), "_count": 1}
+    )
+    next_link = next(link["url"] for link in page.json()["link"] if link["relation"] == "next")
+    assert "_at=" in next_link
+    bad = client.get(f"{BASE}/Organization/at1/_history", params={"_at": "last week"})
+    assert bad.status_code == 400 and "_at" in bad.json()["issue"][0]["diagnostics"]
 
 
 def test_metadata_lists_what_works(client: TestClient) -> None:

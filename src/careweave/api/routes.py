@@ -457,14 +457,21 @@ def _history(request: Request, resource_type: str | None, resource_id: str | Non
             since = parse_fhir_date_range(params["_since"]).start
         except SearchValueError as exc:
             raise InvalidSearch(f"_since: {exc}") from None
+    at: tuple[datetime, datetime] | None = None
+    if "_at" in params:
+        try:
+            at_range = parse_fhir_date_range(params["_at"])
+        except SearchValueError as exc:
+            raise InvalidSearch(f"_at: {exc}") from None
+        at = (at_range.start, at_range.end)
     cursor = parse_history_cursor(params[CURSOR_PARAMETER]) if CURSOR_PARAMETER in params else None
     path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
     page: HistoryPage = access.history(
-        resource_type, resource_id, path, since=since, count=max(count, 1), cursor=cursor
+        resource_type, resource_id, path, since=since, at=at, count=max(count, 1), cursor=cursor
     )
     base = base_url(request)
     path = f"{base}/{path}"
-    echo = [(k, v) for k, v in params.multi_items() if k in {"_since"}]
+    echo = [(k, v) for k, v in params.multi_items() if k in {"_since", "_at"}]
     paging = [*echo, ("_count", str(count))]
     links = [{"relation": "self", "url": f"{path}?{urlencode(paging)}"}]
     if page.next_cursor:

@@ -1188,12 +1188,17 @@ def read_history(
     resource_type: str | None = None,
     resource_id: str | None = None,
     since: datetime | None = None,
+    at: tuple[datetime, datetime] | None = None,
     count: int = 50,
     cursor: tuple[datetime, int, int] | None = None,
     visibility: Visibility | None = None,
     registry: SearchParameterRegistry | None = None,
 ) -> HistoryPage:
     """Versions newest first, keyset-paged on (last_updated, resource pk, version).
+
+    `since` keeps versions made at or after it; `at`, a half-open range ``[start, end)``,
+    keeps versions that were current at some moment in it (made before its end and not
+    replaced by its start), which is what the record looked like then.
 
     With `visibility`, each version is shown only if the user could see what it held (index
     rows describe only current versions, so old versions are judged from their own JSON); a
@@ -1206,13 +1211,30 @@ def read_history(
         conditions.append(r.c.id == resource_id)
     if since is not None:
         conditions.append(v.c.last_updated >= since)
+    if at is not None:
+        start, end = at
+        later = resource_version.alias("later")
+        replaced = (
+            select(later.c.version_id)
+            .where(
+                later.c.resource_pk == v.c.resource_pk,
+                later.c.version_id > v.c.version_id,
+                later.c.last_updated <= start,
+            )
+            .exists()
+        )
+        conditions += [v.c.last_updated < end, ~replaced]
     if cursor is not None:
-        at, pk, version_id = cursor
+        at_cursor, pk, version_id = cursor
         conditions.append(
             or_(
-                v.c.last_updated < at,
-                and_(v.c.last_updated == at, v.c.resource_pk < pk),
-                and_(v.c.last_updated == at, v.c.resource_pk == pk, v.c.version_id < version_id),
+                v.c.last_updated < at_cursor,
+                and_(v.c.last_updated == at_cursor, v.c.resource_pk < pk),
+                and_(
+                    v.c.last_updated == at_cursor,
+                    v.c.resource_pk == pk,
+                    v.c.version_id < version_id,
+                ),
             )
         )
     if resource_id is not None and resource_type is not None:
