@@ -224,3 +224,26 @@ def test_a_subsetted_copy_cannot_overwrite_the_whole_resource(records: TestClien
         ).status_code
         == 200
     )
+
+
+def test_history_takes_summary_and_elements_by_each_versions_type(records: TestClient) -> None:
+    changed = patient("p1", "9990000018", "Thompson-Hale", "1941-06-02")
+    put(records, changed)
+    instance = records.get(f"{BASE}/Patient/p1/_history", params={"_elements": "name"}).json()
+    versions = [e["resource"] for e in instance["entry"]]
+    assert [v["name"][0]["family"] for v in versions] == ["Thompson-Hale", "Thompson"]
+    assert all(set(v) == {"resourceType", "id", "meta", "name"} for v in versions)
+    assert all(SUBSETTED in v["meta"]["tag"] for v in versions)
+    self_link = next(link["url"] for link in instance["link"] if link["relation"] == "self")
+    assert parse_qs(urlsplit(self_link).query)["_elements"] == ["name"]
+    # A system history mixes types: each version is cut by its own type's summary flags.
+    system = records.get(f"{BASE}/_history", params={"_summary": "true"}).json()
+    kinds = {e["resource"]["resourceType"] for e in system["entry"]}
+    assert kinds == {"Patient", "Observation"}
+    for entry in system["entry"]:
+        assert "photo" not in entry["resource"] and "note" not in entry["resource"]
+        assert SUBSETTED in entry["resource"]["meta"]["tag"]
+    whole = records.get(f"{BASE}/Patient/p1/_history").json()
+    assert "photo" in whole["entry"][0]["resource"]
+    refused = records.get(f"{BASE}/Patient/p1/_history", params={"_summary": "count"})
+    assert refused.status_code == 400

@@ -10,6 +10,8 @@ read it only up to the body limit.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -34,6 +36,7 @@ from careweave.fhir.errors import (
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES, is_fhir_id
 from careweave.fhir.search_query import (
     CURSOR_PARAMETER,
+    SUBSET_PARAMETERS,
     Handling,
     SearchQuery,
     parse_read_subset,
@@ -312,6 +315,23 @@ def _read_subset(request: Request, resource_type: str) -> Subset | None:
     return parse_read_subset(resource_type, params, handling=_handling(request))
 
 
+def _history_subsets(request: Request) -> Callable[[str], Subset | None]:
+    """What `_summary` or `_elements` keeps of each version in a history, by resource type
+    (a system history mixes types, whose elements differ), by the rules of a read."""
+    params = request.query_params.multi_items()
+    if not any(name.partition(":")[0] in SUBSET_PARAMETERS for name, _ in params):
+        return lambda _resource_type: None
+    handling = _handling(request)
+
+    @functools.cache
+    def subset(resource_type: str) -> Subset | None:
+        return parse_read_subset(resource_type, params, handling=handling)
+
+    if request.path_params.get("resource_type"):
+        subset(request.path_params["resource_type"])  # a bad value is a 400 before any read
+    return subset
+
+
 def _resource_response(
     request: Request, stored: StoredResource, subset: Subset | None = None
 ) -> FhirResponse:
@@ -465,13 +485,14 @@ def _history(request: Request, resource_type: str | None, resource_id: str | Non
             raise InvalidSearch(f"_at: {exc}") from None
         at = (at_range.start, at_range.end)
     cursor = parse_history_cursor(params[CURSOR_PARAMETER]) if CURSOR_PARAMETER in params else None
+    shown = _history_subsets(request)
     path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
     page: HistoryPage = access.history(
         resource_type, resource_id, path, since=since, at=at, count=max(count, 1), cursor=cursor
     )
     base = base_url(request)
     path = f"{base}/{path}"
-    echo = [(k, v) for k, v in params.multi_items() if k in {"_since", "_at"}]
+    echo = [(k, v) for k, v in params.multi_items() if k in {"_since", "_at", *SUBSET_PARAMETERS}]
     paging = [*echo, ("_count", str(count))]
     links = [{"relation": "self", "url": f"{path}?{urlencode(paging)}"}]
     if page.next_cursor:
@@ -481,7 +502,7 @@ def _history(request: Request, resource_type: str | None, resource_id: str | Non
     for version in page.versions:
         entry: dict[str, Any] = {"fullUrl": f"{base}/{version.reference}"}
         if version.content is not None:
-            entry["resource"] = orjson.Fragment(version.content)
+            entry["resource"] = _shown(version.content, shown(version.resource_type))
         entry["request"] = {
             "method": version.method,
             "url": version.resource_type if version.method == "POST" else version.reference,
