@@ -109,12 +109,24 @@ SEARCH_PARAMETERS: dict[str, dict[str, Any]] = {
     "date": _DATE,
     "status": _TEXT,
     "code": _TEXT,
+    "code-value-quantity": {"anyOf": [{"enum": ["http://loinc.org|8480-6$gt140"]}, _TEXT]},
 }
 """Query parameters for searches and conditional writes: common ones, valid or not."""
 
-HISTORY_PARAMETERS: dict[str, dict[str, Any]] = {"_count": _COUNT, "_since": _DATE}
 READ_PARAMETERS = {name: SEARCH_PARAMETERS[name] for name in ("_summary", "_elements")}
 """Read and vread take the search's subset parameters (a read refuses _summary=count)."""
+HISTORY_PARAMETERS: dict[str, dict[str, Any]] = {
+    "_count": _COUNT,
+    "_since": _DATE,
+    "_at": _DATE,
+    **READ_PARAMETERS,
+}
+PATCHES = [
+    [{"op": "replace", "path": "/status", "value": "final"}],
+    [{"op": "add", "path": "/meta/tag", "value": [{"code": "x"}]}],
+    [{"op": "test", "path": "/id", "value": "pat-1"}, {"op": "remove", "path": "/name"}],
+]
+"""JSON Patches that apply to some examples (a random array of objects rarely does)."""
 
 REGISTRY = default_registry()
 
@@ -177,10 +189,14 @@ def fuzzable(document: dict[str, Any], examples: list[dict[str, Any]]) -> dict[s
                 path.endswith("/{resource_type}") and method != "post"
             ):
                 parameters += _query(SEARCH_PARAMETERS, known)
-            body = operation.get("requestBody", {}).get("content", {}).get(FHIR_JSON)
+            content = operation.get("requestBody", {}).get("content", {})
+            body = content.get(FHIR_JSON)
             if body is not None:
                 valid = [transaction] if path == "/fhir/R4" else examples
                 body["schema"] = {"anyOf": [body["schema"], {"enum": copy.deepcopy(valid)}]}
+            patch = content.get("application/json-patch+json")
+            if patch is not None:
+                patch["schema"] = {"anyOf": [patch["schema"], {"enum": copy.deepcopy(PATCHES)}]}
     return patched
 
 

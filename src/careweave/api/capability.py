@@ -16,6 +16,7 @@ _INTERACTIONS = (
     "read",
     "vread",
     "update",
+    "patch",
     "delete",
     "history-instance",
     "history-type",

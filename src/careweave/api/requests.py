@@ -70,13 +70,16 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return bytes(received)
 
 
-async def read_json_body(request: Request, max_bytes: int) -> Any:
+async def read_json_body(
+    request: Request, max_bytes: int, media_type: str = "application/fhir+json"
+) -> Any:
+    """The body as JSON, when sent as `media_type` (for a FHIR resource, any FHIR JSON type)."""
     content_type = request.headers.get("content-type", "")
     mime = content_type.split(";")[0].strip().lower()
-    if mime not in JSON_TYPES:
+    accepted = JSON_TYPES if media_type == "application/fhir+json" else {media_type}
+    if mime not in accepted:
         raise UnsupportedMediaType(
-            f"Content-Type '{content_type or '(none)'}' is not supported; "
-            "send application/fhir+json"
+            f"Content-Type '{content_type or '(none)'}' is not supported; send {media_type}"
         )
     received = await read_body(request, max_bytes)
     if not received.strip():
