@@ -723,6 +723,27 @@ def test_a_batch_fails_only_the_entries_about_someone_hidden(place: Place) -> No
     assert {e["username"] for e in refusals} == {"gp.a"}
 
 
+def test_patching_a_hidden_record_is_patching_nothing(place: Place) -> None:
+    """A patch of a hidden record answers as one of a missing record, even one whose `test`
+    would have told the caller what the record holds, and changes nothing."""
+    answers = {}
+    probe = [
+        {"op": "test", "path": "/subject/reference", "value": "Patient/bob"},
+        {"op": "replace", "path": "/status", "value": "amended"},
+    ]
+    for target in ("obs-bob", "obs-nobody"):
+        mark = before(place.store)
+        answers[target] = place.client.request(
+            "PATCH",
+            f"{BASE}/Observation/{target}",
+            json=probe,
+            headers={**place.auth("gp.a"), "Content-Type": "application/json-patch+json"},
+        )
+        refused_and_wrote_nothing(place.store, mark, username="gp.a", event="patch")
+    same_as_missing(answers["obs-bob"], answers["obs-nobody"], "obs-bob", "obs-nobody")
+    assert place.get("system", "Observation/obs-bob").json()["meta"]["versionId"] == "1"
+
+
 def test_writing_a_reference_does_not_tell_whether_a_hidden_record_exists(place: Place) -> None:
     """Referring to another organisation's record must be answered as referring to nothing,
     or the integrity check becomes a way to find out which ids exist."""
@@ -848,6 +869,7 @@ AUDIT_WRITES = {
     "delete": ("DELETE", "AuditEvent/1"),
     "conditional delete": ("DELETE", "AuditEvent?patient=alice"),
     "conditional update": ("PUT", "AuditEvent?patient=alice"),
+    "patch": ("PATCH", "AuditEvent/1"),
     "transaction": ("POST", ""),
 }
 
@@ -867,6 +889,7 @@ def test_audit_events_cannot_be_written_through_the_api(
         "update": {**fresh, "id": "1", "outcome": "8"},
         "create with an id": {**fresh, "id": "999999"},
         "conditional update": fresh,
+        "patch": [{"op": "replace", "path": "/outcome", "value": "8"}],
         "transaction": _bundle(
             "transaction", [{"resource": fresh, "request": {"method": "POST", "url": "AuditEvent"}}]
         ),
@@ -877,7 +900,8 @@ def test_audit_events_cannot_be_written_through_the_api(
     body = bodies.get(attempt)
     mark = before(place.store)
     url = f"{BASE}/{path}" if path else BASE
-    headers = {**place.auth(who), **(FHIR_JSON if body is not None else {})}
+    sent_as = {"Content-Type": "application/json-patch+json"} if method == "PATCH" else FHIR_JSON
+    headers = {**place.auth(who), **(sent_as if body is not None else {})}
     response = place.client.request(method, url, json=body, headers=headers)
     outcome(response, 403, "forbidden")
     new = audit_since(place.store, mark)

@@ -52,6 +52,7 @@ from careweave.store.repository import (
     FhirStore,
     HistoryPage,
     StoredResource,
+    StoreTransaction,
     WriteResult,
     format_instant,
     parse_history_cursor,
@@ -313,18 +314,24 @@ def _patched(
     document: Any,
     expected: int | None,
 ) -> WriteResult:
-    """Read, apply, and update only if nobody changed the resource in between. With If-Match
-    the client named the version it patched, so a change meanwhile is its 412; without, the
-    patch is applied again to what is there now, a few times, as a client would retry."""
-    for attempt in range(_PATCH_ATTEMPTS):
-        stored = access.read(resource_type, resource_id)
+    """Read, apply and update in one of the user's write transactions, so the read is the
+    user's (their permissions and what they may see) and the update applies only to the version
+    read. With If-Match the client named the version it patched, so a change meanwhile is its
+    412; without, the patch is applied again to what is there now, as a client would retry."""
+
+    def work(tx: StoreTransaction) -> WriteResult:
+        access.permit("update", resource_type)  # before reading: refused writers learn nothing
+        stored = tx.read(resource_type, resource_id)
         if expected is not None and stored.version_id != expected:
             raise VersionConflict(
                 f"{resource_type}/{resource_id} is at version {stored.version_id}, not {expected}"
             )
         body = apply_json_patch(stored.as_dict(), document)
+        return tx.update(resource_type, resource_id, body, if_match=stored.version_id)
+
+    for attempt in range(_PATCH_ATTEMPTS):
         try:
-            return access.update(resource_type, resource_id, body, if_match=stored.version_id)
+            return access.write("patch", f"{resource_type}/{resource_id}", work)
         except VersionConflict:
             if expected is not None or attempt == _PATCH_ATTEMPTS - 1:
                 raise
