@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -129,3 +131,94 @@ def test_the_capability_statement_offers_patch(client: TestClient) -> None:
     by_type = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert {"code": "patch"} in by_type["CarePlan"]["interaction"]
     assert {"code": "patch"} not in by_type["AuditEvent"]["interaction"]
+
+
+def binary_patch(operations: Any) -> dict[str, Any]:
+    """A Bundle's PATCH carries its JSON Patch as a base64 Binary (FHIR R4 http.html#patch)."""
+    return {
+        "resourceType": "Binary",
+        "contentType": "application/json-patch+json",
+        "data": base64.b64encode(json.dumps(operations).encode()).decode(),
+    }
+
+
+def test_a_transaction_patches_with_references_to_what_it_creates(person: TestClient) -> None:
+    transaction = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:7f1c6b1e-0000-4000-8000-000000000001",
+                "resource": {"resourceType": "Organization", "name": "Riverside Surgery"},
+                "request": {"method": "POST", "url": "Organization"},
+            },
+            {
+                "resource": binary_patch(
+                    [
+                        {
+                            "op": "add",
+                            "path": "/generalPractitioner",
+                            "value": [
+                                {"reference": "urn:uuid:7f1c6b1e-0000-4000-8000-000000000001"}
+                            ],
+                        }
+                    ]
+                ),
+                "request": {"method": "PATCH", "url": "Patient/pt1", "ifMatch": 'W/"1"'},
+            },
+        ],
+    }
+    response = person.post(BASE, json=transaction, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    entries = response.json()["entry"]
+    assert entries[1]["response"]["status"] == "200 OK"
+    organisation = entries[0]["response"]["location"].split("/_history")[0]
+    assert current(person)["generalPractitioner"] == [{"reference": organisation}]
+
+
+def test_a_failing_patch_undoes_the_whole_transaction(person: TestClient) -> None:
+    transaction = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Organization", "id": "org-x", "name": "X"},
+                "request": {"method": "PUT", "url": "Organization/org-x"},
+            },
+            {
+                "resource": binary_patch([{"op": "test", "path": "/gender", "value": "male"}]),
+                "request": {"method": "PATCH", "url": "Patient/pt1"},
+            },
+        ],
+    }
+    response = person.post(BASE, json=transaction, headers=FHIR_JSON)
+    assert response.status_code == 422, response.text
+    assert "Bundle.entry[1]" in response.json()["issue"][0]["diagnostics"]
+    assert person.get(f"{BASE}/Organization/org-x").status_code == 404
+
+
+def test_batch_patch_entries_are_reported_one_by_one(person: TestClient) -> None:
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": binary_patch([{"op": "replace", "path": "/gender", "value": "other"}]),
+                "request": {"method": "PATCH", "url": "Patient/pt1"},
+            },
+            {
+                "resource": {"resourceType": "Patient", "gender": "male"},
+                "request": {"method": "PATCH", "url": "Patient/pt1"},
+            },
+            {
+                "resource": binary_patch([{"op": "replace", "path": "/gender", "value": "male"}]),
+                "request": {"method": "PATCH", "url": "Patient/pt1", "ifMatch": 'W/"1"'},
+            },
+        ],
+    }
+    response = person.post(BASE, json=batch, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    statuses = [e["response"]["status"] for e in response.json()["entry"]]
+    assert statuses[0] == "200 OK"
+    assert statuses[1].startswith("422") and statuses[2].startswith("412")
+    assert current(person)["gender"] == "other"

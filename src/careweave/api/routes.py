@@ -35,7 +35,7 @@ from careweave.fhir.errors import (
     UnsupportedMediaType,
     VersionConflict,
 )
-from careweave.fhir.json_patch import JSON_PATCH, apply_json_patch
+from careweave.fhir.json_patch import JSON_PATCH
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES, is_fhir_id
 from careweave.fhir.search_query import (
     CURSOR_PARAMETER,
@@ -48,6 +48,7 @@ from careweave.fhir.search_query import (
 from careweave.fhir.search_values import SearchValueError, parse_fhir_date_range
 from careweave.fhir.subsetting import Subset, subset_json
 from careweave.settings import Settings
+from careweave.store.patching import patch_in
 from careweave.store.repository import (
     FhirStore,
     HistoryPage,
@@ -321,13 +322,7 @@ def _patched(
 
     def work(tx: StoreTransaction) -> WriteResult:
         access.permit("update", resource_type)  # before reading: refused writers learn nothing
-        stored = tx.read(resource_type, resource_id)
-        if expected is not None and stored.version_id != expected:
-            raise VersionConflict(
-                f"{resource_type}/{resource_id} is at version {stored.version_id}, not {expected}"
-            )
-        body = apply_json_patch(stored.as_dict(), document)
-        return tx.update(resource_type, resource_id, body, if_match=stored.version_id)
+        return patch_in(tx, resource_type, resource_id, document, expected)
 
     for attempt in range(_PATCH_ATTEMPTS):
         try:

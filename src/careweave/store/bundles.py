@@ -8,15 +8,19 @@ A batch runs each entry on its own transaction and reports each entry's outcome.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 from careweave.fhir.conditional_read import not_modified
 from careweave.fhir.errors import (
@@ -26,7 +30,9 @@ from careweave.fhir.errors import (
     MalformedRequest,
     NotFound,
 )
+from careweave.fhir.json_patch import JSON_PATCH
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES, is_fhir_id
+from careweave.store.patching import patch_in
 from careweave.store.repository import (
     FhirStore,
     StoredResource,
@@ -50,6 +56,8 @@ class EntryRequest:
     if_none_exist: str | None
     full_url: str | None
     resource: dict[str, Any] | None
+    patch: list[Any] | None = None
+    """A PATCH's JSON Patch, read from the Binary the entry carries."""
     if_none_match: str | None = None
     """A GET's `ifNoneMatch` (an ETag such as W/"3"): 304 when the resource is still that."""
     if_modified_since: str | None = None
@@ -159,9 +167,9 @@ def _entry_request(index: int, raw: object) -> EntryRequest:
         raise InvalidResource(f"{where}.request is required", expression=[f"{where}.request"])
     method = request.get("method")
     url = request.get("url")
-    if method not in _ORDER or method in {"PATCH", "HEAD"}:
+    if method not in _ORDER or method == "HEAD":
         raise InvalidResource(
-            f"{where}.request.method must be GET, POST, PUT or DELETE, not {method!r}",
+            f"{where}.request.method must be GET, POST, PUT, PATCH or DELETE, not {method!r}",
             expression=[f"{where}.request.method"],
         )
     if not isinstance(url, str) or not url:
@@ -203,6 +211,14 @@ def _entry_request(index: int, raw: object) -> EntryRequest:
                 f"{where}.resource is a {body.get('resourceType')!r} but the url names {parts[0]}",
                 expression=[f"{where}.resource.resourceType"],
             )
+    patch = None
+    if method == "PATCH":
+        if resource_id is None or version_id is not None:
+            raise InvalidResource(
+                f"{where}.request.url must be Type/id for a PATCH, not '{url}'",
+                expression=[f"{where}.request.url"],
+            )
+        patch = _json_patch_of(where, body)
     if_match = request.get("ifMatch")
     return EntryRequest(
         index=index,
@@ -215,9 +231,38 @@ def _entry_request(index: int, raw: object) -> EntryRequest:
         if_none_exist=request.get("ifNoneExist"),
         full_url=raw.get("fullUrl"),
         resource=body if isinstance(body, dict) else None,
+        patch=patch,
         if_none_match=_text_or_none(request.get("ifNoneMatch")),
         if_modified_since=_http_date(request.get("ifModifiedSince")),
     )
+
+
+def _json_patch_of(where: str, body: object) -> list[Any]:
+    """A Bundle's PATCH carries its JSON Patch as a Binary (FHIR R4 http.html#patch)."""
+    if (
+        not isinstance(body, dict)
+        or body.get("resourceType") != "Binary"
+        or body.get("contentType") != JSON_PATCH
+        or not isinstance(body.get("data"), str)
+    ):
+        raise InvalidResource(
+            f"{where}.resource must be a Binary with contentType {JSON_PATCH} and the patch, "
+            "base64-encoded, in data",
+            expression=[f"{where}.resource"],
+        )
+    try:
+        document = orjson.loads(base64.b64decode(body["data"], validate=True))
+    except (binascii.Error, orjson.JSONDecodeError):
+        raise InvalidResource(
+            f"{where}.resource.data is not a base64-encoded JSON Patch",
+            expression=[f"{where}.resource.data"],
+        ) from None
+    if not isinstance(document, list):
+        raise InvalidResource(
+            f"{where}.resource.data is not a JSON Patch (an array of operations)",
+            expression=[f"{where}.resource.data"],
+        )
+    return document
 
 
 def _text_or_none(value: object) -> str | None:
@@ -274,7 +319,7 @@ def _assign_ids(tx: StoreTransaction, requests: list[EntryRequest]) -> dict[str,
 def _with_references_resolved(
     tx: StoreTransaction, request: EntryRequest, aliases: dict[str, str]
 ) -> EntryRequest:
-    if request.resource is None:
+    if request.resource is None and request.patch is None:
         return request
 
     def resolve(reference: str) -> str:
@@ -292,8 +337,9 @@ def _with_references_resolved(
             return f"{head}/{matches[0]}"
         return reference
 
-    rewritten = _rewrite_references(request.resource, resolve)
-    return EntryRequest(**{**request.__dict__, "resource": rewritten})
+    if request.patch is not None:  # its values may refer to what the transaction creates
+        return replace(request, patch=_rewrite_references(request.patch, resolve))
+    return replace(request, resource=_rewrite_references(request.resource, resolve))
 
 
 def _rewrite_references(value: Any, resolve: Callable[[str], str]) -> Any:
@@ -330,6 +376,10 @@ def _run(tx: StoreTransaction, r: EntryRequest, aliases: dict[str, str]) -> dict
         else:
             result = tx.update(r.resource_type, r.resource_id, r.resource, if_match=r.if_match)
         return _write_entry(result.stored, 201 if result.created else 200)
+    if r.method == "PATCH":
+        assert r.resource_id is not None and r.patch is not None
+        patched = patch_in(tx, r.resource_type, r.resource_id, r.patch, r.if_match)
+        return _write_entry(patched.stored, 200)
     if r.method == "DELETE":
         if r.resource_id is None:
             tx.conditional_delete(r.resource_type, r.query or "")
