@@ -186,6 +186,37 @@ def test_chained_criteria_match_as_the_search_would(watched: FhirStore) -> None:
     assert queued(watched) == [(marys, "Encounter", "e1", 1)]
 
 
+def test_composite_criteria_pair_each_reading_with_its_own_code(watched: FhirStore) -> None:
+    """A very high systolic reading alerts the team; a panel whose diastolic code sits beside
+    some other high reading does not."""
+    loinc = "http://loinc.org"
+    crisis = subscribe(
+        watched,
+        subscription(f"Observation?component-code-value-quantity={loinc}|8480-6$ge180"),
+    )
+
+    def panel(oid: str, systolic: int, diastolic: int) -> dict[str, Any]:
+        def reading(code: str, value: int) -> dict[str, Any]:
+            return {
+                "code": {"coding": [{"system": loinc, "code": code}]},
+                "valueQuantity": {"value": value, "unit": "mmHg"},
+            }
+
+        return {
+            "resourceType": "Observation",
+            "id": oid,
+            "status": "final",
+            "code": {"coding": [{"system": loinc, "code": "85354-9"}]},
+            "subject": {"reference": "Patient/p1"},
+            "component": [reading("8480-6", systolic), reading("8462-4", diastolic)],
+        }
+
+    watched.update("Observation", "bp1", panel("bp1", 150, 95))
+    watched.update("Observation", "bp2", panel("bp2", 192, 110))
+    watched.update("Observation", "bp3", panel("bp3", 120, 185))  # diastolic, not systolic
+    assert queued(watched) == [(crisis, "Observation", "bp2", 1)]
+
+
 def test_one_transaction_queues_the_newest_version_of_each_resource_once(
     watched: FhirStore,
 ) -> None:
