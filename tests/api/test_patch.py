@@ -222,3 +222,19 @@ def test_batch_patch_entries_are_reported_one_by_one(person: TestClient) -> None
     assert statuses[0] == "200 OK"
     assert statuses[1].startswith("422") and statuses[2].startswith("412")
     assert current(person)["gender"] == "other"
+
+
+def test_a_conditional_patch_changes_the_one_match(person: TestClient) -> None:
+    change = [{"op": "replace", "path": "/gender", "value": "other"}]
+    url = f"{BASE}/Patient?identifier={NHS}|9990000018"
+    response = person.patch(url, json=change, headers=PATCH)
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == "pt1" and current(person)["gender"] == "other"
+    nobody = person.patch(f"{BASE}/Patient?identifier={NHS}|9990000026", json=change, headers=PATCH)
+    assert nobody.status_code == 404
+    twin = {"resourceType": "Patient", "id": "pt2", "name": [{"family": "Thompson"}]}
+    assert person.put(f"{BASE}/Patient/pt2", json=twin, headers=FHIR_JSON).status_code == 201
+    several = person.patch(f"{BASE}/Patient?family=Thompson", json=change, headers=PATCH)
+    assert several.status_code == 412
+    unconditioned = person.patch(f"{BASE}/Patient", json=change, headers=PATCH)
+    assert unconditioned.status_code == 400

@@ -48,7 +48,7 @@ from careweave.fhir.search_query import (
 from careweave.fhir.search_values import SearchValueError, parse_fhir_date_range
 from careweave.fhir.subsetting import Subset, subset_json
 from careweave.settings import Settings
-from careweave.store.patching import patch_in
+from careweave.store.patching import conditional_patch_in, patch_in
 from careweave.store.repository import (
     FhirStore,
     HistoryPage,
@@ -302,6 +302,24 @@ async def patch(
     result = await run_in_threadpool(
         _patched, access, resource_type, resource_id, document, if_match(request)
     )
+    return _write_response(request, result, 200)
+
+
+@router.patch("/{resource_type}", openapi_extra=_JSON_PATCH_BODY, responses=_PATCHED)
+async def conditional_patch(request: Request, resource_type: ResourceType) -> FhirResponse:
+    """`PATCH Type?search`: the JSON Patch applied to the one resource the search finds."""
+    _check_type(resource_type)
+    query = request.url.query
+    if not query:
+        raise MalformedRequest("PATCH on a type needs a condition, e.g. Task?identifier=x|y")
+    access = await caller_access(request)
+    document = await read_json_body(request, _settings(request).max_body_bytes, JSON_PATCH)
+
+    def work(tx: StoreTransaction) -> WriteResult:
+        access.permit("update", resource_type)
+        return conditional_patch_in(tx, resource_type, query, document)
+
+    result = await run_in_threadpool(access.write, "patch", f"{resource_type}?{query}", work)
     return _write_response(request, result, 200)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from careweave.fhir.errors import VersionConflict
+from careweave.fhir.errors import NotFound, VersionConflict
 from careweave.fhir.json_patch import apply_json_patch
 from careweave.store.repository import StoreTransaction, WriteResult
 
@@ -31,3 +31,18 @@ def patch_in(
         )
     body = apply_json_patch(stored.as_dict(), document)
     return tx.update(resource_type, resource_id, body, if_match=stored.version_id)
+
+
+def conditional_patch_in(
+    tx: StoreTransaction, resource_type: str, query_string: str, document: Any
+) -> WriteResult:
+    """`PATCH Type?query`: patch the one match; none is 404 and several 412 (FHIR R4
+    http.html#patch), since a patch has nothing to create a resource from."""
+    matches = tx.find_ids(resource_type, query_string)
+    if len(matches) > 1:
+        raise VersionConflict(
+            f"The condition '{query_string}' matches more than one {resource_type}"
+        )
+    if not matches:
+        raise NotFound(f"No {resource_type} matches '{query_string}', so there is nothing to patch")
+    return patch_in(tx, resource_type, matches[0], document)
