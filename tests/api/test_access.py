@@ -626,6 +626,26 @@ def test_history_never_shows_hidden_versions(place: Place) -> None:
     assert [e["fullUrl"].rsplit("/", 1)[1] for e in history["entry"]] == ["cond-alice"]
 
 
+def test_everything_shows_only_what_the_user_may_see(place: Place) -> None:
+    def listed(who: str) -> set[str]:
+        response = place.get(who, "Patient/alice/$everything", params={"_count": "1000"})
+        assert response.status_code == 200, response.text
+        return {
+            f"{e['resource']['resourceType']}/{e['resource']['id']}"
+            for e in response.json().get("entry", [])
+        }
+
+    mine, everyone = listed("gp.a"), listed("system")
+    assert {"Patient/alice", "Observation/obs-alice", "Observation/obs-moved"} <= mine
+    assert "Observation/obs-joint" in everyone - mine  # it names Bob, whom gp.a may not see
+    for name in mine:
+        assert place.get("gp.a", name).status_code == 200, name
+    for name in everyone - mine:
+        assert place.get("gp.a", name).status_code == 404, name
+    hidden = place.get("gp.a", "Patient/bob/$everything")
+    same_as_missing(hidden, place.get("gp.a", "Patient/nobody/$everything"), "bob", "nobody")
+
+
 # -- Bundles -------------------------------------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ from careweave.fhir.errors import FhirError, Forbidden
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
 from careweave.fhir.search_query import CURSOR_PARAMETER, SearchQuery, parse_search
 from careweave.store.bundles import process_bundle
+from careweave.store.everything import EverythingPage, patient_everything
 from careweave.store.repository import (
     FhirStore,
     HistoryPage,
@@ -232,6 +233,39 @@ class CareRecordAccess:
         touched = [Touched("search", rt, rid, c) for rt, rid, c in [*page.matches, *page.included]]
         self._record_touched(touched, entity, always=True)
         return page
+
+    def everything(
+        self, patient_id: str, types: Sequence[str] | None, entity: str, **kwargs: Any
+    ) -> EverythingPage:
+        """A page of `Patient/[id]/$everything`: the person's record, if the user may read
+        it (else 404, audited like a read), and the resources in their compartment of the
+        types (all by default) that the user may search, under their access conditions.
+        Types the user may not search are left out rather than refused: everything the user
+        may see is what they asked for."""
+
+        def run() -> EverythingPage:
+            self.permit("read", "Patient")
+            self.store.read("Patient", patient_id, visibility=self.visibility)
+            wanted = [t for t in (types or SUPPORTED_RESOURCE_TYPES) if self._may("search", t)]
+            if "Patient" not in wanted and (types is None or "Patient" in types):
+                wanted.append("Patient")
+            with self.store.database.read() as conn:
+                return patient_everything(
+                    conn, patient_id, wanted, visibility=self.visibility, **kwargs
+                )
+
+        page = self._audited("search", entity, run)
+        touched = [Touched("search", rt, rid, c) for rt, rid, c in page.matches]
+        self._record_touched(touched, entity, always=True)
+        return page
+
+    def _may(self, interaction: str, resource_type: str) -> bool:
+        try:
+            self.permit(interaction, resource_type)
+        except FhirError:
+            return False
+        visibility = self.visibility
+        return visibility is None or visibility.may_read_type(resource_type)
 
     def history(
         self, resource_type: str | None, resource_id: str | None, entity: str, **kwargs: Any

@@ -94,7 +94,20 @@ def capability_statement(base: str, registry: SearchParameterRegistry) -> dict[s
         if resource_type == "AuditEvent":
             resources.append(_audit_trail(registry))
             continue
-        documented = {"documentation": _SUBSCRIPTIONS} if resource_type == "Subscription" else {}
+        documented: dict[str, Any] = (
+            {"documentation": _SUBSCRIPTIONS} if resource_type == "Subscription" else {}
+        )
+        operations: dict[str, Any] = {}
+        if resource_type == "Patient":
+            operations["operation"] = [
+                {
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                    "documentation": "GET Patient/[id]/$everything: the person and every "
+                    "resource in their compartment the caller may see, in pages; _type, _since "
+                    "and _count (not start or end).",
+                }
+            ]
         resources.append(
             {
                 "type": resource_type,
@@ -117,6 +130,7 @@ def capability_statement(base: str, registry: SearchParameterRegistry) -> dict[s
                     if p.type == "reference" and resource_type in p.targets
                 ),
                 "searchParam": params,
+                **operations,
             }
         )
     return {

@@ -11,8 +11,7 @@ read it only up to the body limit.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -45,7 +44,7 @@ from careweave.fhir.search_query import (
     parse_read_subset,
     parse_search,
 )
-from careweave.fhir.search_values import SearchValueError, parse_fhir_date_range
+from careweave.fhir.search_values import DateRange, SearchValueError, parse_fhir_date_range
 from careweave.fhir.subsetting import Subset, subset_json
 from careweave.settings import Settings
 from careweave.store.patching import conditional_patch_in, patch_in
@@ -365,6 +364,64 @@ def delete(request: Request, resource_type: ResourceType, resource_id: ResourceI
     )
 
 
+_EVERYTHING_PARAMETERS = frozenset({"_type", "_since", "_count", CURSOR_PARAMETER})
+
+
+@router.get("/Patient/{resource_id}/$everything")
+def patient_everything(request: Request, resource_id: ResourceId) -> FhirResponse:
+    """`Patient/[id]/$everything`: the person's record across organisations, as pages of a
+    searchset Bundle (`_type`, `_since`, `_count`; not `start`/`end`, which would need each
+    type's clinical date)."""
+    _check_id("Patient", resource_id)
+    access = access_of(request)
+    params = request.query_params
+    unknown = sorted(set(params) - _EVERYTHING_PARAMETERS)
+    if unknown:
+        raise InvalidSearch(f"$everything takes _type, _since and _count; not {', '.join(unknown)}")
+    types: list[str] | None = None
+    if "_type" in params:
+        types = [t.strip() for t in params["_type"].split(",") if t.strip()]
+        for name in types:
+            _check_type(name)
+    since = _date_parameter(params, "_since")
+    settings = _settings(request)
+    count_text = params.get("_count", str(settings.default_page_size))
+    if not count_text.isdigit() or int(count_text) < 1:
+        raise InvalidSearch(f"_count must be a whole number above 0, not '{count_text}'")
+    count = min(int(count_text), settings.max_page_size)
+    cursor_text = params.get(CURSOR_PARAMETER)
+    if cursor_text is not None and not cursor_text.isdigit():
+        raise InvalidSearch("The paging cursor is not valid; start again")
+    entity = f"Patient/{resource_id}/$everything"
+    page = access.everything(
+        resource_id,
+        types,
+        entity,
+        since=since.start if since else None,
+        count=count,
+        cursor=int(cursor_text) if cursor_text else None,
+    )
+    base = base_url(request)
+    echo = [(k, v) for k, v in params.multi_items() if k in {"_type", "_since"}]
+    paging = [*echo, ("_count", str(count))]
+    here = f"{base}/Patient/{resource_id}/$everything"
+    links = [{"relation": "self", "url": f"{here}?{urlencode(paging)}"}]
+    if page.next_cursor:
+        next_page = [*paging, (CURSOR_PARAMETER, page.next_cursor)]
+        links.append({"relation": "next", "url": f"{here}?{urlencode(next_page)}"})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "link": links}
+    if page.matches:
+        bundle["entry"] = [
+            {
+                "fullUrl": f"{base}/{rtype}/{rid}",
+                "resource": orjson.Fragment(content),
+                "search": {"mode": "match"},
+            }
+            for rtype, rid, content in page.matches
+        ]
+    return FhirResponse(bundle)
+
+
 @router.get("/{resource_type}/{resource_id}/_history")
 def instance_history(
     request: Request, resource_type: ResourceType, resource_id: ResourceId
@@ -549,6 +606,16 @@ def searchset(base: str, query: SearchQuery, page: SearchPage) -> dict[str, Any]
     return bundle
 
 
+def _date_parameter(params: Mapping[str, str], name: str) -> DateRange | None:
+    """A date parameter of a history or $everything (`_since`, `_at`) as the range it names."""
+    if name not in params:
+        return None
+    try:
+        return parse_fhir_date_range(params[name])
+    except SearchValueError as exc:
+        raise InvalidSearch(f"{name}: {exc}") from None
+
+
 def _history(request: Request, resource_type: str | None, resource_id: str | None) -> FhirResponse:
     settings = _settings(request)
     access = access_of(request)
@@ -557,24 +624,19 @@ def _history(request: Request, resource_type: str | None, resource_id: str | Non
     if not count_text.isdigit():
         raise InvalidSearch(f"_count must be a whole number, not '{count_text}'")
     count = min(int(count_text), settings.max_page_size)
-    since: datetime | None = None
-    if "_since" in params:
-        try:
-            since = parse_fhir_date_range(params["_since"]).start
-        except SearchValueError as exc:
-            raise InvalidSearch(f"_since: {exc}") from None
-    at: tuple[datetime, datetime] | None = None
-    if "_at" in params:
-        try:
-            at_range = parse_fhir_date_range(params["_at"])
-        except SearchValueError as exc:
-            raise InvalidSearch(f"_at: {exc}") from None
-        at = (at_range.start, at_range.end)
+    since = _date_parameter(params, "_since")
+    at = _date_parameter(params, "_at")
     cursor = parse_history_cursor(params[CURSOR_PARAMETER]) if CURSOR_PARAMETER in params else None
     shown = _history_subsets(request)
     path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
     page: HistoryPage = access.history(
-        resource_type, resource_id, path, since=since, at=at, count=max(count, 1), cursor=cursor
+        resource_type,
+        resource_id,
+        path,
+        since=since.start if since else None,
+        at=(at.start, at.end) if at else None,
+        count=max(count, 1),
+        cursor=cursor,
     )
     base = base_url(request)
     path = f"{base}/{path}"
