@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -242,6 +243,44 @@ def test_a_caldicott_guardian_reads_their_organisations_entries_only(trail: Trai
     assert trail.events("guardian.a", {"agent": "Organization/prac-b"}) == []
     assert trail.events("guardian.a", {"altid": "gp.b"}) == []
     assert trail.events("guardian.a", {"patient": "bob"}) == []
+
+
+def test_a_count_is_what_the_pages_hold_and_stays_within_what_the_reader_may_see(
+    trail: Trail,
+) -> None:
+    # Reading the trail is audited too: compare only what was there before these readings.
+    before = {"date": "lt" + datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+
+    def count(who: str, params: dict[str, str]) -> int:
+        response = trail.get(who, "AuditEvent", params={**params, "_summary": "count"})
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        assert "entry" not in bundle
+        return int(bundle["total"])
+
+    for who, params in [
+        ("guardian.a", before),
+        ("guardian.a", {**before, "patient": "alice"}),
+        ("guardian.a", {**before, "altid": "gp.a"}),
+        ("system", before),
+        ("alice", before),
+    ]:
+        expected = len(trail.events(who, params))
+        assert expected > 0 and count(who, params) == expected, (who, params)
+    assert count("guardian.a", {"patient": "bob"}) == 0
+    assert count("system", {"patient": "bob"}) > 0
+    refused = trail.get("system", "AuditEvent", params={"_summary": "true"})
+    assert refused.status_code == 400
+
+
+def test_the_trail_is_searched_by_date(trail: Trail) -> None:
+    """A date filter was a 500 until it met the trail's timezone-aware queries."""
+    day = trail.events("guardian.a")[0]["recorded"][:10]
+    that_day = trail.events("guardian.a", {"date": day})  # the whole of that day
+    assert that_day and all(e["recorded"].startswith(day) for e in that_day)
+    assert trail.events("guardian.a", {"date": "ge2020"})
+    assert trail.events("guardian.a", {"date": "lt2020"}) == []
+    assert trail.events("guardian.a", {"date": "ge2999-01-01T00:00:00Z"}) == []
 
 
 def test_staff_who_are_not_guardians_may_not_read_the_trail(trail: Trail) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Connection, Dialect, Row, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Dialect, Row, and_, func, select
 
 from careweave.access.principal import Principal
 from careweave.store.access_tables import audit_log
@@ -1224,20 +1224,15 @@ def _details(database: Database, seqs: list[int]) -> dict[int, tuple[str | None,
     return found
 
 
-def search_audit(
-    database: Database,
+def _audit_conditions(
     *,
     patient_id: str | None = None,
     username: str | None = None,
     organisation_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    count: int = 50,
-    after_seq: int | None = None,
-) -> list[tuple[int, str]]:
-    """(seq, content) of matching entries in chain order, `count` at a time: page on with the
-    last seq as `after_seq`. Serve each with `stored_audit_event`."""
-    conditions = []
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if patient_id is not None:
         conditions.append(audit_log.c.patient_id == patient_id)
     if username is not None:
@@ -1248,6 +1243,20 @@ def search_audit(
         conditions.append(audit_log.c.recorded >= _naive(since))
     if until is not None:
         conditions.append(audit_log.c.recorded < _naive(until))
+    return conditions
+
+
+def search_audit(
+    database: Database,
+    *,
+    count: int = 50,
+    after_seq: int | None = None,
+    **criteria: Any,
+) -> list[tuple[int, str]]:
+    """(seq, content) of matching entries in chain order, `count` at a time: page on with the
+    last seq as `after_seq`. Serve each with `stored_audit_event`. `criteria` are those of
+    `count_audit`."""
+    conditions = _audit_conditions(**criteria)
     if after_seq is not None:
         conditions.append(audit_log.c.seq > after_seq)
     query = select(audit_log.c.seq, audit_log.c.content).order_by(audit_log.c.seq).limit(count)
@@ -1255,6 +1264,31 @@ def search_audit(
         query = query.where(*conditions)
     with database.read() as conn:
         return [(int(seq), str(content)) for seq, content in conn.execute(query)]
+
+
+def count_audit(
+    database: Database,
+    *,
+    patient_id: str | None = None,
+    username: str | None = None,
+    organisation_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """How many entries match: how often a person's record was opened in a period, say, which
+    a Caldicott guardian asks before reading the entries themselves."""
+    conditions = _audit_conditions(
+        patient_id=patient_id,
+        username=username,
+        organisation_id=organisation_id,
+        since=since,
+        until=until,
+    )
+    query = select(func.count()).select_from(audit_log)
+    if conditions:
+        query = query.where(*conditions)
+    with database.read() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def read_audit_event(database: Database, seq: int) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ The handlers are plain functions, which FastAPI runs in its thread pool: every s
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -20,6 +20,7 @@ from fastapi import APIRouter, Path, Request
 
 from careweave.access.audit import (
     AuditRecord,
+    count_audit,
     read_audit_event,
     search_audit,
     stored_audit_event,
@@ -33,7 +34,15 @@ from careweave.fhir.search_query import CURSOR_PARAMETER
 from careweave.fhir.search_values import SearchValueError, parse_fhir_date_range
 
 audit_router = APIRouter(prefix="/fhir/R4/AuditEvent", default_response_class=FhirResponse)
-SEARCH_PARAMETERS = ("patient", "agent", "altid", "date", "_count", CURSOR_PARAMETER)
+SEARCH_PARAMETERS = (
+    "patient",
+    "agent",
+    "altid",
+    "date",
+    "_count",
+    "_summary",
+    CURSOR_PARAMETER,
+)
 
 
 def _scope_of_reader(principal: Principal) -> dict[str, str | None]:
@@ -113,12 +122,14 @@ def search_audit_events(request: Request) -> FhirResponse:
             span = parse_fhir_date_range(text)
         except SearchValueError as exc:
             raise InvalidSearch(f"date: {exc}") from None
+        # Search dates are naive UTC (the store's form); the trail's queries take aware ones.
+        start, end = span.start.replace(tzinfo=UTC), span.end.replace(tzinfo=UTC)
         if prefix in ("ge", "gt"):
-            since = span.start
+            since = start
         elif prefix in ("le", "lt"):
-            until = span.end
+            until = end
         else:
-            since, until = span.start, span.end
+            since, until = start, end
     # Asking for entries outside what the caller may read finds none; it does not say whether
     # any exist.
     outside = any(key in criteria and criteria[key] != value for key, value in fixed.items())
@@ -131,6 +142,13 @@ def search_audit_events(request: Request) -> FhirResponse:
     if cursor is not None and not cursor.isdigit():
         raise InvalidSearch("The paging cursor is not valid; start again")
     database = request.app.state.store.database
+    summary = params.get("_summary")
+    if summary not in (None, "count"):
+        raise InvalidSearch(f"AuditEvent searches take _summary=count only, not '{summary}'")
+    if summary == "count":
+        total = 0 if outside else count_audit(database, since=since, until=until, **criteria)
+        _audit_the_reading(request, principal, f"AuditEvent?{params}")
+        return FhirResponse({"resourceType": "Bundle", "type": "searchset", "total": total})
     rows = (
         []
         if outside
