@@ -2,10 +2,10 @@
 
 Schemathesis reads the document the app serves at /openapi.json, generates requests for every
 operation in it (valid ones and, in negative mode, ones that break the document's rules) and
-sends them in-process to an app built on the `database_url` fixture, so each run covers SQLite
-and PostgreSQL. Each operation gets one test per database on a fresh store preloaded with the
-example resources; the requests generated for one operation share that store, so later requests
-meet what earlier ones wrote or deleted.
+sends them in-process, with a platform-wide integration's token, to an app built on the
+`database_url` fixture, so each run covers SQLite and PostgreSQL. Each operation gets one test
+per database on a fresh store preloaded with the example resources; the requests generated for
+one operation share that store, so later requests meet what earlier ones wrote or deleted.
 
 Two properties are tested separately, so that a failure of one cannot hide the other
 (Hypothesis stops at the first failing example of a test):
@@ -46,6 +46,7 @@ from careweave.fhir.search_parameters import default_registry
 from careweave.fhir.validation import SUPPORTED_RESOURCE_TYPES
 from careweave.settings import Settings
 from careweave.store.repository import FhirStore
+from tests.conftest import system_token
 
 FHIR_JSON = "application/fhir+json"
 DETERMINISTIC = bool(os.environ.get("CI"))
@@ -311,19 +312,30 @@ def fhir_errors_and_bodies(ctx: Any, response: Any, case: Any) -> bool | None:
     return None
 
 
+@pytest.fixture
+def platform_token(store: FhirStore) -> dict[str, str]:
+    """A platform-wide integration's token: without one every request that gets past routing
+    is a 401, and the handlers, the store and the checks behind them are never reached."""
+    return {"Authorization": f"Bearer {system_token(store.database)}"}
+
+
 @fuzzing.parametrize()
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_no_server_errors_and_every_error_is_an_operation_outcome(
-    case: Any, fhir_app_with_examples: FastAPI
+    case: Any, fhir_app_with_examples: FastAPI, platform_token: dict[str, str]
 ) -> None:
     case.call_and_validate(
-        app=fhir_app_with_examples, checks=[not_a_server_error, fhir_errors_and_bodies]
+        app=fhir_app_with_examples,
+        headers=platform_token,
+        checks=[not_a_server_error, fhir_errors_and_bodies],
     )
 
 
 @conformance.parametrize()
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_responses_have_the_documented_content_type(
-    case: Any, fhir_app_with_examples: FastAPI
+    case: Any, fhir_app_with_examples: FastAPI, platform_token: dict[str, str]
 ) -> None:
-    case.call_and_validate(app=fhir_app_with_examples, checks=[content_type_conformance])
+    case.call_and_validate(
+        app=fhir_app_with_examples, headers=platform_token, checks=[content_type_conformance]
+    )
