@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request
 
@@ -28,6 +27,7 @@ from careweave.access.audit import (
 from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.api.auth import audit_trail, principal_of
+from careweave.api.paging import forward_links, page_cursor, page_size
 from careweave.api.responses import FhirResponse
 from careweave.fhir.errors import Forbidden, InvalidSearch, NotFound
 from careweave.fhir.search_query import CURSOR_PARAMETER
@@ -134,13 +134,9 @@ def search_audit_events(request: Request) -> FhirResponse:
     # any exist.
     outside = any(key in criteria and criteria[key] != value for key, value in fixed.items())
     criteria.update(fixed)
-    count_text = params.get("_count", "50")
-    if not count_text.isdigit():
-        raise InvalidSearch(f"_count must be a whole number, not '{count_text}'")
-    count = max(1, min(int(count_text), 1000))
-    cursor = params.get(CURSOR_PARAMETER)
-    if cursor is not None and not cursor.isdigit():
-        raise InvalidSearch("The paging cursor is not valid; start again")
+    settings = request.app.state.settings
+    count = page_size(params, default=settings.default_page_size, maximum=settings.max_page_size)
+    cursor = page_cursor(params)
     database = request.app.state.store.database
     summary = params.get("_summary")
     if summary not in (None, "count"):
@@ -164,12 +160,8 @@ def search_audit_events(request: Request) -> FhirResponse:
     _audit_the_reading(request, principal, f"AuditEvent?{params}")
     base = f"{str(request.base_url).rstrip('/')}/fhir/R4"
     echo = [(k, v) for k, v in params.multi_items() if k not in ("_count", CURSOR_PARAMETER)]
-    links = [
-        {"relation": "self", "url": f"{base}/AuditEvent?{urlencode([*echo, ('_count', count)])}"}
-    ]
-    if len(rows) > count:
-        next_page = [*echo, ("_count", count), (CURSOR_PARAMETER, rows[count - 1][0])]
-        links.append({"relation": "next", "url": f"{base}/AuditEvent?{urlencode(next_page)}"})
+    next_cursor = rows[count - 1][0] if len(rows) > count else None
+    links = forward_links(f"{base}/AuditEvent", echo, count, next_cursor)
     entries = [
         {
             "fullUrl": f"{base}/AuditEvent/{seq}",

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from careweave.access.guard import CareRecordAccess
 from careweave.api.auth import access_of, caller_access
 from careweave.api.capability import capability_statement
+from careweave.api.paging import forward_links, page_cursor, page_size
 from careweave.api.requests import if_match, prefer, read_body, read_json_body
 from careweave.api.responses import FHIR_JSON, FhirResponse, outcome_response, version_headers
 from careweave.fhir.conditional_read import not_modified
@@ -385,13 +386,8 @@ def patient_everything(request: Request, resource_id: ResourceId) -> FhirRespons
             _check_type(name)
     since = _date_parameter(params, "_since")
     settings = _settings(request)
-    count_text = params.get("_count", str(settings.default_page_size))
-    if not count_text.isdigit() or int(count_text) < 1:
-        raise InvalidSearch(f"_count must be a whole number above 0, not '{count_text}'")
-    count = min(int(count_text), settings.max_page_size)
-    cursor_text = params.get(CURSOR_PARAMETER)
-    if cursor_text is not None and not cursor_text.isdigit():
-        raise InvalidSearch("The paging cursor is not valid; start again")
+    count = page_size(params, default=settings.default_page_size, maximum=settings.max_page_size)
+    cursor_text = page_cursor(params)
     entity = f"Patient/{resource_id}/$everything"
     page = access.everything(
         resource_id,
@@ -403,12 +399,8 @@ def patient_everything(request: Request, resource_id: ResourceId) -> FhirRespons
     )
     base = base_url(request)
     echo = [(k, v) for k, v in params.multi_items() if k in {"_type", "_since"}]
-    paging = [*echo, ("_count", str(count))]
     here = f"{base}/Patient/{resource_id}/$everything"
-    links = [{"relation": "self", "url": f"{here}?{urlencode(paging)}"}]
-    if page.next_cursor:
-        next_page = [*paging, (CURSOR_PARAMETER, page.next_cursor)]
-        links.append({"relation": "next", "url": f"{here}?{urlencode(next_page)}"})
+    links = forward_links(here, echo, count, page.next_cursor)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "link": links}
     if page.matches:
         bundle["entry"] = [
@@ -620,10 +612,7 @@ def _history(request: Request, resource_type: str | None, resource_id: str | Non
     settings = _settings(request)
     access = access_of(request)
     params = request.query_params
-    count_text = params.get("_count", str(settings.default_page_size))
-    if not count_text.isdigit():
-        raise InvalidSearch(f"_count must be a whole number, not '{count_text}'")
-    count = min(int(count_text), settings.max_page_size)
+    count = page_size(params, default=settings.default_page_size, maximum=settings.max_page_size)
     since = _date_parameter(params, "_since")
     at = _date_parameter(params, "_at")
     cursor = parse_history_cursor(params[CURSOR_PARAMETER]) if CURSOR_PARAMETER in params else None
@@ -635,17 +624,13 @@ def _history(request: Request, resource_type: str | None, resource_id: str | Non
         path,
         since=since.start if since else None,
         at=(at.start, at.end) if at else None,
-        count=max(count, 1),
+        count=count,
         cursor=cursor,
     )
     base = base_url(request)
     path = f"{base}/{path}"
     echo = [(k, v) for k, v in params.multi_items() if k in {"_since", "_at", *SUBSET_PARAMETERS}]
-    paging = [*echo, ("_count", str(count))]
-    links = [{"relation": "self", "url": f"{path}?{urlencode(paging)}"}]
-    if page.next_cursor:
-        next_page = [*paging, (CURSOR_PARAMETER, page.next_cursor)]
-        links.append({"relation": "next", "url": f"{path}?{urlencode(next_page)}"})
+    links = forward_links(path, echo, count, page.next_cursor)
     entries = []
     for version in page.versions:
         entry: dict[str, Any] = {"fullUrl": f"{base}/{version.reference}"}
