@@ -290,6 +290,33 @@ def test_conditional_delete(client: TestClient) -> None:
     assert client.delete(f"{BASE}/Patient", params={"identifier": "nobody"}).status_code == 200
 
 
+def test_every_conditional_interaction_refuses_several_matches_alike(client: TestClient) -> None:
+    create(client, patient("9990000018"))
+    create(client, patient("9990000026"))
+    versions = len(client.get(f"{BASE}/_history").json()["entry"])
+    attempts = {
+        "created": client.post(
+            f"{BASE}/Patient",
+            json=patient("9990000034"),
+            headers={**FHIR_JSON, "If-None-Exist": "family=Thompson"},
+        ),
+        "updated": client.put(
+            f"{BASE}/Patient", params={"family": "Thompson"}, json=patient("9990000034")
+        ),
+        "deleted": client.delete(f"{BASE}/Patient", params={"family": "Thompson"}),
+        "patched": client.patch(
+            f"{BASE}/Patient?family=Thompson",
+            json=[{"op": "replace", "path": "/gender", "value": "other"}],
+            headers={"Content-Type": "application/json-patch+json"},
+        ),
+    }
+    for undone, response in attempts.items():
+        diagnostics = assert_outcome(response, 412)["issue"][0]["diagnostics"]
+        assert "matches more than one Patient" in diagnostics
+        assert f"so nothing was {undone}" in diagnostics
+    assert len(client.get(f"{BASE}/_history").json()["entry"]) == versions == 2
+
+
 def test_conditions_without_criteria_are_refused(client: TestClient) -> None:
     pid = create(client, patient())["id"]
     assert_outcome(

@@ -38,11 +38,7 @@ def conditional_patch_in(
 ) -> WriteResult:
     """`PATCH Type?query`: patch the one match; none is 404 and several 412 (FHIR R4
     http.html#patch), since a patch has nothing to create a resource from."""
-    matches = tx.find_ids(resource_type, query_string)
-    if len(matches) > 1:
-        raise VersionConflict(
-            f"The condition '{query_string}' matches more than one {resource_type}"
-        )
-    if not matches:
+    match = tx.find_one(resource_type, query_string, undone="patched")
+    if match is None:
         raise NotFound(f"No {resource_type} matches '{query_string}', so there is nothing to patch")
-    return patch_in(tx, resource_type, matches[0], document)
+    return patch_in(tx, resource_type, match, document)

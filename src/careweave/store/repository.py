@@ -413,6 +413,23 @@ class StoreTransaction:
         rows = self.conn.execute(select(r.c.id).where(*conditions).limit(limit)).all()
         return [row[0] for row in rows]
 
+    def find_one(
+        self, resource_type: str, query_string: str, *, undone: str, named: str = "The condition"
+    ) -> str | None:
+        """The id of the one current resource a conditional interaction's query matches, or
+        None when none does.
+
+        Several matches are a 412 (FHIR R4 http.html): the server must not pick one. `undone`
+        says what was therefore not done, and `named` how the client gave the condition.
+        """
+        matches = self.find_ids(resource_type, query_string)
+        if len(matches) > 1:
+            raise VersionConflict(
+                f"{named} '{query_string}' matches more than one {resource_type}, so nothing was "
+                f"{undone}; make the condition more specific"
+            )
+        return matches[0] if matches else None
+
     # -- writes ------------------------------------------------------------------------------
 
     def create(
@@ -429,14 +446,9 @@ class StoreTransaction:
         rtype = body["resourceType"]
         self._allow("create", rtype)
         if if_none_exist:
-            existing = self.find_ids(rtype, if_none_exist)
-            if len(existing) > 1:
-                raise VersionConflict(
-                    f"If-None-Exist '{if_none_exist}' matches more than one {rtype}; "
-                    "make the condition more specific"
-                )
-            if existing:
-                return WriteResult(self.read(rtype, existing[0]), created=False, changed=False)
+            existing = self.find_one(rtype, if_none_exist, undone="created", named="If-None-Exist")
+            if existing is not None:
+                return WriteResult(self.read(rtype, existing), created=False, changed=False)
         if self.vet is not None:
             self.vet(self, "create", rtype, None, body)
         new_id = resource_id or str(uuid.uuid4())
@@ -503,37 +515,27 @@ class StoreTransaction:
                 f"A FHIR resource must be a JSON object, not {type(body).__name__}"
             )
         self._allow("update", resource_type)
-        matches = self.find_ids(resource_type, query_string)
-        if len(matches) > 1:
-            raise VersionConflict(
-                f"The condition '{query_string}' matches more than one {resource_type}"
-            )
-        if not matches:
-            body_id = body.get("id") if isinstance(body, dict) else None
+        match = self.find_one(resource_type, query_string, undone="updated")
+        if match is None:
+            body_id = body.get("id")
             if body_id is not None:
                 return self.update(resource_type, str(body_id), body)
             return self.create(body, resource_type=resource_type)
-        if isinstance(body, dict) and body.get("id") not in (None, matches[0]):
+        if body.get("id") not in (None, match):
             raise InvalidResource(
                 f"The body's id '{body.get('id')}' is not the id of the matching resource "
-                f"'{matches[0]}'",
+                f"'{match}'",
                 expression=[f"{resource_type}.id"],
             )
-        return self.update(resource_type, matches[0], {**body, "id": matches[0]})
+        return self.update(resource_type, match, {**body, "id": match})
 
     def conditional_delete(self, resource_type: str, query_string: str) -> str | None:
         """`DELETE Type?query`: deletes the one match and returns its id; several -> 412."""
         self._allow("delete", resource_type)
-        matches = self.find_ids(resource_type, query_string)
-        if len(matches) > 1:
-            raise VersionConflict(
-                f"The condition '{query_string}' matches more than one {resource_type}; "
-                "nothing was deleted"
-            )
-        if not matches:
-            return None
-        self.delete(resource_type, matches[0])
-        return matches[0]
+        match = self.find_one(resource_type, query_string, undone="deleted")
+        if match is not None:
+            self.delete(resource_type, match)
+        return match
 
     def delete(
         self, resource_type: str, resource_id: str, *, if_match: int | None = None
