@@ -362,10 +362,15 @@ def _composite_condition(
                         filter_condition(resource_type, parts[0], r, driving=True),
                         *[filter_condition(resource_type, part, r) for part in parts[1:]],
                     )
-                matches.append(_plain_tuples(resource_type, parts))
-                checks.append(and_(*[filter_condition(resource_type, part, r) for part in parts]))
-        else:
+                if driving:
+                    matches.append(_plain_tuples(resource_type, parts))
+                else:
+                    checks.append(
+                        and_(*[filter_condition(resource_type, part, r) for part in parts])
+                    )
+        elif driving:
             matches.append(_stored_tuples(resource_type, kinds, source.row_param, values))
+        else:
             checks.append(
                 _stored_tuples(resource_type, kinds, source.row_param, values, r).exists()
             )
