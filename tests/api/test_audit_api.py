@@ -283,6 +283,15 @@ def test_the_trail_is_searched_by_date(trail: Trail) -> None:
     assert trail.events("guardian.a", {"date": "ge2999-01-01T00:00:00Z"}) == []
 
 
+@pytest.mark.parametrize("name", ["patient", "agent", "altid", "date"])
+def test_a_nul_character_in_a_filter_is_a_400_not_a_server_error(trail: Trail, name: str) -> None:
+    """PostgreSQL text cannot hold NUL: the filter reached the query and failed there (a 500)
+    until the fuzzing of this route sent one."""
+    response = trail.get("system", "AuditEvent", params={name: "a\x00b"})
+    assert response.status_code == 400, response.text
+    assert "NUL character" in response.json()["issue"][0]["diagnostics"]
+
+
 def test_staff_who_are_not_guardians_may_not_read_the_trail(trail: Trail) -> None:
     for path in ("AuditEvent", "AuditEvent?patient=alice", "AuditEvent/1"):
         before = last_seq(trail.store)

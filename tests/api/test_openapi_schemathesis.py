@@ -122,6 +122,24 @@ HISTORY_PARAMETERS: dict[str, dict[str, Any]] = {
     "_at": _DATE,
     **READ_PARAMETERS,
 }
+_CURSOR: dict[str, Any] = {"anyOf": [{"type": "integer", "minimum": 0}, _TEXT]}
+EVERYTHING_PARAMETERS: dict[str, dict[str, Any]] = {
+    "_type": {"anyOf": [{"enum": ["Observation", "Condition,CarePlan"]}, _TEXT]},
+    "_since": _DATE,
+    "_count": _COUNT,
+    "_cursor": _CURSOR,
+}
+AUDIT_PARAMETERS: dict[str, dict[str, Any]] = {
+    "patient": {"anyOf": [{"enum": ["Patient/pat-1", "pat-1"]}, _TEXT]},
+    "agent": {"anyOf": [{"enum": ["Organization/org-1"]}, _TEXT]},
+    "altid": _TEXT,
+    "date": _DATE,
+    "_count": _COUNT,
+    "_summary": {"anyOf": [{"enum": ["count"]}, _TEXT]},
+    "_cursor": _CURSOR,
+}
+"""The audit trail's own search (not a `[type]` search): the 500 that a date filter gave
+until e6eedc7 went unseen because nothing generated these."""
 PATCHES = [
     [{"op": "replace", "path": "/status", "value": "final"}],
     [{"op": "add", "path": "/meta/tag", "value": [{"code": "x"}]}],
@@ -156,10 +174,10 @@ def fuzzable(document: dict[str, Any], examples: list[dict[str, Any]]) -> dict[s
       generated type is unknown and nearly every request stops at the 404 for it. (Negative
       mode still sends types outside the enum.)
     * `{resource_id}` may also be the id of an example, so reads and deletes find something.
-    * Searches, histories and the conditional update and delete on a type take query
-      parameters, and reads take `_summary` and `_elements`: the handlers read them from the
-      raw query string, so FastAPI cannot list them, and parsing them is where malformed input
-      is most likely to go wrong.
+    * Searches, histories, `$everything`, the audit trail and the conditional update and
+      delete on a type take query parameters, and reads take `_summary` and `_elements`: the
+      handlers read them from the raw query string, so FastAPI cannot list them, and parsing
+      them is where malformed input is most likely to go wrong.
     * Request bodies may also be a valid example resource (or a transaction of all of them),
       since a random JSON object is never a valid resource.
     """
@@ -184,6 +202,10 @@ def fuzzable(document: dict[str, Any], examples: list[dict[str, Any]]) -> dict[s
             known = {p["name"] for p in parameters if p["in"] == "query"}
             if path.endswith("/_history"):
                 parameters += _query(HISTORY_PARAMETERS, known)
+            elif path.endswith("/$everything"):
+                parameters += _query(EVERYTHING_PARAMETERS, known)
+            elif path == "/fhir/R4/AuditEvent" and method == "get":
+                parameters += _query(AUDIT_PARAMETERS, known)
             elif method == "get" and path.endswith(("/{resource_id}", "/{version_id}")):
                 parameters += _query(READ_PARAMETERS, known)
             elif path.endswith("/_search") or (

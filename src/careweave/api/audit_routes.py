@@ -105,6 +105,9 @@ def search_audit_events(request: Request) -> FhirResponse:
         raise InvalidSearch(
             f"AuditEvent searches take {', '.join(SEARCH_PARAMETERS[:4])}; not {', '.join(unknown)}"
         )
+    for name, value in params.multi_items():
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL, and no id or name has one
+            raise InvalidSearch(f"The search parameter {name!r} contains a NUL character")
     criteria: dict[str, Any] = {}
     if "patient" in params:
         criteria["patient_id"] = params["patient"].removeprefix("Patient/")
