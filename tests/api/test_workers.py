@@ -1,5 +1,6 @@
-"""`careweave serve --workers N`: every worker accepts connections, a dead worker is replaced,
-SIGTERM stops them all, and a port another server holds is reported instead of shared.
+"""`careweave serve --workers N`: every worker accepts connections and keeps to a core of its
+own, a dead worker is replaced, SIGTERM stops them all, and a port another server holds is
+reported instead of shared.
 
 These run the real command on a loopback port (SQLite: the supervisor does not touch the
 database) and read who holds which connection from /proc, so they need Linux.
@@ -7,6 +8,7 @@ database) and read who holds which connection from /proc, so they need Linux.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from careweave.api.workers import worker_cores
 from tests.e2e.conftest import careweave_command, free_port, migrate
 
 pytestmark = pytest.mark.skipif(
@@ -25,6 +28,15 @@ pytestmark = pytest.mark.skipif(
 
 CONNECTIONS = 16
 WAIT_SECONDS = 60.0
+TWO_CORES = len(os.sched_getaffinity(0)) >= 2
+
+
+def _cores_of_threads(pid: int) -> set[frozenset[int]]:
+    """The set of cores each of the process's threads may run on."""
+    return {
+        frozenset(os.sched_getaffinity(int(task.name)))
+        for task in Path(f"/proc/{pid}/task").iterdir()
+    }
 
 
 def _children(pid: int) -> list[int]:
@@ -156,17 +168,43 @@ def test_connections_opened_together_reach_every_worker(
             client.close()
 
 
+@pytest.mark.skipif(not TWO_CORES, reason="keeping workers to cores needs two cores")
+def test_each_worker_and_its_threads_keep_to_a_core_of_their_own(
+    two_workers: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = two_workers
+    for _ in range(CONNECTIONS):  # requests run on the thread pool, which starts on demand
+        assert _answers(port)
+    workers = _workers(process.pid, port)
+    held = [_cores_of_threads(pid) for pid in workers]
+    assert all(len(cores) == 1 and len(next(iter(cores))) == 1 for cores in held), held
+    assert len({next(iter(cores)) for cores in held}) == len(workers) == 2
+    assert len(_cores_of_threads(process.pid)) == 1  # the supervisor is not pinned
+    assert next(iter(_cores_of_threads(process.pid))) == frozenset(os.sched_getaffinity(0))
+
+
+def test_workers_share_cores_only_when_there_are_more_workers_than_cores() -> None:
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= 2:
+        assert worker_cores(len(cores)) == cores
+        assert worker_cores(2) == cores[:2]
+    assert worker_cores(len(cores) + 1) == [None] * (len(cores) + 1)
+
+
 def test_a_worker_that_dies_is_replaced_and_sigterm_stops_them_all(
     two_workers: tuple[subprocess.Popen[bytes], int],
 ) -> None:
     process, port = two_workers
     victim, survivor = sorted(_workers(process.pid, port))
+    victims_cores = _cores_of_threads(victim)
     subprocess.run(["kill", "-9", str(victim)], check=True)
     _wait_for(
         lambda: victim not in _workers(process.pid, port) and len(_workers(process.pid, port)) == 2,
         "a replacement worker",
     )
     assert survivor in _workers(process.pid, port)
+    (replacement,) = set(_workers(process.pid, port)) - {survivor}
+    assert _cores_of_threads(replacement) == victims_cores  # it takes over the same core
     _wait_for(lambda: _answers(port), "the server to answer again")
 
     workers = list(_workers(process.pid, port))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -99,8 +100,27 @@ class _BeatingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
+def worker_cores(workers: int) -> list[int | None]:
+    """The core each worker keeps to, or None for each when there are fewer cores than workers.
+
+    A worker's event loop and its thread pool hand Python's lock (the GIL) to each other on
+    every request. On different cores each hand-over wakes a thread on the other core, and a
+    read cost about 1.8 ms of CPU instead of 1.25 ms when measured (py-spy and /proc, one
+    worker, 16 clients). Kept to one core, the worker's threads hand over in place; the
+    workers still use every core between them, and PostgreSQL's processes are not pinned.
+    """
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < 2 or workers > len(cores):
+        return [None] * workers
+    pinned: list[int | None] = [*cores[:workers]]
+    return pinned
+
+
 def _serve_one(
-    settings: WorkerSettings, started_together: Barrier | None, heartbeat: Heartbeat
+    settings: WorkerSettings,
+    started_together: Barrier | None,
+    heartbeat: Heartbeat,
+    core: int | None = None,
 ) -> None:
     """One worker process: its own socket in the port's group, then uvicorn until stopped.
 
@@ -110,6 +130,8 @@ def _serve_one(
     otherwise clients that connect as soon as the port answers all reach the worker that loaded
     first, and keep-alive keeps them there.
     """
+    if core is not None:  # before the app starts any thread: threads inherit it
+        os.sched_setaffinity(0, {core})
     try:
         sock = listening_socket(settings.host, settings.port)
         module, _, name = settings.app.partition(":")
@@ -144,13 +166,16 @@ class _Supervisor:
         self.context = multiprocessing.get_context("spawn")
         self.processes: list[SpawnProcess] = []
         self.heartbeats: list[Heartbeat] = []
+        self.cores = worker_cores(workers)
         self.stopping = threading.Event()
 
-    def start_one(self, started_together: Barrier | None = None) -> tuple[SpawnProcess, Heartbeat]:
+    def start_one(
+        self, index: int, started_together: Barrier | None = None
+    ) -> tuple[SpawnProcess, Heartbeat]:
         # No lock: a worker stopped while holding it would block the supervisor's read. One
         # aligned double is written and read whole.
         heartbeat = self.context.Value("d", 0.0, lock=False)
-        args = (self.settings, started_together, heartbeat)
+        args = (self.settings, started_together, heartbeat, self.cores[index])
         process = self.context.Process(target=_serve_one, args=args, daemon=False)
         process.start()
         return process, heartbeat
@@ -164,7 +189,7 @@ class _Supervisor:
         }
         try:
             together = self.context.Barrier(self.workers)
-            started = [self.start_one(together) for _ in range(self.workers)]
+            started = [self.start_one(index, together) for index in range(self.workers)]
             self.processes = [process for process, _ in started]
             self.heartbeats = [heartbeat for _, heartbeat in started]
             while not self.stopping.wait(_CHECK_SECONDS):
@@ -191,7 +216,7 @@ class _Supervisor:
                 print("careweave: a worker failed to start; stopping", file=sys.stderr)
                 return 1
             print(f"careweave: worker {process.pid} stopped ({process.exitcode}); replacing it")
-            self.processes[index], self.heartbeats[index] = self.start_one()
+            self.processes[index], self.heartbeats[index] = self.start_one(index)
         return 0
 
     def stop_all(self) -> None:
