@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import signal
 import sqlite3
 import string
 import threading
@@ -529,6 +530,45 @@ def test_a_failed_shared_batch_fails_only_the_caller_with_the_bad_entry(
     assert [entity for _, entity in all_rows(database)] == [
         "Observation/first",
         "Observation/good",
+    ]
+    assert verify_chain(database).ok
+
+
+class _InterruptedError(Exception):
+    """Raised by a signal handler, as Ctrl-C raises KeyboardInterrupt."""
+
+
+def test_a_caller_interrupted_while_queued_writes_nothing_and_holds_up_nobody(
+    database: Database,
+) -> None:
+    trail = AuditTrail(database)
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise _InterruptedError
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with audit_log_held(database):
+            first = threading.Thread(
+                target=trail.record, args=([entry(entity="Observation/first")],)
+            )
+            first.start()
+            wait_until(lambda: trail.writing() == 1, "the first caller is writing")
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+            with pytest.raises(_InterruptedError):
+                trail.record([entry(entity="Observation/interrupted")])
+            assert trail.queued() == 0  # its entry is no longer waiting to be written
+        first.join(30)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    later = threading.Thread(target=trail.record, args=([entry(entity="Observation/later")],))
+    later.start()
+    later.join(30)
+    assert not later.is_alive(), "the trail waits for a writer that never comes"
+    assert [entity for _, entity in all_rows(database)] == [
+        "Observation/first",
+        "Observation/later",
     ]
     assert verify_chain(database).ok
 

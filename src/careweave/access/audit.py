@@ -557,13 +557,18 @@ _CHAIN_LOCK_SQL = (
 _LAST_ENTRY_SQL = f"SELECT seq, hash FROM {audit_log.name} ORDER BY seq DESC LIMIT 1"
 
 
-@dataclass
+@dataclass(eq=False)  # each caller's is its own, even with the same entries
 class _Pending:
-    """One caller's entries: (content, columns) each, and how writing them went."""
+    """One caller's entries: (content, columns) each, and how writing them went.
+
+    `woken` is set once they are written (`done`), or when the caller is handed the writing
+    of the next transaction (not yet `done`).
+    """
 
     entries: list[tuple[str, dict[str, Any]]]
     done: bool = False
     error: BaseException | None = None
+    woken: threading.Event = field(default_factory=threading.Event)
 
 
 class AuditTrail:
@@ -573,11 +578,16 @@ class AuditTrail:
     everything queued so far in one transaction, while later callers queue for the next one.
     If a shared transaction fails, each caller's entries are retried in a transaction of their
     own, so one bad entry fails only the caller that gave it.
+
+    A writer that finishes wakes exactly the callers it wrote for, and hands the next
+    transaction to the first caller queued meanwhile. (Waking every waiter on one condition
+    instead cost a read about 90 µs of the GIL at 16 requests in flight: the callers queued
+    for the next transaction woke only to sleep again.)
     """
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._writing = False
         self._in_flight = 0
@@ -585,12 +595,12 @@ class AuditTrail:
 
     def queued(self) -> int:
         """Callers waiting for the next transaction (for monitoring, and for tests)."""
-        with self._condition:
+        with self._lock:
             return len(self._queue)
 
     def writing(self) -> int:
         """Callers whose entries the transaction under way is writing (0: none under way)."""
-        with self._condition:
+        with self._lock:
             return self._in_flight
 
     def record(self, records: Sequence[AuditRecord]) -> None:
@@ -602,30 +612,59 @@ class AuditTrail:
             return
         contents = event_contents(records)
         pending = _Pending([(c, columns_of(r)) for c, r in zip(contents, records, strict=True)])
-        batch: list[_Pending] = []
-        with self._condition:
+        with self._lock:
             self._queue.append(pending)
-            while self._writing and not pending.done:
-                self._condition.wait()
-            if not pending.done:  # nobody is writing: write everything queued, ours included
-                self._writing = True
-                batch, self._queue = self._queue, []
-                self._in_flight = len(batch)
-        if batch:
+            leads = not self._writing
+            self._writing = True
+        if not leads:
             try:
-                self._write_batch(batch)
-            finally:
-                with self._condition:
-                    for item in batch:
-                        item.done = True
-                    self._writing = False
-                    self._in_flight = 0
-                    self._condition.notify_all()
+                pending.woken.wait()
+            except BaseException:
+                self._abandon(pending)
+                raise
+        if not pending.done:  # ours to write: everything queued, ours included
+            self._write_queued(pending)
         if pending.error is not None:
             raise AuditWriteError(
                 f"The audit trail could not record {len(records)} "
                 f"entr{'y' if len(records) == 1 else 'ies'}: {pending.error}"
             ) from pending.error
+
+    def _write_queued(self, writer: _Pending) -> None:
+        """Write every caller queued so far, as `writer`'s caller, then wake them and hand the
+        next transaction to whoever queued meanwhile."""
+        with self._lock:
+            batch, self._queue = self._queue, []
+            self._in_flight = len(batch)
+        try:
+            self._write_batch(batch)
+        finally:
+            with self._lock:
+                for item in batch:
+                    item.done = True
+                self._in_flight = 0
+                self._hand_on()
+            for item in batch:
+                if item is not writer:
+                    item.woken.set()
+
+    def _hand_on(self) -> None:
+        """Give the next transaction to the first caller queued, if any (under the lock, so a
+        caller that abandons its place sees whether it was handed the writing)."""
+        self._writing = bool(self._queue)
+        if self._queue:
+            self._queue[0].woken.set()
+
+    def _abandon(self, pending: _Pending) -> None:
+        """A caller interrupted while queued: its entries are not written, and if it had just
+        been handed the next transaction, the caller after it takes it (or every later
+        caller would wait for a writer that never comes)."""
+        with self._lock:
+            if pending.done:
+                return
+            self._queue = [item for item in self._queue if item is not pending]
+            if pending.woken.is_set():
+                self._hand_on()
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         try:
