@@ -28,13 +28,13 @@ FILLED = {"person_id": "mary", "patient_id": "mary"}
 """Path parameters filled in with a real person, so the pages get past their lookups."""
 
 
-def page_addresses(place: Place) -> list[str]:
-    """Every GET page the web app serves whose path parameters can be filled in."""
+def page_addresses(place: Place, method: str = "GET") -> list[str]:
+    """Every page the web app answers `method` on whose path parameters can be filled in."""
     addresses = []
     for route in place.app.routes:
         if not isinstance(route, APIRoute) or type(route).__name__ != "PageRoute":
             continue
-        if "GET" not in (route.methods or ()):
+        if method not in (route.methods or ()):
             continue
         names = re.findall(r"{(\w+)(?::\w+)?}", route.path)
         if not all(name in FILLED for name in names):
@@ -72,3 +72,25 @@ def test_a_nul_in_a_posted_note_is_refused_and_nothing_is_written(place: Place) 
     assert written.status_code == 303, written.text
     with place.store.transaction() as tx:
         assert len(tx.find_ids("Communication", "subject=Patient/mary")) == 1
+
+
+FIELDS = ["text", "token", "name", "postcode", "q", "reason", "note", "title", "description"]
+FIELDS += ["summary", "goal", "service", "family", "given", "code", "status", "priority", "date"]
+"""Names that the pages' forms use, each sent holding a NUL (within the 20 fields a form
+may have)."""
+
+
+@pytest.mark.parametrize("who", ["cara.coord", "mary", "carl", "sam.sw", "lee.lw", "dan.dc"])
+def test_no_form_fails_on_nul_characters(place: Place, who: str) -> None:
+    browser = place.sign_in(who)
+    csrf = csrf_of(browser.get("/home").text)
+    answered = {}
+    for address in page_addresses(place, "POST"):
+        if address in ("/sign-in", "/sign-out"):
+            continue
+        data = {"csrf_token": csrf, **dict.fromkeys(FIELDS, "a\x00b")}
+        response = browser.post(address, data=data, follow_redirects=False)
+        answered[address] = response.status_code
+        assert response.status_code < 500, (who, address, response.status_code)
+    assert len(answered) > 20, answered
+    assert 400 in answered.values()  # some forms read these fields and refuse the value
