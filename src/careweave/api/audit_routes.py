@@ -28,9 +28,10 @@ from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.api.auth import audit_trail, principal_of
 from careweave.api.paging import forward_links, page_cursor, page_size
+from careweave.api.requests import base_url
 from careweave.api.responses import FhirResponse
 from careweave.fhir.errors import Forbidden, InvalidSearch, NotFound
-from careweave.fhir.search_query import CURSOR_PARAMETER
+from careweave.fhir.search_query import CURSOR_PARAMETER, refuse_nul
 from careweave.fhir.search_values import SearchValueError, parse_fhir_date_range
 
 audit_router = APIRouter(prefix="/fhir/R4/AuditEvent", default_response_class=FhirResponse)
@@ -106,8 +107,7 @@ def search_audit_events(request: Request) -> FhirResponse:
             f"AuditEvent searches take {', '.join(SEARCH_PARAMETERS[:4])}; not {', '.join(unknown)}"
         )
     for name, value in params.multi_items():
-        if "\x00" in value:  # PostgreSQL text cannot hold NUL, and no id or name has one
-            raise InvalidSearch(f"The search parameter {name!r} contains a NUL character")
+        refuse_nul(name, value)
     criteria: dict[str, Any] = {}
     if "patient" in params:
         criteria["patient_id"] = params["patient"].removeprefix("Patient/")
@@ -161,7 +161,7 @@ def search_audit_events(request: Request) -> FhirResponse:
         )
     )
     _audit_the_reading(request, principal, f"AuditEvent?{params}")
-    base = f"{str(request.base_url).rstrip('/')}/fhir/R4"
+    base = base_url(request)
     echo = [(k, v) for k, v in params.multi_items() if k not in ("_count", CURSOR_PARAMETER)]
     next_cursor = rows[count - 1][0] if len(rows) > count else None
     links = forward_links(f"{base}/AuditEvent", echo, count, next_cursor)

@@ -22,6 +22,11 @@ class NotAcceptable(FhirError):  # noqa: N818
     code = "not-supported"
 
 
+def base_url(request: Request) -> str:
+    """The FHIR base the client reached this server at, for the URLs a response gives back."""
+    return f"{str(request.base_url).rstrip('/')}/fhir/R4"
+
+
 def format_problem(query: Mapping[str, str], accept: str | None) -> str | None:
     """Why a request's `_format` or Accept cannot be met (careweave speaks FHIR JSON only)."""
     requested = query.get("_format")

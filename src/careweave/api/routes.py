@@ -23,7 +23,7 @@ from careweave.access.guard import CareRecordAccess
 from careweave.api.auth import access_of, caller_access
 from careweave.api.capability import capability_statement
 from careweave.api.paging import forward_links, page_cursor, page_size
-from careweave.api.requests import if_match, prefer, read_body, read_json_body
+from careweave.api.requests import base_url, if_match, prefer, read_body, read_json_body
 from careweave.api.responses import FHIR_JSON, FhirResponse, outcome_response, version_headers
 from careweave.fhir.conditional_read import not_modified
 from careweave.fhir.errors import (
@@ -142,10 +142,6 @@ def _store(request: Request) -> FhirStore:
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def base_url(request: Request) -> str:
-    return f"{str(request.base_url).rstrip('/')}/fhir/R4"
 
 
 def _check_type(resource_type: ResourceType) -> str:

@@ -140,6 +140,13 @@ class SearchQuery:
         return subset_of(self.summary, self.elements)
 
 
+def refuse_nul(name: str, value: str) -> None:
+    """A 400 for a parameter holding NUL: no FHIR value has one, and PostgreSQL text cannot
+    hold one, so it would fail in the database as a server error."""
+    if "\x00" in name or "\x00" in value:
+        raise InvalidSearch(f"The search parameter {name!r} contains a NUL character")
+
+
 def parse_search(
     resource_type: str,
     params: Iterable[tuple[str, str]],
@@ -151,8 +158,7 @@ def parse_search(
 ) -> SearchQuery:
     query = SearchQuery(resource_type=resource_type, count=default_count)
     for raw_name, raw_value in params:
-        if "\x00" in raw_name or "\x00" in raw_value:
-            raise InvalidSearch(f"The search parameter {raw_name!r} contains a NUL character")
+        refuse_nul(raw_name, raw_value)
         name, _, modifier = raw_name.partition(":")
         if raw_name == CURSOR_PARAMETER:
             query.cursor = raw_value
