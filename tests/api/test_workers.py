@@ -31,24 +31,39 @@ WAIT_SECONDS = 60.0
 TWO_CORES = len(os.sched_getaffinity(0)) >= 2
 
 
+def _entries(directory: str) -> list[Path]:
+    """The entries of a /proc directory, or none when its process (or thread) has gone while
+    we looked: a killed worker can be reaped between listing the children and reading them."""
+    try:
+        return list(Path(directory).iterdir())
+    except FileNotFoundError:
+        return []
+
+
 def _cores_of_threads(pid: int) -> set[frozenset[int]]:
     """The set of cores each of the process's threads may run on."""
-    return {
-        frozenset(os.sched_getaffinity(int(task.name)))
-        for task in Path(f"/proc/{pid}/task").iterdir()
-    }
+    cores = set()
+    for task in _entries(f"/proc/{pid}/task"):
+        try:
+            cores.add(frozenset(os.sched_getaffinity(int(task.name))))
+        except ProcessLookupError:  # the thread ended while we looked
+            continue
+    return cores
 
 
 def _children(pid: int) -> list[int]:
     found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
+    for task in _entries(f"/proc/{pid}/task"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:  # the thread ended while we looked
+            continue
     return found
 
 
 def _socket_inodes(pid: int) -> set[str]:
     inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
+    for fd in _entries(f"/proc/{pid}/fd"):
         try:
             target = fd.readlink().name
         except OSError:  # closed while we looked
