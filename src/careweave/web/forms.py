@@ -8,6 +8,13 @@ in the attacker's account), so it uses a signed double-submit cookie: the cookie
 value with its issue time and an HMAC of both under the server's key, and the form must send
 the same random value back. An attacker can neither read the cookie nor, without the key, plant
 one of their own that verifies.
+
+Text pasted from another program can carry control characters nobody sees: Word's line break
+is a vertical tab, some exports hold form feeds or NULs. FHIR strings should not hold them and
+PostgreSQL cannot store a NUL, yet the person who pasted cannot find them to take them out. So
+the reader turns vertical tabs and form feeds into line breaks and drops the other control
+characters (tab, carriage return and line feed stay), and every form gets the text as it reads
+on the screen.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
@@ -25,6 +33,13 @@ MAX_FORM_BYTES = 16 * 1024
 MAX_FORM_FIELDS = 20
 SIGN_IN_FORM_LIFETIME_SECONDS = 4 * 60 * 60
 _FORM_TYPE = "application/x-www-form-urlencoded"
+UNSEEN_CHARACTERS: Final = {
+    code: ("\n" if chr(code) in "\x0b\x0c" else None)
+    for code in range(32)
+    if chr(code) not in "\t\n\r"
+}
+"""`str.translate` table: the control characters a form's text loses (see the module's
+docstring), with vertical tab and form feed kept as the line breaks they stand for."""
 
 
 class FormProblem(Exception):  # noqa: N818 - shown as a page, not raised to callers
@@ -61,7 +76,7 @@ async def read_form(request: Request) -> dict[str, str]:
         raise FormProblem(400, "The form sent could not be read.") from None
     form: dict[str, str] = {}
     for name, value in pairs:
-        form.setdefault(name, value)
+        form.setdefault(name.translate(UNSEEN_CHARACTERS), value.translate(UNSEEN_CHARACTERS))
     request.state.careweave_form = form
     return form
 
