@@ -6,7 +6,7 @@ a platform integration, nothing for anyone else; and `careweave audit verify` fi
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,7 @@ from careweave.access.scopes import Scopes
 from careweave.access.sharing import DEFAULT_TERMS, save_agreement
 from careweave.access.tokens import issue_token
 from careweave.api.app import create_app
+from careweave.api.audit_routes import recorded_between
 from careweave.cli import app as cli
 from careweave.fhir.validation import validate_resource
 from careweave.settings import Settings
@@ -281,6 +282,56 @@ def test_the_trail_is_searched_by_date(trail: Trail) -> None:
     assert trail.events("guardian.a", {"date": "ge2020"})
     assert trail.events("guardian.a", {"date": "lt2020"}) == []
     assert trail.events("guardian.a", {"date": "ge2999-01-01T00:00:00Z"}) == []
+
+
+def test_date_prefixes_treat_each_value_as_a_period_and_repeated_values_all_hold() -> None:
+    day, next_day = datetime(2026, 3, 5, tzinfo=UTC), datetime(2026, 3, 6, tzinfo=UTC)
+    assert recorded_between(["2026-03-05"]) == (day, next_day)
+    assert recorded_between(["eq2026-03-05"]) == (day, next_day)
+    assert recorded_between(["ge2026-03-05"]) == (day, None)
+    assert recorded_between(["gt2026-03-05"]) == (next_day, None)  # after the whole day
+    assert recorded_between(["le2026-03-05"]) == (None, next_day)
+    assert recorded_between(["lt2026-03-05"]) == (None, day)  # before the day begins
+    assert recorded_between(["ge2026-03", "lt2026-03-05"]) == (
+        datetime(2026, 3, 1, tzinfo=UTC),
+        day,
+    )
+    assert recorded_between(["ge2999", "ge2020"]) == (datetime(2999, 1, 1, tzinfo=UTC), None)
+    assert recorded_between(["le2020", "le2999"]) == (None, datetime(2021, 1, 1, tzinfo=UTC))
+    assert recorded_between([]) == (None, None)
+
+
+def test_gt_and_lt_leave_out_the_second_they_name(trail: Trail) -> None:
+    """`gt` and `lt` took in the whole period they name, as `ge` and `le` do, and a repeated
+    `date` kept only its last value."""
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    before_now = f"le{now}"  # reading the trail adds entries: look only at those already there
+    everything = trail.events("system", {"date": before_now})
+    second = datetime_of(everything[len(everything) // 2])[:19]  # YYYY-MM-DDThh:mm:ss
+
+    def ids(prefix: str) -> set[str]:
+        found = trail.get(
+            "system",
+            "AuditEvent",
+            params=[("date", before_now), ("date", f"{prefix}{second}Z"), ("_count", "1000")],
+        )
+        assert found.status_code == 200, found.text
+        return {e["resource"]["id"] for e in found.json().get("entry", [])}
+
+    def expected(keep: Callable[[str], bool]) -> set[str]:
+        return {e["id"] for e in everything if keep(datetime_of(e)[:19])}
+
+    assert ids("eq") == expected(lambda at: at == second) != set()
+    assert ids("gt") == expected(lambda at: at > second)
+    assert ids("ge") == expected(lambda at: at >= second)
+    assert ids("lt") == expected(lambda at: at < second)
+    assert ids("le") == expected(lambda at: at <= second)
+    assert trail.events("system", {"date": before_now}) == everything
+
+
+def datetime_of(event: dict[str, Any]) -> str:
+    """An entry's recording time in UTC, as ISO text."""
+    return datetime.fromisoformat(event["recorded"]).astimezone(UTC).isoformat()
 
 
 @pytest.mark.parametrize("name", ["patient", "agent", "altid", "date"])

@@ -96,6 +96,38 @@ def _allowed_part(
         raise
 
 
+def recorded_between(dates: list[str]) -> tuple[datetime | None, datetime | None]:
+    """The half-open span [since, until) of recording times that every `date` value allows.
+
+    Each value is a period (a day, a second), as in any FHIR date search: `ge` starts with the
+    period and `gt` after it; `le` ends with it and `lt` before it; no prefix means within it.
+    Repeated values all hold (AND), so the span narrows. None on either side is unbounded.
+    """
+    since: datetime | None = None
+    until: datetime | None = None
+    for value in dates:
+        prefix, text = (
+            (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt", "eq") else ("", value)
+        )
+        try:
+            span = parse_fhir_date_range(text)
+        except SearchValueError as exc:
+            raise InvalidSearch(f"date: {exc}") from None
+        # Search dates are naive UTC (the store's form); the trail's queries take aware ones.
+        start, end = span.start.replace(tzinfo=UTC), span.end.replace(tzinfo=UTC)
+        lower: datetime | None = start
+        upper: datetime | None = end
+        if prefix in ("ge", "gt"):
+            lower, upper = (start if prefix == "ge" else end), None
+        elif prefix in ("le", "lt"):
+            lower, upper = None, (end if prefix == "le" else start)
+        if lower is not None:
+            since = lower if since is None else max(since, lower)
+        if upper is not None:
+            until = upper if until is None else min(until, upper)
+    return since, until
+
+
 @audit_router.get("")
 def search_audit_events(request: Request) -> FhirResponse:
     principal = principal_of(request)
@@ -115,24 +147,7 @@ def search_audit_events(request: Request) -> FhirResponse:
         criteria["username"] = params["altid"]
     if "agent" in params:
         criteria["organisation_id"] = params["agent"].removeprefix("Organization/")
-    since: datetime | None = None
-    until: datetime | None = None
-    for value in params.getlist("date"):
-        prefix, text = (
-            (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("", value)
-        )
-        try:
-            span = parse_fhir_date_range(text)
-        except SearchValueError as exc:
-            raise InvalidSearch(f"date: {exc}") from None
-        # Search dates are naive UTC (the store's form); the trail's queries take aware ones.
-        start, end = span.start.replace(tzinfo=UTC), span.end.replace(tzinfo=UTC)
-        if prefix in ("ge", "gt"):
-            since = start
-        elif prefix in ("le", "lt"):
-            until = end
-        else:
-            since, until = start, end
+    since, until = recorded_between(params.getlist("date"))
     # Asking for entries outside what the caller may read finds none; it does not say whether
     # any exist.
     outside = any(key in criteria and criteria[key] != value for key, value in fixed.items())

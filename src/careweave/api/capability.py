@@ -55,7 +55,7 @@ def _audit_trail(registry: SearchParameterRegistry) -> dict[str, Any]:
                 ("patient", "Entries about this person's record"),
                 ("agent", "Entries by people acting for this Organization"),
                 ("altid", "Entries by this username"),
-                ("date", "When (ge, gt, le, lt prefixes)"),
+                ("date", "When (eq, ge, gt, le, lt prefixes)"),
             )
         ],
     }
