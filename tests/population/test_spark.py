@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -37,6 +38,9 @@ if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
 def spark() -> Iterator[Any]:
     from pyspark.sql import SparkSession
 
+    # Spark takes over SIGINT and its handler fails once the session has stopped (a warning at
+    # the end of the run when the test worker is interrupted): give the handler back after.
+    interrupt = signal.getsignal(signal.SIGINT)
     session = (
         SparkSession.builder.master("local[1]")
         .appName("careweave-population-test")
@@ -50,6 +54,7 @@ def spark() -> Iterator[Any]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    signal.signal(signal.SIGINT, interrupt)
 
 
 @pytest.fixture(scope="module")
