@@ -313,11 +313,17 @@ def test_the_shipped_weights_are_the_papers() -> None:
 
 def test_the_shipped_codes_hold_what_the_synthetic_place_records() -> None:
     """Each long-term condition careweave records under a Cambridge condition's name is in
-    that condition's list, and so is every laxative the generator prescribes."""
+    that condition's list, and so is every laxative the generator prescribes. The privacy
+    stream's alcohol dependence and misuse are long-term conditions but, as the published
+    Cambridge alcohol list holds neither, not in the score's list."""
     shipped = cambridge_code_lists()
     ltc = long_term_condition_list()
+    not_cambridge = {code for code, _display, _weight in ALCOHOL_CODES}
+    for code in not_cambridge:
+        assert ltc.condition_of[code] == "alcohol-problems"
+        assert "alcohol-problems" not in shipped.lists_of.get(code, ())
     for code, condition_name in ltc.condition_of.items():
-        if condition_name in diagnosis_lists():
+        if condition_name in diagnosis_lists() and code not in not_cambridge:
             assert condition_name in shipped.lists_of.get(code, ()), (code, condition_name)
     laxatives = {m.code for m in MEDICINES if "constipation" in m.indication_keys}
     assert laxatives

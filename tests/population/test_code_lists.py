@@ -16,7 +16,7 @@ from careweave.population.person_measures import (
     LIVING_ARRANGEMENTS,
     SOCIAL_CARE,
 )
-from careweave.synth import clinical_codes
+from careweave.synth import clinical_codes, privacy
 from careweave.synth.model import IMD_EXTENSION
 
 COLUMNS = ("deficit", "snomed_code", "display")
@@ -35,11 +35,34 @@ def test_the_efi_list_loads_with_its_metadata() -> None:
 
 def test_the_long_term_condition_list_loads_with_one_body_system_per_condition() -> None:
     ltc = long_term_condition_list()
-    assert ltc.info.name == "long-term-conditions-v1"
-    assert len(ltc.conditions) == 21
+    assert ltc.info.name == "long-term-conditions-v2"
+    assert len(ltc.conditions) == 27
     assert set(ltc.body_system_of) == set(ltc.conditions) == set(ltc.label_of)
     assert set(ltc.condition_of.values()) == set(ltc.conditions)
-    assert len(set(ltc.body_system_of.values())) == 10
+    assert len(set(ltc.body_system_of.values())) == 11
+
+
+def test_version_2_keeps_version_1_and_counts_mental_illness_alcohol_and_learning_disability() -> (
+    None
+):
+    """shared/standards.md §4: long-term conditions are "physical or mental, incl. e.g.
+    learning disability, sensory impairment, alcohol/substance misuse"; version 1 held none of
+    serious mental illness, alcohol problems or learning disability."""
+    first, second = long_term_condition_list("1"), long_term_condition_list("2")
+    assert set(first.condition_of.items()) <= set(second.condition_of.items())
+    assert all(second.body_system_of[c] == first.body_system_of[c] for c in first.conditions)
+    added = set(second.conditions) - set(first.conditions)
+    assert added == {
+        "epilepsy",
+        "irritable-bowel-syndrome",
+        "psychosis-bipolar",
+        "alcohol-problems",
+        "connective-tissue-disorder",
+        "learning-disability",
+    }
+    assert second.condition_of["58214004"] == "psychosis-bipolar"  # schizophrenia
+    assert second.condition_of["1094151000000108"] == "alcohol-problems"
+    assert second.condition_of["110359009"] == "learning-disability"
 
 
 def test_every_efi_code_the_generator_emits_is_listed_under_the_same_deficit() -> None:
@@ -73,12 +96,21 @@ def test_no_code_the_generator_emits_for_something_else_is_an_efi_code() -> None
 
 
 def test_every_long_term_condition_code_the_generator_emits_is_one_condition() -> None:
-    """The list partitions the generator's codes exactly as its 21 conditions do."""
+    """The list partitions the clinical record's codes exactly as the generator's 21 long-term
+    conditions and 5 other long-standing conditions do. Beyond them it holds the privacy
+    stream's alcohol dependence and misuse, as alcohol problems, and one learning disability
+    code (the generator records no learning disability)."""
     listed = long_term_condition_list().condition_of
-    emitted = clinical_codes.LONG_TERM_CONDITION_CODES
-    assert set(emitted) == set(listed)
+    emitted = {
+        **{code: ("ltc", key) for code, key in clinical_codes.LONG_TERM_CONDITION_CODES.items()},
+        **{code: ("other", key) for code, key in clinical_codes.OTHER_CONDITION_CODES.items()},
+    }
+    privacy_alcohol = {code for code, _display, _weight in privacy.ALCOHOL_CODES}
+    assert set(listed) - set(emitted) == {"110359009", *privacy_alcohol}
+    assert {listed[code] for code in privacy_alcohol} == {"alcohol-problems"}
+    assert set(emitted) <= set(listed)
     pairs = {(emitted[code], listed[code]) for code in emitted}
-    assert len(pairs) == len({key for key, _ in pairs}) == len({c for _, c in pairs}) == 21
+    assert len(pairs) == len({key for key, _ in pairs}) == len({c for _, c in pairs}) == 26
 
 
 def test_the_extensions_and_codes_read_are_the_ones_the_generator_writes() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from careweave.population.cambridge_multimorbidity import RULES
 from careweave.population.person_measures import PersonMeasures, measures_for
+from careweave.synth.clinical_codes import OTHER_CONDITION_CODES
 from careweave.synth.draws import stream
 from careweave.synth.generate import GenerationSummary, generate_place
 from careweave.synth.model import Person, RecordOutcome
@@ -27,6 +28,9 @@ SEED = 8
 PERSON_FIELDS = ("subject", "patient", "for", "beneficiary")
 HOSPITAL_DAYS = 731
 """The generator draws hospital use over the 730 days before the record date, both ends in."""
+OTHER_CONDITIONS = set(OTHER_CONDITION_CODES.values())
+"""The generator's other long-standing conditions (epilepsy, SMI, alcohol problems, ...), which
+version 2 of the long-term condition list counts as well."""
 
 Records = dict[str, list[dict[str, Any]]]
 
@@ -100,7 +104,10 @@ def test_measures_agree_with_what_the_generator_intended(
         expected = {
             "efi deficits": (found.efi.deficit_names, facts.deficits),
             "efi category": (found.efi_category, facts.category),
-            "conditions": (found.multimorbidity.condition_count, len(facts.conditions)),
+            "conditions": (
+                found.multimorbidity.condition_count,
+                len(facts.conditions) + len(OTHER_CONDITIONS & set(facts.problems)),
+            ),
             "medicines": (found.medicine_count, len(facts.medicines)),
             "admissions": (found.admission_count, facts.admissions + in_hospital_now(record)),
             "attendances": (found.attendance_count, facts.attendances),

@@ -38,7 +38,7 @@ MULTIMORBIDITY_CONDITIONS: Final = 2
 COMPLEX_CONDITIONS: Final = 3
 COMPLEX_BODY_SYSTEMS: Final = 3
 LTC_CODE_LIST: Final = "long-term-conditions"
-LTC_CODE_LIST_VERSION: Final = "1"
+LTC_CODE_LIST_VERSION: Final = "2"
 
 
 @dataclass(frozen=True)

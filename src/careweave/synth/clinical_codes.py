@@ -315,9 +315,10 @@ DEPRIVATION_SHIFT: Final = 0.4
 """Mean of the latent propensity in IMD decile 1 (and minus this in decile 10), in SD units;
 tuned so that the odds of multimorbidity are about twice as high in the most deprived decile."""
 
-# Other long-standing conditions: not among the 21 long-term conditions that multimorbidity
-# counts (that list is the issue's, and its targets were set on it) and not eFI deficits, but
-# conditions of the Cambridge Multimorbidity Score, so that a generated place exercises all 20 of
+# Other long-standing conditions: not among the generator's 21 long-term conditions (that list
+# is the issue's, and the multimorbidity targets were set on it; careweave's measure counts
+# these too since long-term-conditions-v2) and not eFI deficits, but conditions of the
+# Cambridge Multimorbidity Score, so that a generated place exercises all 20 of
 # its conditions. Every code is in the matching OpenCodelists bristol/multimorbidity-* list (as
 # data/cambridge-multimorbidity-v1.csv holds it) and in no GM SDE eFI code set (checked against
 # efi-arthritis for the connective tissue disorders; no eFI deficit is about the others).
@@ -524,7 +525,7 @@ LONG_TERM_CONDITION_CODES: Final[dict[str, str]] = {
 OTHER_CONDITION_CODES: Final[dict[str, str]] = {
     code: problem.key for problem in OTHER_CONDITIONS for code, _d, _w in problem.codes
 }
-"""SNOMED code -> other condition key (not counted for multimorbidity)."""
+"""SNOMED code -> other condition key (not in the generator's multimorbidity targets)."""
 
 
 def efi_category(deficit_count: int) -> str:

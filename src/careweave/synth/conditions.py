@@ -182,7 +182,8 @@ def draw_conditions(age: int, sex: str, z: float, rng: random.Random) -> list[Di
 def draw_other_conditions(age: int, sex: str, z: float, rng: random.Random) -> list[Diagnosis]:
     """The other long-standing conditions of one person (epilepsy, irritable bowel syndrome,
     schizophrenia or bipolar disorder, alcohol problems, connective tissue disorders), drawn
-    the same way as the long-term conditions but not counted for multimorbidity."""
+    the same way as the long-term conditions but outside the generator's multimorbidity
+    targets (careweave's measure counts them since long-term-conditions-v2)."""
     return _draw(_OTHER_CONDITIONS, age, sex, z, rng)
 
 

@@ -66,7 +66,7 @@ class OlderPerson:
     imd_decile: int
     deceased: bool
     conditions: set[str] = field(default_factory=set)
-    other_conditions: set[str] = field(default_factory=set)  # not counted for multimorbidity
+    other_conditions: set[str] = field(default_factory=set)  # not in the multimorbidity targets
     deficits: set[str] = field(default_factory=set)
     active_medicines: set[str] = field(default_factory=set)
     care_home: bool = False
