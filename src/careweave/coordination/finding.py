@@ -6,8 +6,10 @@ the search:
 * **An NHS number**: 10 digits, with or without spaces (or dashes, as on some letters). It
   must pass the modulus 11 check, else "Enter a valid NHS number": a mistyped number would
   otherwise just find no one, and the user would think the person is not on careweave.
-* **A date of birth**: day/month/year (15/03/1941 or 15/3/1941; dots and dashes also do) or
-  1941-03-15. A date that cannot exist is "Enter a real date of birth".
+* **A date of birth**: day/month/year (15/03/1941 or 15/3/1941; dots, dashes and spaces also
+  do), 15 March 1941 (or 15 Mar 1941), or 1941-03-15. A date that cannot exist is "Enter a real
+  date of birth"; one with a two-digit year asks for the year in full, since 41 could be 1941
+  or 2041 and the wrong one finds no one.
 * **Otherwise a name**: each word must be the start of some part of the person's name (given
   name, family name, or the whole name), in any order and whatever the case or accents. So
   "Mary Example", "example mary" and "Mar Ex" all find Mary Example; commas are ignored.
@@ -35,11 +37,25 @@ from careweave.fhir.search_query import parse_search
 from careweave.fhir.search_values import escape_search_value
 
 MAX_FOUND: Final = 50
+WHOLE_DATE: Final = "Enter a date of birth as day, month and year, like 15/3/1941"
 MAX_TYPED: Final = 100
 """Longer than any name, date or NHS number; more is a mistake (or a paste of something else)."""
 
 _ISO_DATE: Final = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-_UK_DATE: Final = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
+_UK_DATE: Final = re.compile(r"(\d{1,2})(?:[/.-]|\s+)(\d{1,2})(?:[/.-]|\s+)(\d{2}|\d{4})")
+_WORDY_DATE: Final = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]+)\.?,?\s+(\d{4})")
+# fmt: off
+_MONTH_NAMES: Final = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)
+# fmt: on
+MONTHS: Final = {
+    name: number
+    for number, month in enumerate(_MONTH_NAMES, start=1)
+    for name in (month, month[:3], *(("sept",) if month == "september" else ()))
+}
+"""Month names as people type them: in full, in three letters, and "Sept"."""
 _NUMBER_LIKE: Final = re.compile(r"[\d-]+")
 _DATE_LIKE: Final = re.compile(r"[\d/.-]+")
 _WORD_BREAKS: Final = re.compile(r"[\s,]+")
@@ -93,16 +109,23 @@ def understand(typed: str) -> PersonQuery | None:
     if iso := _ISO_DATE.fullmatch(compact):
         year, month, day = iso.groups()
         return PersonQuery("date-of-birth", birth_date=_birth_date(year, month, day))
-    if uk := _UK_DATE.fullmatch(compact):
+    if uk := _UK_DATE.fullmatch(text):
         day, month, year = uk.groups()
+        if len(year) != 4:
+            raise SearchProblem(WHOLE_DATE)
         return PersonQuery("date-of-birth", birth_date=_birth_date(year, month, day))
+    if wordy := _WORDY_DATE.fullmatch(text):
+        day, month_name, year = wordy.groups()
+        if (month := MONTHS.get(month_name.lower())) is None:
+            raise SearchProblem(WHOLE_DATE)
+        return PersonQuery("date-of-birth", birth_date=_birth_date(year, str(month), day))
     if _NUMBER_LIKE.fullmatch(compact):
         digits = compact.replace("-", "")
         if not is_valid_nhs_number(digits):
             raise SearchProblem("Enter a valid NHS number")
         return PersonQuery("nhs-number", nhs_number=digits)
     if _DATE_LIKE.fullmatch(compact):
-        raise SearchProblem("Enter a date of birth as day, month and year, like 15/3/1941")
+        raise SearchProblem(WHOLE_DATE)
     words = tuple(word for word in _WORD_BREAKS.split(text) if word)
     return PersonQuery("name", words=words)
 
