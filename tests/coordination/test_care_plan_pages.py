@@ -94,7 +94,8 @@ def test_a_bad_review_date_is_explained_and_what_was_typed_is_kept(place: Place)
         },
     )
     assert response.status_code == 400
-    assert "Enter a real date" in response.text and "There is a problem" in response.text
+    assert "Next review date must be a real date" in response.text
+    assert "There is a problem" in response.text
     assert "Likes a chat</textarea>" in response.text
     assert 'value="31"' in response.text
     assert active_plan(place.access("cara.coord"), "mary") is None
@@ -179,7 +180,7 @@ def test_goal_and_action_forms_refuse_bad_input_and_keep_what_was_typed(place: P
             "due-year": "2027",
         },
     )
-    assert unreal.status_code == 400 and "Enter a real date" in unreal.text
+    assert unreal.status_code == 400 and "Due date must be a real date" in unreal.text
     unknown = submit(
         cara,
         new_action,

@@ -51,6 +51,9 @@ def test_a_discharge_coordinator_runs_a_discharge_from_the_board(place: Place) -
     assert "Select a discharge pathway" in wrong.text
     assert "Date medically optimised must be a real date" in wrong.text
     assert 'value="31"' in wrong.text  # what was typed is kept
+    slip = browser.post("/discharge/stay-1/plan", data={**form, "optimised-year": "0001"})
+    assert slip.status_code == 400  # not a delay of 740,000 days
+    assert "Date medically optimised must be the same as or after 1 January 1900" in slip.text
     assert find(place.access("dan.dc"), "Task", [("focus", "Encounter/stay-1")]) == []
 
     saved = browser.post("/discharge/stay-1/plan", data=form, follow_redirects=False)

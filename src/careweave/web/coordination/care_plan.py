@@ -12,7 +12,6 @@ the user's text kept to apply again, rather than overwritten.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Annotated, Any, Final
 
@@ -58,6 +57,7 @@ from careweave.web.coordination.context import (
     render_person_page,
     staff_page,
 )
+from careweave.web.coordination.form_fields import read_date, typed_date
 from careweave.web.pages import render
 from careweave.web.signed_in import FieldError, PageRefused, SignedIn, posted_form, require_csrf
 from careweave.web.wording import london_time
@@ -137,30 +137,6 @@ def goal_tag(goal: PlanGoal) -> str:
     if goal.lifecycle_status == "completed" or goal.achievement_status == "achieved":
         return "nhsuk-tag--green"
     return "nhsuk-tag--blue" if goal.lifecycle_status == "active" else "nhsuk-tag--grey"
-
-
-def typed_date(form: Mapping[str, str], name: str) -> dict[str, str]:
-    """What was typed into date input `name`, to put back into the form."""
-    return {f"{name}-{p}": form.get(f"{name}-{p}", "")[:8] for p in ("day", "month", "year")}
-
-
-def read_date(
-    form: Mapping[str, str], name: str, what: str, *, required: bool
-) -> tuple[date | None, FieldError | None]:
-    """The date typed into the day, month and year fields of `name`, or the error to show
-    (the NHS.UK date input pattern's messages)."""
-    day, month, year = (form.get(f"{name}-{p}", "").strip() for p in ("day", "month", "year"))
-    if not (day or month or year):
-        return None, FieldError(name, f"Enter the {what.lower()}") if required else None
-    missing = [p for p, v in (("day", day), ("month", month), ("year", year)) if not v]
-    if missing:
-        return None, FieldError(name, f"{what} must include a {' and '.join(missing)}")
-    if not (day.isdigit() and month.isdigit() and year.isdigit()) or len(year) != 4:
-        return None, FieldError(name, "Enter a real date")
-    try:
-        return date(int(year), int(month), int(day)), None
-    except ValueError:
-        return None, FieldError(name, "Enter a real date")
 
 
 def date_fields(name: str, day: date | None) -> dict[str, str]:

@@ -1,14 +1,21 @@
 """Reading the fields of coordination forms the NHS.UK way: dates typed as day, month and
-year, with the error messages the design system's date input pattern asks for."""
+year, with the error messages the design system's date input pattern asks for.
+
+A date must fall between EARLIEST and LATEST. Nothing careweave records (a birth, a review, a
+discharge) lies outside them, and a year typed as 0001 or 9999 is a slip that would otherwise
+be saved and counted: a discharge delay of 740,000 days, say."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
 
+from careweave.web.pages import uk_date
 from careweave.web.signed_in import FieldError
 
 MAX_TEXT = 2000
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2099, 12, 31)
 
 
 def form_version(form: Mapping[str, str]) -> int:
@@ -52,6 +59,10 @@ def read_date(
         value = date(int(year), int(month), int(day))
     except ValueError:
         return None, FieldError(name, f"{what} must be a real date")
+    if value < EARLIEST:
+        return None, FieldError(name, f"{what} must be the same as or after {uk_date(EARLIEST)}")
+    if value > LATEST:
+        return None, FieldError(name, f"{what} must be the same as or before {uk_date(LATEST)}")
     if not_before is not None and value < not_before:
         return None, FieldError(name, f"{what} must be today or in the future")
     if not_after is not None and value > not_after:
