@@ -8,10 +8,11 @@ import tempfile
 from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from careweave.coordination.codes import (
     CARE_PLAN_CATEGORY,
@@ -28,6 +29,7 @@ from careweave.population.measures_sql import (
     literal,
     person_measures_query,
 )
+from careweave.population.multimorbidity import DEFAULT_COMPLEX_THRESHOLDS, ComplexThresholds
 from careweave.population.person_measures import SOCIAL_CARE, V3_ACT_CODE
 from careweave.population.person_row import SEGMENTS, age_band, person_row, segment_of
 from careweave.population.projection import MeasureSettings, build_from_resources
@@ -55,11 +57,15 @@ def keyed(records: Iterable[Record]) -> list[tuple[int, dict[str, Any]]]:
 
 
 def sql_rows(
-    records: list[Record], as_of: date, objectors: frozenset[str] = frozenset()
+    records: list[Record],
+    as_of: date,
+    objectors: frozenset[str] = frozenset(),
+    complex_thresholds: ComplexThresholds = DEFAULT_COMPLEX_THRESHOLDS,
 ) -> dict[str, dict[str, object]]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "p.duckdb"
-        build_from_resources(path, keyed(records), MeasureSettings(as_of), objectors=objectors)
+        settings = MeasureSettings(as_of, complex_thresholds=complex_thresholds)
+        build_from_resources(path, keyed(records), settings, objectors=objectors)
         con = connect(path, read_only=True)
         try:
             rows = con.execute(f"SELECT * FROM {MEASURES}").fetchall()
@@ -68,11 +74,15 @@ def sql_rows(
     return {str(row[0]): dict(zip(MEASURE_COLUMNS, row, strict=True)) for row in rows}
 
 
-def differences(records: list[Record], as_of: date) -> list[str]:
-    found = sql_rows(records, as_of)
+def differences(
+    records: list[Record],
+    as_of: date,
+    complex_thresholds: ComplexThresholds = DEFAULT_COMPLEX_THRESHOLDS,
+) -> list[str]:
+    found = sql_rows(records, as_of, complex_thresholds=complex_thresholds)
     problems = []
     for record in records:
-        expected = person_row(record, as_of)
+        expected = person_row(record, as_of, complex_thresholds=complex_thresholds)
         got = found[str(expected["patient_id"])]
         problems += [
             f"{expected['patient_id']} {k}: SQL {got[k]!r}, reference {v!r}"
@@ -89,6 +99,42 @@ def test_sql_rows_equal_the_reference_for_generated_records(
 ) -> None:
     as_of, records = generated
     assert differences(records, as_of) == []
+
+
+VALID_THRESHOLDS: Final = st.integers(2, 6).flatmap(
+    lambda conditions: st.builds(ComplexThresholds, st.just(conditions), st.integers(1, conditions))
+)
+"""Every definition of complex multimorbidity a place could choose, up to 6 conditions."""
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(place(), VALID_THRESHOLDS)
+def test_sql_rows_equal_the_reference_with_the_thresholds_a_place_chooses(
+    generated: tuple[date, list[Record]], thresholds: ComplexThresholds
+) -> None:
+    as_of, records = generated
+    assert differences(records, as_of, thresholds) == []
+
+
+KINGSTON: Final = ComplexThresholds(4, 1)
+FOUR_CIRCULATORY: Final = ("38341003", "414545008", "49436004", "84114007")
+"""Hypertension, coronary heart disease, atrial fibrillation, heart failure: one body system."""
+THREE_SYSTEMS: Final = ("38341003", "44054006", "13645005")
+"""Hypertension, diabetes, COPD: three conditions in three body systems."""
+
+
+@pytest.mark.parametrize(
+    ("codes", "by_default", "by_kingston"),
+    [(FOUR_CIRCULATORY, False, True), (THREE_SYSTEMS, True, False)],
+)
+def test_complex_multimorbidity_is_by_the_thresholds_given_in_both_engines(
+    codes: tuple[str, ...], by_default: bool, by_kingston: bool
+) -> None:
+    record = [patient(), *(condition(code) for code in codes)]
+    for thresholds, expected in ((DEFAULT_COMPLEX_THRESHOLDS, by_default), (KINGSTON, by_kingston)):
+        row = sql_rows([record], AS_OF, complex_thresholds=thresholds)["pt1"]
+        assert row == person_row(record, AS_OF, complex_thresholds=thresholds)
+        assert row["complex_multimorbidity"] is expected, thresholds
 
 
 def test_the_row_has_the_reference_columns_in_order() -> None:

@@ -17,9 +17,17 @@ from sqlalchemy import select
 from careweave.access.consent import opted_out_patients
 from careweave.access.policy import planning_visibility
 from careweave.fhir.search_query import parse_search
-from careweave.population.columnar import ALL_TABLES, MEASURES, SEGMENT_TREND, STATE, connect
+from careweave.population.columnar import (
+    ALL_TABLES,
+    MEASURES,
+    SEGMENT_TREND,
+    STATE,
+    connect,
+    read_state,
+)
 from careweave.population.flatten import TABLES, person_of
 from careweave.population.measures_sql import MEASURE_COLUMNS
+from careweave.population.multimorbidity import DEFAULT_COMPLEX_THRESHOLDS, ComplexThresholds
 from careweave.population.person_row import person_row
 from careweave.population.projection import (
     ProjectionProblem,
@@ -90,7 +98,12 @@ def table_contents(path: Path) -> dict[str, list[tuple[object, ...]]]:
         con.close()
 
 
-def check_against_reference(store: FhirStore, path: Path, as_of: date) -> set[str]:
+def check_against_reference(
+    store: FhirStore,
+    path: Path,
+    as_of: date,
+    complex_thresholds: ComplexThresholds = DEFAULT_COMPLEX_THRESHOLDS,
+) -> set[str]:
     """Assert every non-objector's row equals the reference; return the objectors."""
     objectors = opted_out_patients(store)
     rows = measure_rows(path)
@@ -100,7 +113,7 @@ def check_against_reference(store: FhirStore, path: Path, as_of: date) -> set[st
         f"{person}: {key} SQL {rows[person][key]!r} reference {value!r}"
         for person, record in records.items()
         if person not in objectors
-        for key, value in person_row(record, as_of).items()
+        for key, value in person_row(record, as_of, complex_thresholds=complex_thresholds).items()
         if rows[person][key] != value
     ]
     assert problems == []
@@ -224,6 +237,41 @@ def test_a_refresh_with_nothing_changed_reads_no_one_and_a_new_day_measures_ever
         assert kept == segment_trend(con, trend_days(later))
     finally:
         con.close()
+
+
+def test_new_complex_thresholds_re_measure_everyone_and_later_refreshes_keep_them(
+    store: FhirStore, place: date, tmp_path: Path
+) -> None:
+    path = tmp_path / "p.duckdb"
+    full_refresh(store.database, path, as_of=place)
+    before = measure_rows(path)
+    kingston = ComplexThresholds(4, 1)
+    summary = refresh(store.database, path, as_of=place, complex_thresholds=kingston)
+    # Nobody's record changed, so only the new definition can have changed anyone's row.
+    assert (summary.kind, summary.people_refreshed) == ("incremental", 0)
+    assert "complex multimorbidity: 4 or more conditions)" in summary.describe()
+    after = measure_rows(path)
+    changed = [p for p in after if after[p] != before[p]]
+    assert changed, "the place should hold people complex by one definition and not the other"
+    assert all(
+        {k for k in after[p] if after[p][k] != before[p][k]} == {"complex_multimorbidity"}
+        for p in changed
+    )
+    check_against_reference(store, path, place, kingston)
+    # A refresh that names no thresholds keeps the projection's, after a change too.
+    someone = sorted(p for p, record in records_in(store).items() if len(record) > 5)[0]
+    store.update("Patient", someone, {**_first(store, "Patient", someone), "gender": "other"})
+    kept = refresh(store.database, path, as_of=place)
+    assert (kept.people_refreshed, kept.complex_thresholds) == (1, kingston)
+    check_against_reference(store, path, place, kingston)
+    con = open_projection(path)
+    try:
+        assert ComplexThresholds.from_state(read_state(con)) == kingston
+    finally:
+        con.close()
+    again = tmp_path / "again.duckdb"
+    full_refresh(store.database, again, as_of=place, complex_thresholds=kingston)
+    assert table_contents(path) == table_contents(again)
 
 
 def tamper_with_the_kept_trend(path: Path) -> None:

@@ -17,8 +17,9 @@ No expression had to differ between the two engines, so there is no dialect tabl
 
 The thresholds and value sets (which statuses count, the classes of an admission, the
 polypharmacy counts, the eFI cut-offs) are the reference modules' own constants, written into
-the query as literals when it is rendered; the code lists are tables (`code_list_tables`)
-loaded from the same versioned files as the reference reads.
+the query as literals when it is rendered; so are the complex multimorbidity thresholds the
+place chose (`ComplexThresholds`, given to `person_measures_query`). The code lists are tables
+(`code_list_tables`) loaded from the same versioned files as the reference reads.
 """
 
 from __future__ import annotations
@@ -66,9 +67,9 @@ from careweave.population.medicines import (
     window_start,
 )
 from careweave.population.multimorbidity import (
-    COMPLEX_BODY_SYSTEMS,
-    COMPLEX_CONDITIONS,
+    DEFAULT_COMPLEX_THRESHOLDS,
     MULTIMORBIDITY_CONDITIONS,
+    ComplexThresholds,
     LongTermConditionList,
     long_term_condition_list,
 )
@@ -275,14 +276,22 @@ def _taken(as_of: date, since: date) -> str:
 
 
 def person_measures_query(
-    days: MeasureDays, *, scope: str | None = None, cambridge: CambridgeCodeLists | None = None
+    days: MeasureDays,
+    *,
+    scope: str | None = None,
+    cambridge: CambridgeCodeLists | None = None,
+    complex_thresholds: ComplexThresholds = DEFAULT_COMPLEX_THRESHOLDS,
 ) -> str:
     """The SELECT of every measure row (MEASURE_COLUMNS) as of `days.as_of`.
 
     `scope` names a table with a `person_id` column: only those people are measured (an
     incremental refresh); None measures everyone in `people`. `cambridge`: the Cambridge
-    Multimorbidity Score's weights (its codes are the `cms_codes` table).
+    Multimorbidity Score's weights (its codes are the `cms_codes` table). `complex_thresholds`:
+    the definition of complex multimorbidity (a projection's is in its state: pass that one,
+    or rows measured on other days will not match the projection's own).
     """
+    least_conditions = complex_thresholds.conditions
+    least_systems = complex_thresholds.body_systems
     only = _in_scope(scope, "person_id")
     d = literal(days.as_of)
     since_h = literal(days.hospital_since)
@@ -460,7 +469,7 @@ measure_rows AS (
     {_category_case("efi_deficits")} AS efi_category,
     long_term_conditions, body_systems,
     long_term_conditions >= {MULTIMORBIDITY_CONDITIONS} AS multimorbidity,
-    long_term_conditions >= {COMPLEX_CONDITIONS} AND body_systems >= {COMPLEX_BODY_SYSTEMS}
+    long_term_conditions >= {least_conditions} AND body_systems >= {least_systems}
       AS complex_multimorbidity,
     cambridge_conditions,
     CAST(cambridge_hundredths AS DOUBLE) / 100 AS cambridge_score,

@@ -10,7 +10,9 @@ still does, since a long-term condition on the record is part of the person's hi
 * **Multimorbidity**: 2 or more of the conditions (NICE NG56; NHS England's "MLTC").
 * **Complex multimorbidity**: has no single definition. By default 3 or more conditions
   across 3 or more body systems (Harrison et al. 2014, as used by e.g. Head et al. 2021);
-  Kingston et al. use 4 or more conditions. Both thresholds are parameters of `is_complex`.
+  Kingston et al. use 4 or more conditions. Both thresholds are parameters of `is_complex`,
+  and a `ComplexThresholds` is how a place chooses them: the projection keeps the pair it
+  measured with in its state, and everything that names the measure to people says which.
 
 The Cambridge Multimorbidity Score, a weighted count of another 20 conditions, is
 `careweave.population.cambridge_multimorbidity`.
@@ -37,8 +39,81 @@ from careweave.population.record import Evidence, coded_entries
 MULTIMORBIDITY_CONDITIONS: Final = 2
 COMPLEX_CONDITIONS: Final = 3
 COMPLEX_BODY_SYSTEMS: Final = 3
+COMPLEX_STATE_KEYS: Final = ("complex_conditions", "complex_body_systems")
+"""Where a projection's state keeps the complex multimorbidity thresholds it measured with."""
 LTC_CODE_LIST: Final = "long-term-conditions"
 LTC_CODE_LIST_VERSION: Final = "2"
+
+
+class InvalidComplexThresholds(ValueError):  # noqa: N818 - what the operator is told
+    """Thresholds of complex multimorbidity that define no sensible measure; says which."""
+
+
+@dataclass(frozen=True)
+class ComplexThresholds:
+    """The definition of complex multimorbidity a place uses: at least `conditions` long-term
+    conditions across at least `body_systems` body systems.
+
+    There is no single definition (shared/standards.md section 4), so an ICS chooses: the
+    default 3 and 3 is Harrison et al. 2014's; Kingston et al.'s 4+ conditions is
+    `ComplexThresholds(4, 1)`. Refused (InvalidComplexThresholds): anything but whole numbers,
+    fewer than 2 conditions (1 condition is not multimorbidity), fewer than 1 body system, and
+    more body systems than conditions (each condition is in one body system, so nobody could
+    have it: a typing slip, not a definition)."""
+
+    conditions: int = COMPLEX_CONDITIONS
+    body_systems: int = COMPLEX_BODY_SYSTEMS
+
+    def __post_init__(self) -> None:
+        for value, what, least in (
+            (self.conditions, "conditions", MULTIMORBIDITY_CONDITIONS),
+            (self.body_systems, "body systems", 1),
+        ):
+            if type(value) is not int or value < least:
+                raise InvalidComplexThresholds(
+                    f"The complex multimorbidity threshold of {what} must be a whole number, "
+                    f"{least} or more, not {value!r}"
+                )
+        if self.body_systems > self.conditions:
+            raise InvalidComplexThresholds(
+                f"Complex multimorbidity cannot ask for {self.body_systems} body systems with "
+                f"only {self.conditions} conditions: each condition is in one body system"
+            )
+
+    def describe(self) -> str:
+        """The definition in words, for labels ("3 or more conditions in 3 or more body
+        systems"; with 1 body system, the conditions alone, as Kingston et al. put it)."""
+        conditions = f"{self.conditions} or more conditions"
+        if self.body_systems == 1:
+            return conditions
+        return f"{conditions} in {self.body_systems} or more body systems"
+
+    def short(self) -> str:
+        """The definition in a table's few words ("3+ conditions, 3+ body systems")."""
+        conditions = f"{self.conditions}+ conditions"
+        if self.body_systems == 1:
+            return conditions
+        return f"{conditions}, {self.body_systems}+ body systems"
+
+    def state(self) -> dict[str, str]:
+        """The thresholds as a projection's state keeps them."""
+        return dict(
+            zip(COMPLEX_STATE_KEYS, (str(self.conditions), str(self.body_systems)), strict=True)
+        )
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, str]) -> ComplexThresholds:
+        """The thresholds a projection measured with. A projection made before they could be
+        chosen has none in its state: it was measured with the defaults."""
+        conditions, systems = (state.get(key) for key in COMPLEX_STATE_KEYS)
+        return cls(
+            int(conditions) if conditions else COMPLEX_CONDITIONS,
+            int(systems) if systems else COMPLEX_BODY_SYSTEMS,
+        )
+
+
+DEFAULT_COMPLEX_THRESHOLDS: Final = ComplexThresholds()
+"""3 or more conditions in 3 or more body systems (Harrison et al. 2014)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +201,12 @@ class Multimorbidity:
         """At least `min_conditions` conditions across at least `min_body_systems` systems
         (Kingston's 4+ conditions: `min_conditions=4, min_body_systems=1`)."""
         return self.condition_count >= min_conditions and len(self.body_systems) >= min_body_systems
+
+    def complex_by(self, thresholds: ComplexThresholds) -> bool:
+        """Complex multimorbidity by the place's chosen definition."""
+        return self.is_complex(
+            min_conditions=thresholds.conditions, min_body_systems=thresholds.body_systems
+        )
 
     @property
     def complex(self) -> bool:

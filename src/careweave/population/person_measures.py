@@ -6,7 +6,9 @@ measure is a small rule over the person's FHIR resources (dicts); the rules, as 
 applies them:
 
 * **eFI**, **multimorbidity** and the **Cambridge Multimorbidity Score**:
-  `careweave.population.efi`, `.multimorbidity` and `.cambridge_multimorbidity`.
+  `careweave.population.efi`, `.multimorbidity` and `.cambridge_multimorbidity`. Complex
+  multimorbidity is by the thresholds given (`complex_thresholds`, 3 and 3 unless a place
+  chose others), as the SQL twin is by the projection's.
 * **Polypharmacy**: 10 or more distinct repeat medicines taken in the 12 months up to the day
   (the same medicines the eFI's 5-or-more deficit counts: `careweave.population.medicines`).
 * **Emergency hospital use**: admissions are Encounters of class inpatient (v3 ActCode IMP,
@@ -63,6 +65,8 @@ from careweave.population.medicines import (
     window_start,
 )
 from careweave.population.multimorbidity import (
+    DEFAULT_COMPLEX_THRESHOLDS,
+    ComplexThresholds,
     LongTermConditionList,
     Multimorbidity,
     multimorbidity,
@@ -128,6 +132,7 @@ class PersonMeasures:
     deceased: bool  # died on or before the as-of day (a date may be unknown)
     efi: ElectronicFrailtyIndex
     multimorbidity: Multimorbidity
+    complex_thresholds: ComplexThresholds  # the definition `complex_multimorbidity` is by
     cambridge: CambridgeScore
     medicines: tuple[MedicineTaken, ...]
     hospital_window_days: int
@@ -179,7 +184,7 @@ class PersonMeasures:
             "long_term_conditions": self.multimorbidity.condition_count,
             "body_systems": len(self.multimorbidity.body_systems),
             "multimorbidity": self.multimorbidity.multimorbid,
-            "complex_multimorbidity": self.multimorbidity.complex,
+            "complex_multimorbidity": self.multimorbidity.complex_by(self.complex_thresholds),
             "cambridge_conditions": self.cambridge.condition_count,
             "cambridge_score": self.cambridge.score,
             "medicines": self.medicine_count,
@@ -201,6 +206,7 @@ def measures_for(
     *,
     hospital_window_days: int = HOSPITAL_WINDOW_DAYS,
     medicine_window_days: int = MEDICINE_WINDOW_DAYS,
+    complex_thresholds: ComplexThresholds = DEFAULT_COMPLEX_THRESHOLDS,
     efi_codes: EfiCodeList | None = None,
     long_term_conditions: LongTermConditionList | None = None,
     cambridge_codes: CambridgeCodeLists | None = None,
@@ -227,6 +233,7 @@ def measures_for(
         deceased=deceased,
         efi=efi,
         multimorbidity=multimorbidity(record, as_of, code_list=long_term_conditions),
+        complex_thresholds=complex_thresholds,
         cambridge=cambridge_multimorbidity_score(record, as_of, code_lists=cambridge_codes),
         medicines=medicines_taken(record, as_of, days=medicine_window_days),
         hospital_window_days=hospital_window_days,

@@ -45,7 +45,11 @@ from careweave.population.flatten import (
     practice_of,
 )
 from careweave.population.medicines import MEDICINE_WINDOW_DAYS
-from careweave.population.multimorbidity import LongTermConditionList
+from careweave.population.multimorbidity import (
+    DEFAULT_COMPLEX_THRESHOLDS,
+    ComplexThresholds,
+    LongTermConditionList,
+)
 from careweave.population.person_measures import HOSPITAL_WINDOW_DAYS, measures_for
 
 AGE_BANDS: Final = (65, 70, 75, 80, 85, 90)
@@ -141,6 +145,7 @@ def person_row(
     *,
     hospital_window_days: int = HOSPITAL_WINDOW_DAYS,
     medicine_window_days: int = MEDICINE_WINDOW_DAYS,
+    complex_thresholds: ComplexThresholds = DEFAULT_COMPLEX_THRESHOLDS,
     efi_codes: EfiCodeList | None = None,
     long_term_conditions: LongTermConditionList | None = None,
 ) -> MeasureRow:
@@ -151,6 +156,7 @@ def person_row(
         as_of,
         hospital_window_days=hospital_window_days,
         medicine_window_days=medicine_window_days,
+        complex_thresholds=complex_thresholds,
         efi_codes=efi_codes,
         long_term_conditions=long_term_conditions,
     )

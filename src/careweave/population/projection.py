@@ -24,8 +24,10 @@ What a reader must know:
   costs nothing. A transaction open for longer than `overlap` that commits after a refresh
   would be missed: after such a load, run a full refresh.
 * **Measures** (`person_measures`) are computed by `careweave.population.measures_sql` as of
-  one day, kept in the state; a refresh for another day, or with other windows or code
-  lists, recomputes everyone's.
+  one day, kept in the state; a refresh for another day, or with other windows, code lists
+  or complex multimorbidity thresholds, recomputes everyone's. An incremental refresh keeps
+  the thresholds of the last refresh unless given others; a full refresh uses the ones given
+  (3 and 3 unless told), as it does the windows.
 
 * **Readers never wait.** A DuckDB file has one writer at a time and a writer locks readers
   out, so every refresh writes a new file beside the projection (an incremental one starts
@@ -88,7 +90,11 @@ from careweave.population.measures_sql import (
     person_measures_query,
 )
 from careweave.population.medicines import MEDICINE_WINDOW_DAYS
-from careweave.population.multimorbidity import long_term_condition_list
+from careweave.population.multimorbidity import (
+    DEFAULT_COMPLEX_THRESHOLDS,
+    ComplexThresholds,
+    long_term_condition_list,
+)
 from careweave.population.person_measures import HOSPITAL_WINDOW_DAYS
 from careweave.population.segmentation import store_segment_trend, stored_segment_trend
 from careweave.population.store_reading import (
@@ -124,6 +130,7 @@ class MeasureSettings:
     as_of: date
     hospital_window_days: int = HOSPITAL_WINDOW_DAYS
     medicine_window_days: int = MEDICINE_WINDOW_DAYS
+    complex_thresholds: ComplexThresholds = DEFAULT_COMPLEX_THRESHOLDS
 
     @property
     def days(self) -> MeasureDays:
@@ -138,6 +145,7 @@ class MeasureSettings:
             "as_of": self.as_of.isoformat(),
             "hospital_window_days": str(self.hospital_window_days),
             "medicine_window_days": str(self.medicine_window_days),
+            **self.complex_thresholds.state(),
             "efi_code_list": efi_code_list().info.name,
             "long_term_condition_list": long_term_condition_list().info.name,
             "cambridge_multimorbidity_lists": _names(cambridge_code_lists()),
@@ -160,6 +168,7 @@ class RefreshSummary:
     people_refreshed: int
     watermark: datetime | None
     seconds: float
+    complex_thresholds: ComplexThresholds = DEFAULT_COMPLEX_THRESHOLDS
 
     def describe(self) -> str:
         what = (
@@ -169,7 +178,8 @@ class RefreshSummary:
         )
         return (
             f"{self.kind.capitalize()} refresh in {self.seconds:.1f} s: {what}; "
-            f"{self.people:,} people measured as of {self.as_of.isoformat()}; "
+            f"{self.people:,} people measured as of {self.as_of.isoformat()} (complex "
+            f"multimorbidity: {self.complex_thresholds.describe()}); "
             f"{self.objectors_excluded:,} people with a national data opt-out left out."
         )
 
@@ -271,6 +281,7 @@ def _full_refresh(
     as_of: date | None = None,
     hospital_window_days: int = HOSPITAL_WINDOW_DAYS,
     medicine_window_days: int = MEDICINE_WINDOW_DAYS,
+    complex_thresholds: ComplexThresholds = DEFAULT_COMPLEX_THRESHOLDS,
     progress: Progress | None = None,
     page_size: int = 5_000,
 ) -> RefreshSummary:
@@ -280,7 +291,9 @@ def _full_refresh(
     most of the work, and handing each resource's JSON to worker processes cost as much as
     flattening it (measured: a pool of two took longer than this process alone)."""
     began = time.monotonic()
-    settings = MeasureSettings(as_of or today(), hospital_window_days, medicine_window_days)
+    settings = MeasureSettings(
+        as_of or today(), hospital_window_days, medicine_window_days, complex_thresholds
+    )
     target = Path(path)
     building = _building(target)
     con = connect(building)
@@ -316,6 +329,7 @@ def _full_refresh(
         people,
         watermark,
         time.monotonic() - began,
+        settings.complex_thresholds,
     )
 
 
@@ -324,6 +338,7 @@ def _refresh(
     path: Path | str,
     *,
     as_of: date | None = None,
+    complex_thresholds: ComplexThresholds | None = None,
     progress: Progress | None = None,
     overlap: timedelta = DEFAULT_OVERLAP,
 ) -> RefreshSummary:
@@ -331,10 +346,19 @@ def _refresh(
     whose records changed since the last refresh; a full refresh when there is none yet.
 
     The measure windows are those of the last full refresh; `as_of` (default today) is the day
-    the measures are for (a new day recomputes everyone's, from the projection alone)."""
+    the measures are for and `complex_thresholds` (default: the last refresh's) the definition
+    of complex multimorbidity. A new day or new thresholds recompute everyone's measures, from
+    the projection alone: re-measuring only the people whose records changed would leave
+    everyone else's rows by the old definition."""
     target = Path(path)
     if not target.exists():
-        return _full_refresh(database, target, as_of=as_of, progress=progress)
+        return _full_refresh(
+            database,
+            target,
+            as_of=as_of,
+            complex_thresholds=complex_thresholds or DEFAULT_COMPLEX_THRESHOLDS,
+            progress=progress,
+        )
     began = time.monotonic()
     building = _building(target)
     shutil.copyfile(target, building)
@@ -349,6 +373,7 @@ def _refresh(
             as_of or today(),
             int(state.get("hospital_window_days", HOSPITAL_WINDOW_DAYS)),
             int(state.get("medicine_window_days", MEDICINE_WINDOW_DAYS)),
+            complex_thresholds or ComplexThresholds.from_state(state),
         )
         everyone = any(state.get(k) != v for k, v in settings.state().items())
         with read_snapshot(database) as store:
@@ -390,6 +415,7 @@ def _refresh(
         affected,
         watermark,
         time.monotonic() - began,
+        settings.complex_thresholds,
     )
 
 
@@ -521,7 +547,9 @@ def _finish(
     its day (nobody's records changed, so the trend could not have: it costs a measure query
     per trend day, about a third of a second at 100,000 people, on every quiet refresh)."""
     load_code_tables(con, code_list_tables())
-    query = person_measures_query(settings.days, scope=scope)
+    query = person_measures_query(
+        settings.days, scope=scope, complex_thresholds=settings.complex_thresholds
+    )
     if scope is None:
         create_measures_table(con, query)
     else:

@@ -26,6 +26,7 @@ from dateutil.relativedelta import relativedelta
 from careweave.population.columnar import MEASURES, SEGMENT_TREND, read_state
 from careweave.population.equity import objectors_excluded
 from careweave.population.measures_sql import MeasureDays, person_measures_query
+from careweave.population.multimorbidity import ComplexThresholds
 from careweave.population.person_row import SEGMENTS
 from careweave.population.suppression import Shown, suppress_counts
 
@@ -71,8 +72,10 @@ def segment_trend(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[SegmentCounts]:
-    """The segments on each of `days`, with the measure windows of the projection."""
+    """The segments on each of `days`, with the measure windows and definitions of the
+    projection."""
     state = read_state(con)
+    thresholds = ComplexThresholds.from_state(state)
     excluded = objectors_excluded(con)
     found = []
     for done, day in enumerate(days):
@@ -81,7 +84,7 @@ def segment_trend(
             hospital_window_days=int(state["hospital_window_days"]),
             medicine_window_days=int(state["medicine_window_days"]),
         )
-        query = person_measures_query(measure_days)
+        query = person_measures_query(measure_days, complex_thresholds=thresholds)
         rows = con.execute(
             f"SELECT segment, COUNT(*) FROM ({query}) m WHERE segment IS NOT NULL GROUP BY segment"
         ).fetchall()
