@@ -5,6 +5,11 @@ The measures (careweave.population) run on a columnar projection of the store ke
 re-reads only the people whose records changed since the last one, so it can run after every
 import or on a timer; `--full` rebuilds. Everything that leaves here leaves out the people
 with a national data opt-out and says how many.
+
+Complex multimorbidity has no single definition, so `refresh --complex-conditions N
+--complex-body-systems M` sets the place's, both together (default 3 and 3, Harrison et al.;
+Kingston et al.'s 4+ conditions is 4 and 1). Later refreshes keep it; `--full` without them
+goes back to 3 and 3, as it measures with the default windows.
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from careweave.population.equity import equity_breakdown
 from careweave.population.exports import Format, export_equity, export_measures
+from careweave.population.multimorbidity import (
+    DEFAULT_COMPLEX_THRESHOLDS,
+    ComplexThresholds,
+    InvalidComplexThresholds,
+)
 from careweave.population.projection import (
     ProjectionProblem,
     full_refresh,
@@ -46,6 +56,40 @@ ProjectionPath = Annotated[
 ]
 
 
+def _whole_number(option: str, text: str, least: int) -> int:
+    """An option's value as a whole number of at least `least` (digits only: "4", not "4.0",
+    "-1" or "four"), or a one-line message naming the option."""
+    if not (text.isascii() and text.isdigit()) or int(text) < least:
+        console.print(f"[red]{option} must be a whole number, {least} or more, not '{text}'[/red]")
+        raise typer.Exit(2)
+    return int(text)
+
+
+def _complex_thresholds(
+    conditions: str | None, body_systems: str | None
+) -> ComplexThresholds | None:
+    """The thresholds the options ask for, checked before anything is read or written; None
+    when neither is given. Both or neither: with one alone, the other would be a default the
+    operator did not choose (4 conditions in 3 body systems is neither Kingston's definition
+    nor Harrison's)."""
+    if conditions is None and body_systems is None:
+        return None
+    if conditions is None or body_systems is None:
+        console.print(
+            "[red]Give --complex-conditions and --complex-body-systems together "
+            "(3 and 3 by default; Kingston et al.'s 4 or more conditions is 4 and 1)[/red]"
+        )
+        raise typer.Exit(2)
+    try:
+        return ComplexThresholds(
+            _whole_number("--complex-conditions", conditions, 2),
+            _whole_number("--complex-body-systems", body_systems, 1),
+        )
+    except InvalidComplexThresholds as problem:
+        console.print(f"[red]{problem}[/red]")
+        raise typer.Exit(2) from None
+
+
 def _where(database_url: str | None, projection: Path | None) -> tuple[str, Path]:
     settings = Settings.from_env(database_url)
     url = settings.database_url
@@ -64,14 +108,30 @@ def refresh_command(
     as_of: Annotated[
         str | None, typer.Option(help="The day the measures are for (default today)")
     ] = None,
+    complex_conditions: Annotated[
+        str | None,
+        typer.Option(
+            help="Complex multimorbidity: at least this many long-term conditions, 2 or more, "
+            "with --complex-body-systems (default: the projection's; 3 when new or --full)"
+        ),
+    ] = None,
+    complex_body_systems: Annotated[
+        str | None,
+        typer.Option(
+            help="Complex multimorbidity: in at least this many body systems, 1 or more (1: "
+            "conditions alone), with --complex-conditions (default as --complex-conditions)"
+        ),
+    ] = None,
 ) -> None:
-    """Bring the projection up to date (only the people whose records changed)."""
+    """Bring the projection up to date (only the people whose records changed). New complex
+    multimorbidity thresholds re-measure everyone."""
     url, path = _where(database_url, projection)
     try:
         day = date.fromisoformat(as_of) if as_of else None
     except ValueError:
         console.print(f"[red]--as-of must be a date such as 2026-11-28, not '{as_of}'[/red]")
         raise typer.Exit(2) from None
+    thresholds = _complex_thresholds(complex_conditions, complex_body_systems)
     database = open_database(url)
     try:
         with Progress(
@@ -87,8 +147,18 @@ def refresh_command(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            work = full_refresh if full else refresh
-            summary = work(database, path, as_of=day, progress=progress)
+            if full:
+                summary = full_refresh(
+                    database,
+                    path,
+                    as_of=day,
+                    complex_thresholds=thresholds or DEFAULT_COMPLEX_THRESHOLDS,
+                    progress=progress,
+                )
+            else:
+                summary = refresh(
+                    database, path, as_of=day, complex_thresholds=thresholds, progress=progress
+                )
     except ProjectionProblem as problem:
         console.print(f"[red]{problem}[/red]")
         raise typer.Exit(2) from None

@@ -102,3 +102,44 @@ def test_bad_input_is_a_readable_message(tmp_path: Path) -> None:
     )
     assert bad_format.exit_code == 2
     assert "--format must be csv or parquet" in bad_format.output
+
+
+def test_refresh_sets_complex_thresholds_and_refuses_bad_ones_writing_nothing(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'careweave.sqlite3'}"
+    _store_with_people(url, 3)
+    projection = tmp_path / f"careweave{PROJECTION_SUFFIX}"
+    refresh = ["population", "refresh", "--database-url", url, "--as-of", AS_OF.isoformat()]
+    refused = [
+        (("1", "1"), "--complex-conditions must be a whole number, 2 or more, not '1'"),
+        (("4.5", "1"), "--complex-conditions must be a whole number, 2 or more, not '4.5'"),
+        (("four", "1"), "--complex-conditions must be a whole number, 2 or more, not 'four'"),
+        (("-4", "1"), "--complex-conditions must be a whole number, 2 or more, not '-4'"),
+        (("4", "0"), "--complex-body-systems must be a whole number, 1 or more, not '0'"),
+        (("3", "4"), "cannot ask for 4 body systems with only 3 conditions"),
+        (("4", None), "Give --complex-conditions and --complex-body-systems together"),
+    ]
+
+    def bad_refreshes() -> None:
+        for (conditions, systems), message in refused:
+            options = ["--complex-conditions", conditions]
+            if systems is not None:
+                options += ["--complex-body-systems", systems]
+            result = runner.invoke(app, [*refresh, *options])
+            said = " ".join(result.output.split())  # the console wraps long lines
+            assert result.exit_code == 2, (options, result.output)
+            assert message in said, (options, result.output)
+            assert "Traceback" not in said
+
+    bad_refreshes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["careweave.sqlite3"]
+
+    kingston = runner.invoke(
+        app, [*refresh, "--complex-conditions", "4", "--complex-body-systems", "1"]
+    )
+    assert kingston.exit_code == 0, kingston.output
+    assert "(complex multimorbidity: 4 or more conditions)" in " ".join(kingston.output.split())
+    made = projection.read_bytes()
+    bad_refreshes()
+    assert projection.read_bytes() == made  # a refused refresh leaves the projection as it was
