@@ -1,4 +1,5 @@
-"""Exports as CSV and Parquet: without people who object, and saying so in the file."""
+"""Exports as CSV and Parquet: without people who object, and saying so in the file; and,
+like the report, naming complex multimorbidity by the thresholds the projection used."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from careweave.population.equity import equity_breakdown
 from careweave.population.exports import SPARK_TABLES, export_equity, export_measures, export_tables
 from careweave.population.measures_sql import MEASURE_COLUMNS
+from careweave.population.multimorbidity import ComplexThresholds
 from careweave.population.projection import MeasureSettings, build_from_resources, open_projection
+from careweave.population.report import population_report
 from tests.population.records import AS_OF, deficit_records, patient
 
 
@@ -93,3 +96,39 @@ def test_the_equity_csv_is_suppressed(projection: Path, tmp_path: Path) -> None:
     for people_shown, having_shown in ((r["people"], r["with_measure"]) for r in rows):
         for value in (people_shown, having_shown):
             assert value in ("<10", "*") or int(value) >= 10
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "words", "short"),
+    [
+        (
+            ComplexThresholds(),
+            "3 or more conditions in 3 or more body systems",
+            "3+ conditions, 3+ body systems",
+        ),
+        (ComplexThresholds(4, 1), "4 or more conditions", "4+ conditions"),
+        (
+            ComplexThresholds(5, 2),
+            "5 or more conditions in 2 or more body systems",
+            "5+ conditions, 2+ body systems",
+        ),
+    ],
+)
+def test_exports_and_the_report_name_the_complex_thresholds_used(
+    tmp_path: Path, thresholds: ComplexThresholds, words: str, short: str
+) -> None:
+    path = tmp_path / "p.duckdb"
+    build_from_resources(path, people(30), MeasureSettings(AS_OF, complex_thresholds=thresholds))
+    con = open_projection(path)
+    try:
+        measures = export_measures(con, tmp_path / "measures.csv", "csv")
+        equity = export_equity(con, equity_breakdown(con), tmp_path / "equity.csv", "csv")
+        report = " ".join(population_report(con, place="Ashby").split())
+    finally:
+        con.close()
+    for file in (measures, equity):
+        assert f"# complex_multimorbidity: {words}" in file.read_text().splitlines()
+    lines = [line for line in equity.read_text().splitlines() if not line.startswith("#")]
+    labels = {r["measure_label"] for r in csv.DictReader(lines)}
+    assert f"Complex multimorbidity ({short})" in labels
+    assert f"Complex multimorbidity ({short}), by IMD decile" in report

@@ -33,6 +33,7 @@ from careweave.access.consent import CONSENT_CATEGORY_SYSTEM, NATIONAL_DATA_OPT_
 from careweave.coordination import mdt
 from careweave.coordination.record import new_submission_token, today
 from careweave.population.efi import CODED_DEFICITS
+from careweave.population.multimorbidity import ComplexThresholds
 from careweave.population.projection import full_refresh
 from careweave.settings import Settings
 from careweave.store.repository import FhirStore
@@ -204,6 +205,30 @@ def test_the_equity_page_breaks_a_measure_down_with_rates_and_intervals(pages: P
     unknown = analyst.get("/population/equity", params={"measure": "wealth"})
     assert unknown.status_code == 400
     assert "Choose a measure" in error_summary(unknown.text)
+
+
+def test_the_pages_name_complex_multimorbidity_by_the_projection_s_thresholds(
+    pages: Place,
+) -> None:
+    gp = pages.sign_in("ann.gp")
+    analyst = pages.sign_in(ANALYST)
+    harrison = "Have complex multimorbidity (3 or more conditions in 3 or more body systems)"
+    assert harrison in text_of(gp.get("/population/find-people").text)
+    projection = pages.app.state.settings.population_projection
+    kingston = ComplexThresholds(4, 1)
+    full_refresh(pages.store.database, projection, as_of=today(), complex_thresholds=kingston)
+    form = text_of(gp.get("/population/find-people").text)
+    assert "Have complex multimorbidity (4 or more conditions)" in form
+    assert "body systems" not in form
+    overview = html.unescape(analyst.get("/population").text)
+    assert (
+        '<option value="complex_multimorbidity">Complex multimorbidity (4+ conditions)</option>'
+        in overview
+    )
+    equity = analyst.get("/population/equity", params={"measure": "complex_multimorbidity"})
+    assert equity.status_code == 200, equity.text
+    assert "Complex multimorbidity (4+ conditions), by IMD decile" in html.unescape(equity.text)
+    assert "3+ body systems" not in html.unescape(equity.text)
 
 
 def test_a_gp_finds_the_issue_question_and_sees_only_their_own_patients_by_name(

@@ -7,7 +7,8 @@ with rates, 95% confidence intervals and small-number suppression.
   medicines, hospital use, living situation and care planning. The rate is the share with the
   measure (shown as a percentage). A score (`EQUITY_SCORES`: the Cambridge Multimorbidity
   Score) is given as its mean over the group, "with the measure" counting those who score
-  above 0.
+  above 0. Complex multimorbidity is by the thresholds the projection measured with, so its
+  name is too (`equity_words`): show `EquityBreakdown.words`, not `EQUITY_WORDS`.
 * **Confidence interval**: for a proportion, the 95% Wilson score interval (Wilson 1927;
   Newcombe 1998's method 3), which stays inside 0-100% and behaves for small counts and rates
   near 0 or 1, unlike the normal (Wald) interval; for a mean, mean +/- 1.96 standard errors
@@ -32,8 +33,9 @@ from typing import Any, Final
 
 import duckdb
 
-from careweave.population.columnar import EXCLUDED, MEASURES
+from careweave.population.columnar import EXCLUDED, MEASURES, read_state
 from careweave.population.ethnicity import ETHNIC_GROUPS
+from careweave.population.multimorbidity import ComplexThresholds
 from careweave.population.person_row import AGE_BANDS
 from careweave.population.suppression import Shown, ShownGroup, suppress_table
 
@@ -64,10 +66,7 @@ EQUITY_MEASURES: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
             "efi_category IN ('moderate', 'severe')",
         ),
         "multimorbidity": ("Multimorbidity (2+ long-term conditions)", "multimorbidity"),
-        "complex_multimorbidity": (
-            "Complex multimorbidity (3+ conditions, 3+ body systems)",
-            "complex_multimorbidity",
-        ),
+        "complex_multimorbidity": ("Complex multimorbidity", "complex_multimorbidity"),
         "polypharmacy": ("Polypharmacy (10+ repeat medicines)", "polypharmacy"),
         "admitted": ("Emergency admission in the last year", "admissions > 0"),
         "ae_attended": ("A&E attendance in the last year", "ae_attendances > 0"),
@@ -97,7 +96,22 @@ EQUITY_SCORES: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
 EQUITY_WORDS: Final[Mapping[str, str]] = MappingProxyType(
     {name: words for name, (words, _) in (*EQUITY_MEASURES.items(), *EQUITY_SCORES.items())}
 )
-"""Every measure of the breakdown, proportions then scores, and what people call it."""
+"""Every measure of the breakdown, proportions then scores, and what people call it; without
+the definition a projection measured complex multimorbidity by (`equity_words` adds it)."""
+
+
+def equity_words(thresholds: ComplexThresholds) -> dict[str, str]:
+    """EQUITY_WORDS, naming complex multimorbidity by the definition used ("Complex
+    multimorbidity (4+ conditions)"): a place may choose its own thresholds, and a rate read
+    without them would be taken for another definition's."""
+    words = dict(EQUITY_WORDS)
+    words["complex_multimorbidity"] += f" ({thresholds.short()})"
+    return words
+
+
+def projection_words(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """`equity_words` for the thresholds the projection `con` was measured with."""
+    return equity_words(ComplexThresholds.from_state(read_state(con)))
 
 
 def mean_interval(
@@ -183,6 +197,7 @@ class EquityBreakdown:
     objectors_excluded: int
     total: Mapping[str, EquityCell]  # measure -> the all-people cell
     cells: tuple[EquityCell, ...]
+    words: Mapping[str, str]  # measure -> what people call it, as this projection measured it
 
     def table(self, dimension: str, measure: str) -> list[EquityCell]:
         return [c for c in self.cells if c.dimension == dimension and c.measure == measure]
@@ -236,7 +251,9 @@ def equity_breakdown(
                 cells.append(_cell(dimension, group, measure, int(values[0]), values[1:], at))
         if progress is not None:
             progress(done + 1, len(dimensions))
-    return EquityBreakdown(_as_of(con), objectors_excluded(con), total, tuple(cells))
+    return EquityBreakdown(
+        _as_of(con), objectors_excluded(con), total, tuple(cells), projection_words(con)
+    )
 
 
 def _sums(measure: str) -> str:

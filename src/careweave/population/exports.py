@@ -28,9 +28,10 @@ from careweave.population.columnar import (
     connect,
     read_state,
 )
-from careweave.population.equity import EQUITY_WORDS, EquityBreakdown, publishable
+from careweave.population.equity import EquityBreakdown, publishable
 from careweave.population.flatten import TABLES, Column
 from careweave.population.measures_sql import CODE_TABLES, MEASURE_COLUMNS
+from careweave.population.multimorbidity import ComplexThresholds
 from careweave.population.suppression import shown_count
 
 Format = Literal["csv", "parquet"]
@@ -56,7 +57,9 @@ EQUITY_COLUMNS: Final = tuple(
 def provenance(
     con: duckdb.DuckDBPyConnection, what: str, *, published: bool = False
 ) -> dict[str, str]:
-    """What every export says about itself: what it is, as of when, and who is left out.
+    """What every export says about itself: what it is, as of when, by which definitions
+    (code lists, and the complex multimorbidity thresholds a place may choose), and who is
+    left out.
     A `published` export (fit to leave the organisation) gives the number left out under the
     small-number rule, as the pages and the report do; an extract kept within it, exactly."""
     state = read_state(con)
@@ -69,6 +72,7 @@ def provenance(
         "careweave.exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "careweave.efi_code_list": state.get("efi_code_list", ""),
         "careweave.long_term_condition_list": state.get("long_term_condition_list", ""),
+        "careweave.complex_multimorbidity": ComplexThresholds.from_state(state).describe(),
         "careweave.objectors_excluded": str(excluded),
         "careweave.note": (
             f"People with a national data opt-out are not included: {excluded} left out."
@@ -125,7 +129,7 @@ def export_equity(
             c.dimension,
             c.group,
             c.measure,
-            EQUITY_WORDS[c.measure],
+            breakdown.words[c.measure],
             str(c.people),
             str(c.with_measure),
             c.rate,

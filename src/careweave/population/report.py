@@ -65,7 +65,7 @@ def population_report(con: duckdb.DuckDBPyConnection, *, place: str) -> str:
         objectors=shown_count(segments.objectors_excluded),
         tables=tables,
         dimension_words={name: words for name, (words, _, _) in DIMENSIONS.items()},
-        measure_words=dict(EQUITY_WORDS),
+        measure_words=dict(breakdown.words),
     )
 
 

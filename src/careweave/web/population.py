@@ -34,13 +34,15 @@ from careweave.coordination.record import may_read
 from careweave.population.cambridge_multimorbidity import cambridge_code_lists
 from careweave.population.case_finding import CaseFindingQuery
 from careweave.population.charts import SEGMENT_WORDS, BarGroup, bar_chart, bars, count_words
+from careweave.population.columnar import read_state
 from careweave.population.dashboard import (
     PopulationOverview,
     equity_view,
     population_overview,
 )
 from careweave.population.efi import FRAILTY_CATEGORIES
-from careweave.population.equity import DIMENSIONS, EQUITY_SCORES, EQUITY_WORDS
+from careweave.population.equity import DIMENSIONS, EQUITY_SCORES, EQUITY_WORDS, projection_words
+from careweave.population.multimorbidity import ComplexThresholds
 from careweave.population.named_worklist import NAMED_SHOWN, named_worklist, practices
 from careweave.population.projection import ProjectionProblem, open_projection, projection_path
 from careweave.settings import Settings
@@ -72,10 +74,11 @@ ONLY_WORDS: Final = {
     "lives_alone": "Live alone",
     "care_home": "Live in a care home",
     "polypharmacy": "Take 10 or more repeat medicines",
-    "complex_multimorbidity": "Have complex multimorbidity (3 or more conditions in 3 or more "
-    "body systems)",
+    "complex_multimorbidity": "Have complex multimorbidity",
     "end_of_life": "Are recognised as nearing the end of life",
 }
+"""Who a worklist can be kept to; `only_words` says by which definition of complex
+multimorbidity."""
 MAX_MONTHS: Final = 120
 MAX_DAYS: Final = 730
 MAX_CONDITIONS: Final = 30
@@ -143,6 +146,16 @@ def sees(page: StaffPage) -> Sees:
         hospital=may_read(page.access, "Encounter"),
         plans=may_read(page.access, "CarePlan"),
     )
+
+
+def only_words(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """ONLY_WORDS, with complex multimorbidity as the projection measured it ("3 or more
+    conditions in 3 or more body systems" unless the place chose other thresholds): the
+    people found are those, and the person choosing should know who they will get."""
+    thresholds = ComplexThresholds.from_state(read_state(con))
+    words = dict(ONLY_WORDS)
+    words["complex_multimorbidity"] += f" ({thresholds.describe()})"
+    return words
 
 
 def _whole_number(
@@ -298,6 +311,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
                 return no_projection(page, opened, "Population health")
             path, con = opened
             found = population_overview(con, path)
+            words = projection_words(con)
         now_chart, trend_chart = _segment_charts(found)
         return render(
             "population/overview.html",
@@ -308,7 +322,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             now_chart=now_chart,
             trend_chart=trend_chart,
             segment_words=SEGMENT_WORDS,
-            measures=dict(EQUITY_WORDS),
+            measures=words,
             refreshed=london_time(found.refreshed),
             count=count_words,
             care_staff=page.signed_in.user.role in CARE_ROLES,
@@ -316,13 +330,13 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
 
     @pages.get("/population/equity")
     def equity(request: Request, page: Reader, measure: str = "") -> Response:
-        choices = dict(EQUITY_WORDS)
-        chosen = measure[:64] or next(iter(choices))
-        errors = [] if chosen in choices else [FieldError("measure", "Choose a measure")]
+        chosen = measure[:64] or next(iter(EQUITY_WORDS))
+        errors = [] if chosen in EQUITY_WORDS else [FieldError("measure", "Choose a measure")]
         with projection(request) as opened:
             if isinstance(opened, Missing):
                 return no_projection(page, opened, "Equity")
             path, con = opened
+            choices = projection_words(con)
             view = equity_view(con, path, chosen) if not errors else None
         return render(
             "population/equity.html",
@@ -358,6 +372,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
                 return no_projection(page, opened, "Find people at risk")
             _, con = opened
             choices = practices(con)
+            who = only_words(con)
             own = page.signed_in.user.organisation_id or ""
             if asked:
                 typed = {
@@ -400,7 +415,7 @@ def router(route_class: type[APIRoute], styled: bool) -> APIRouter:
             seen=seen,
             frailty_words=FRAILTY_WORDS,
             frailty_choices={k: FRAILTY_WORDS[k] for k in FRAILTY_CATEGORIES},
-            only_words=ONLY_WORDS,
+            only_words=who,
             practices={"": "Any practice", **choices},
             found=found,
             names=names,
