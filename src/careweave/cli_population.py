@@ -8,8 +8,7 @@ with a national data opt-out and says how many.
 
 Complex multimorbidity has no single definition, so `refresh --complex-conditions N
 --complex-body-systems M` sets the place's, both together (default 3 and 3, Harrison et al.;
-Kingston et al.'s 4+ conditions is 4 and 1). Later refreshes keep it; `--full` without them
-goes back to 3 and 3, as it measures with the default windows.
+Kingston et al.'s 4+ conditions is 4 and 1). Later refreshes keep it, `--full` ones too.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from careweave.population.equity import equity_breakdown
 from careweave.population.exports import Format, export_equity, export_measures
 from careweave.population.multimorbidity import (
-    DEFAULT_COMPLEX_THRESHOLDS,
     ComplexThresholds,
     InvalidComplexThresholds,
 )
@@ -112,7 +110,7 @@ def refresh_command(
         str | None,
         typer.Option(
             help="Complex multimorbidity: at least this many long-term conditions, 2 or more, "
-            "with --complex-body-systems (default: the projection's; 3 when new or --full)"
+            "with --complex-body-systems (default: the projection's; 3 when new)"
         ),
     ] = None,
     complex_body_systems: Annotated[
@@ -152,7 +150,7 @@ def refresh_command(
                     database,
                     path,
                     as_of=day,
-                    complex_thresholds=thresholds or DEFAULT_COMPLEX_THRESHOLDS,
+                    complex_thresholds=thresholds,
                     progress=progress,
                 )
             else:

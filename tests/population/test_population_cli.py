@@ -143,3 +143,6 @@ def test_refresh_sets_complex_thresholds_and_refuses_bad_ones_writing_nothing(
     made = projection.read_bytes()
     bad_refreshes()
     assert projection.read_bytes() == made  # a refused refresh leaves the projection as it was
+    rebuilt = runner.invoke(app, [*refresh, "--full"])  # a scheduled rebuild keeps the choice
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "(complex multimorbidity: 4 or more conditions)" in " ".join(rebuilt.output.split())

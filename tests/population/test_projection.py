@@ -272,6 +272,12 @@ def test_new_complex_thresholds_re_measure_everyone_and_later_refreshes_keep_the
     again = tmp_path / "again.duckdb"
     full_refresh(store.database, again, as_of=place, complex_thresholds=kingston)
     assert table_contents(path) == table_contents(again)
+    # A rebuild that names none keeps the place's choice too; a new projection starts at 3/3.
+    rebuilt = full_refresh(store.database, path, as_of=place)
+    assert rebuilt.complex_thresholds == kingston
+    assert table_contents(path) == table_contents(again)
+    fresh = full_refresh(store.database, tmp_path / "fresh.duckdb", as_of=place)
+    assert fresh.complex_thresholds == ComplexThresholds(3, 3)
 
 
 def tamper_with_the_kept_trend(path: Path) -> None:

@@ -25,9 +25,9 @@ What a reader must know:
   would be missed: after such a load, run a full refresh.
 * **Measures** (`person_measures`) are computed by `careweave.population.measures_sql` as of
   one day, kept in the state; a refresh for another day, or with other windows, code lists
-  or complex multimorbidity thresholds, recomputes everyone's. An incremental refresh keeps
-  the thresholds of the last refresh unless given others; a full refresh uses the ones given
-  (3 and 3 unless told), as it does the windows.
+  or complex multimorbidity thresholds, recomputes everyone's. Every refresh, full or not,
+  keeps the thresholds of the last one unless given others (3 and 3 for a new projection): a
+  place's definition is a choice, not a setting of one run.
 
 * **Readers never wait.** A DuckDB file has one writer at a time and a writer locks readers
   out, so every refresh writes a new file beside the projection (an incremental one starts
@@ -93,6 +93,7 @@ from careweave.population.medicines import MEDICINE_WINDOW_DAYS
 from careweave.population.multimorbidity import (
     DEFAULT_COMPLEX_THRESHOLDS,
     ComplexThresholds,
+    InvalidComplexThresholds,
     long_term_condition_list,
 )
 from careweave.population.person_measures import HOSPITAL_WINDOW_DAYS
@@ -281,20 +282,27 @@ def _full_refresh(
     as_of: date | None = None,
     hospital_window_days: int = HOSPITAL_WINDOW_DAYS,
     medicine_window_days: int = MEDICINE_WINDOW_DAYS,
-    complex_thresholds: ComplexThresholds = DEFAULT_COMPLEX_THRESHOLDS,
+    complex_thresholds: ComplexThresholds | None = None,
     progress: Progress | None = None,
     page_size: int = 5_000,
 ) -> RefreshSummary:
     """Rebuild the projection of `database` at `path` from scratch (see the module docstring).
 
+    `complex_thresholds` defaults to those the projection being replaced was measured by: a
+    place's chosen definition of complex multimorbidity outlives a rebuild (a scheduled full
+    refresh must not quietly go back to 3 and 3). With no readable projection, 3 and 3.
+
     One process does it all: parsing and flattening (about 20 microseconds a resource) is
     most of the work, and handing each resource's JSON to worker processes cost as much as
     flattening it (measured: a pool of two took longer than this process alone)."""
     began = time.monotonic()
-    settings = MeasureSettings(
-        as_of or today(), hospital_window_days, medicine_window_days, complex_thresholds
-    )
     target = Path(path)
+    settings = MeasureSettings(
+        as_of or today(),
+        hospital_window_days,
+        medicine_window_days,
+        complex_thresholds or _current_thresholds(target),
+    )
     building = _building(target)
     con = connect(building)
     counts = _Counts()
@@ -333,6 +341,24 @@ def _full_refresh(
     )
 
 
+def _current_thresholds(target: Path) -> ComplexThresholds:
+    """The complex multimorbidity thresholds the projection at `target` was measured by; the
+    defaults when there is none, or it cannot be read (a damaged file is one reason to
+    rebuild)."""
+    if not target.exists():
+        return DEFAULT_COMPLEX_THRESHOLDS
+    try:
+        con = connect(target, read_only=True)
+    except duckdb.Error:
+        return DEFAULT_COMPLEX_THRESHOLDS
+    try:
+        return ComplexThresholds.from_state(read_state(con))
+    except (duckdb.Error, InvalidComplexThresholds):
+        return DEFAULT_COMPLEX_THRESHOLDS
+    finally:
+        con.close()
+
+
 def _refresh(
     database: Database,
     path: Path | str,
@@ -356,7 +382,7 @@ def _refresh(
             database,
             target,
             as_of=as_of,
-            complex_thresholds=complex_thresholds or DEFAULT_COMPLEX_THRESHOLDS,
+            complex_thresholds=complex_thresholds,
             progress=progress,
         )
     began = time.monotonic()
