@@ -93,7 +93,6 @@ from careweave.population.medicines import MEDICINE_WINDOW_DAYS
 from careweave.population.multimorbidity import (
     DEFAULT_COMPLEX_THRESHOLDS,
     ComplexThresholds,
-    InvalidComplexThresholds,
     long_term_condition_list,
 )
 from careweave.population.person_measures import HOSPITAL_WINDOW_DAYS
@@ -353,7 +352,7 @@ def _current_thresholds(target: Path) -> ComplexThresholds:
         return DEFAULT_COMPLEX_THRESHOLDS
     try:
         return ComplexThresholds.from_state(read_state(con))
-    except (duckdb.Error, InvalidComplexThresholds):
+    except (duckdb.Error, ValueError):  # InvalidComplexThresholds too
         return DEFAULT_COMPLEX_THRESHOLDS
     finally:
         con.close()
