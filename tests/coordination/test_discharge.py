@@ -4,14 +4,14 @@ community, and the coordinator's check after 48 hours closes the loop."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
 from careweave.coordination import codes
 from careweave.coordination import discharge as d2a
-from careweave.coordination.people import person_banner
+from careweave.coordination.people import PersonBanner, person_banner
 from careweave.coordination.record import find, new_submission_token, today
 from careweave.fhir.errors import NotFound, VersionConflict
 from tests.coordination.place import Place
@@ -165,3 +165,19 @@ def test_discharge_home_hands_over_and_the_check_closes_the_loop(place: Place) -
     assert place.store.read("Task", task_id).as_dict()["status"] == "completed"
     with pytest.raises(NotFound):
         person_banner(place.access("dan.dc"), "mary")
+
+
+def test_a_stay_is_dated_by_the_uk_days_its_instants_fall_on() -> None:
+    """Encounter.period holds UTC instants (discharge_home writes now_instant()): leaving at
+    00:30 BST on 2 June is 23:30 UTC on 1 June, and the person was discharged on 2 June."""
+    banner = PersonBanner("mary", "Mary Example", None, None, None, None, False, 1)
+    stay = {
+        "id": "stay-1",
+        "status": "finished",
+        "meta": {"versionId": "2"},
+        "period": {"start": "2026-05-27T23:15:00Z", "end": "2026-06-01T23:30:00Z"},
+    }
+    discharge = d2a.discharge_of(banner, stay, None, [])
+    assert discharge.admitted == date(2026, 5, 28)  # 00:15 BST on 28 May
+    assert discharge.discharged == date(2026, 6, 2)
+    assert discharge.days_in_hospital == 5

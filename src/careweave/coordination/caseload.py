@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Final, Literal
 
 import orjson
@@ -56,10 +56,11 @@ from careweave.coordination.codes import (
     code_in,
 )
 from careweave.coordination.people import PersonBanner, banner_of
-from careweave.coordination.record import PAGE_SIZE, UK, may_read, referenced_id, today
+from careweave.coordination.record import PAGE_SIZE, may_read, referenced_id, today
 from careweave.coordination.referrals import REJECTED_NEEDS_ACTION, service_words, status_words
 from careweave.coordination.tasks import due_date, is_overdue
 from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
+from careweave.uk_time import uk_day
 
 BATCH: Final = 100
 """People asked about in one search: long enough to need few searches, short enough to keep
@@ -695,20 +696,9 @@ def search_all(
 # -- small readers ------------------------------------------------------------------------------
 
 
-def day_of(value: Any) -> date | None:
-    """The UK day of a FHIR date or dateTime ("2026-11-03", "2026-11-03T23:30:00Z"); None for
-    anything else, including a partial date."""
-    if not isinstance(value, str):
-        return None
-    try:
-        if len(value) == 10:
-            return date.fromisoformat(value)
-        if len(value) > 10:
-            moment = datetime.fromisoformat(value)
-            return moment.astimezone(UK).date() if moment.tzinfo else moment.date()
-    except ValueError:
-        return None
-    return None
+day_of = uk_day
+"""The UK day of a FHIR date or dateTime (careweave.uk_time.uk_day, under the name the
+caseload's readers use)."""
 
 
 def years_after(day: date, years: int) -> date:

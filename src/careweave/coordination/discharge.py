@@ -30,6 +30,7 @@ from careweave.coordination.record import (
     today,
 )
 from careweave.fhir.resource_types import is_fhir_id
+from careweave.uk_time import uk_day
 
 PATHWAYS: Final[Mapping[str, str]] = {
     "0": "Pathway 0: home, no new support",
@@ -158,15 +159,6 @@ class Discharge:
         return [d for d in self.dependencies if not d.closed]
 
 
-def _day(value: Any) -> date | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
 def _input(task: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
     for entry in task.get("input") or ():
         if isinstance(entry, dict) and codes.has_code(
@@ -200,7 +192,7 @@ def _dependency(task: Mapping[str, Any]) -> Dependency:
         description=str(task.get("description") or DEPENDENCY_KINDS.get(kind or "", "Other")),
         owner_id=referenced_id(task.get("owner"), "Organization"),
         status=str(task.get("status", "requested")),
-        due=_day((task.get("restriction") or {}).get("period", {}).get("end")),
+        due=uk_day((task.get("restriction") or {}).get("period", {}).get("end")),
         referral=referral,
     )
 
@@ -219,9 +211,9 @@ def discharge_of(
         encounter_id=str(encounter["id"]),
         encounter_version=int(encounter.get("meta", {}).get("versionId", 0)),
         hospital_id=referenced_id(encounter.get("serviceProvider"), "Organization"),
-        admitted=_day(period.get("start")),
+        admitted=uk_day(period.get("start")),
         in_hospital=in_hospital,
-        discharged=None if in_hospital else _day(period.get("end")),
+        discharged=None if in_hospital else uk_day(period.get("end")),
     )
     if task is None:
         return discharge
@@ -235,8 +227,8 @@ def discharge_of(
         pathway=codes.code_in(pathway.get("valueCodeableConcept"), codes.D2A_PATHWAY)
         if pathway
         else None,
-        medically_optimised=_day(optimised.get("valueDateTime")) if optimised else None,
-        planned_discharge=_day(planned.get("valueDate")) if planned else None,
+        medically_optimised=uk_day(optimised.get("valueDateTime")) if optimised else None,
+        planned_discharge=uk_day(planned.get("valueDate")) if planned else None,
         delay_reason=codes.code_in(task.get("statusReason"), codes.DISCHARGE_DELAY_REASON),
         owner_id=referenced_id(task.get("owner"), "Organization"),
         dependencies=sorted(

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 import orjson
 
 from careweave.access.guard import CareRecordAccess
 from careweave.fhir.errors import Gone, NotFound
 from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
+from careweave.uk_time import UK as UK
+from careweave.uk_time import today as today
 
-UK: Final = ZoneInfo("Europe/London")
 FORM_SUBMISSION_SYSTEM: Final = "https://fhir.careweave.example/Id/form-submission"
 """Identifier system of the one-time token a web form carries, so that submitting the same
 form twice finds the first result (a conditional create) instead of making a duplicate."""
@@ -118,11 +118,6 @@ def may_read(access: CareRecordAccess, resource_type: str) -> bool:
     rather than showing an empty list as if there were nothing)."""
     visibility = access.visibility
     return visibility is None or visibility.may_read_type(resource_type)
-
-
-def today() -> date:
-    """Today in the UK: due dates and "overdue" are about the day people are living in."""
-    return datetime.now(UK).date()
 
 
 def now_instant() -> str:
