@@ -3,7 +3,7 @@ their carer's sign-in (and closes it again), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -160,3 +160,16 @@ def test_a_consent_period_ending_yesterday_closes_the_plan(place: Place) -> None
     stored["provision"]["period"]["end"] = yesterday
     place.put(stored)
     assert care_plan_of(place.access("carl"), "mary") is None
+
+
+def test_the_day_consent_was_given_is_the_uk_day_of_its_instant(place: Place) -> None:
+    """Consent.dateTime is a UTC instant: agreeing at 00:30 BST on 11 June is 23:30 UTC on 10
+    June, and the carers page must say 11 June, the day the person agreed."""
+    consent_id = give_consent(place.access("mary"), "mary", "carl", new_submission_token())
+    stored = place.store.read("Consent", consent_id).as_dict()
+    place.put({**stored, "dateTime": "2026-06-10T23:30:00Z"})
+    carl = next(
+        c for c in carers_of(place.access("cara.coord"), "mary") if c.related_person_id == "carl"
+    )
+    assert carl.consent is not None
+    assert carl.consent.given_on == date(2026, 6, 11)

@@ -39,6 +39,7 @@ from careweave.coordination.record import (
 from careweave.fhir.errors import NotFound, VersionConflict
 from careweave.fhir.names import person_name
 from careweave.store.repository import StoreTransaction
+from careweave.uk_time import uk_day
 
 V3_ROLE_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 SOCIAL_CARE: Final = CAREWEAVE_CODES + "social-care"
@@ -184,13 +185,6 @@ def _telecom(related: dict[str, Any], system: str) -> str | None:
     return None
 
 
-def _date(value: Any) -> date | None:
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
-
-
 def carer_consents(access: CareRecordAccess, patient_id: str) -> dict[str, CarerConsent]:
     """The person's active consents for carers to see the plan, by RelatedPerson id."""
     consents: dict[str, CarerConsent] = {}
@@ -207,14 +201,14 @@ def carer_consents(access: CareRecordAccess, patient_id: str) -> dict[str, Carer
         provision = consent.get("provision") or {}
         if provision.get("type", "permit") != "permit":
             continue
-        end = _date((provision.get("period") or {}).get("end"))
+        end = uk_day((provision.get("period") or {}).get("end"))
         if end is not None and end < today():
             continue
         for actor in provision.get("actor") or ():
             carer = referenced_id(actor.get("reference"), "RelatedPerson")
             if carer:
                 consents[carer] = CarerConsent(
-                    str(consent["id"]), version_of(consent), _date(consent.get("dateTime"))
+                    str(consent["id"]), version_of(consent), uk_day(consent.get("dateTime"))
                 )
     return consents
 
@@ -224,7 +218,7 @@ def carer_from(related: dict[str, Any], consent: CarerConsent | None) -> Carer:
     name = names[0]
     code, relationship = _family_relationship(related)
     period = related.get("period") or {}
-    ended = _date(period.get("end"))
+    ended = uk_day(period.get("end"))
     return Carer(
         related_person_id=str(related["id"]),
         version_id=version_of(related),
@@ -237,7 +231,7 @@ def carer_from(related: dict[str, Any], consent: CarerConsent | None) -> Carer:
         main_carer=_is_carer(related, MAIN_CARER),
         phone=_telecom(related, "phone"),
         email=_telecom(related, "email"),
-        since=_date(period.get("start")),
+        since=uk_day(period.get("start")),
         active=related.get("active") is not False and (ended is None or ended >= today()),
         consent=consent,
     )
