@@ -11,7 +11,7 @@ import pytest
 from careweave.access.principal import Principal
 from careweave.access.roles import Role
 from careweave.access.scopes import Scopes
-from careweave.coordination import codes
+from careweave.coordination import codes, notifications, summary
 from careweave.coordination.record import today
 from careweave.coordination.tasks import (
     NotNow,
@@ -101,6 +101,8 @@ def test_open_means_not_in_a_closed_status(status: str, expected: bool) -> None:
     [
         ("2026-03-10", date(2026, 3, 10)),
         ("2026-03-10T17:00:00Z", date(2026, 3, 10)),
+        ("2026-06-10T23:30:00Z", date(2026, 6, 11)),  # 00:30 BST on 11 June
+        ("2026-06-11T00:30:00+01:00", date(2026, 6, 11)),
         ("2026-03", None),
         ("not a date", None),
         (None, None),
@@ -117,6 +119,23 @@ def test_overdue_means_open_and_due_before_today() -> None:
     assert is_overdue(a_task(due="2026-03-09"), DAY)
     assert not is_overdue(a_task("completed", due="2026-03-01"), DAY)
     assert not is_overdue(a_task(due=None), DAY)
+
+
+def test_every_page_and_notice_agrees_on_the_uk_day_a_task_is_due() -> None:
+    """A due date with a time is due on its UK day everywhere: the task lists, the person's
+    summary and the overdue notice used to disagree about 23:30 UTC on 10 June."""
+    task = a_task(due="2026-06-10T23:30:00Z")
+    on = date(2026, 6, 11)
+    assert due_date(task) == date(2026, 6, 11)
+    assert notifications.due_day("2026-06-10T23:30:00Z") == date(2026, 6, 11)
+    [item] = summary.open_tasks([task], {}, on)
+    assert item.due == date(2026, 6, 11)
+    assert not is_overdue(task, on)
+    assert not summary.is_overdue(task, on)
+    assert not item.overdue
+    after = on + timedelta(days=1)
+    assert is_overdue(task, after)
+    assert summary.is_overdue(task, after)
 
 
 def test_a_referral_task_fulfils_a_service_request() -> None:

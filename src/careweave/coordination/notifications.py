@@ -96,6 +96,7 @@ from careweave.store.repository import (
 from careweave.store.search import search
 from careweave.store.tables import resource, token_index
 from careweave.store.visibility import Visibility, visible_pks
+from careweave.uk_time import uk_day
 
 KINDS: Final[Mapping[str, str]] = {
     "admission": "Admitted to hospital",
@@ -600,14 +601,9 @@ def _naive_utc(now: datetime | None) -> datetime:
 
 
 def due_day(due: str) -> date | None:
-    """The UK day a due date or dateTime falls on (None when it is not a FHIR date)."""
-    if len(due) == 10:
-        try:
-            return date.fromisoformat(due)
-        except ValueError:
-            return None
-    moment = _moment(due)
-    return None if moment is None else moment.replace(tzinfo=UTC).astimezone(UK).date()
+    """The UK day a due date or dateTime falls on (None when it is not a day or a moment),
+    read as every page reads it (careweave.coordination.tasks.due_date)."""
+    return uk_day(due)
 
 
 def _due_text(task: Mapping[str, Any]) -> str | None:

@@ -47,6 +47,7 @@ from careweave.coordination.record import (
     referenced_id,
     today,
 )
+from careweave.coordination.tasks import due_date
 from careweave.fhir.errors import NotFound
 from careweave.fhir.names import person_name
 
@@ -1074,14 +1075,9 @@ def carers(related: Iterable[dict[str, Any]], on: date) -> list[CarerItem]:
     return sorted(items, key=lambda i: i.name.lower())
 
 
-def _due(task: Mapping[str, Any]) -> date | None:
-    found = first_when(task, ("restriction.period.end",))
-    return found.day if found else None
-
-
 def is_overdue(task: Mapping[str, Any], on: date) -> bool:
     """Not closed and due before `on` (docs/care-coordination.md, "Overdue")."""
-    due = _due(task)
+    due = due_date(task)
     return task.get("status") not in CLOSED_TASK_STATUSES and due is not None and due < on
 
 
@@ -1121,7 +1117,7 @@ def referrals(
                 task_id=str(carried["id"]) if carried else None,
                 task_status=task_status,
                 reason=concept_text(carried.get("statusReason")) if carried else None,
-                respond_by=_due(carried) if carried else None,
+                respond_by=due_date(carried) if carried else None,
                 overdue=is_overdue(carried, on) if carried else False,
                 source=source_of(request, directory),
             )
@@ -1157,7 +1153,7 @@ def open_tasks(
             owner=_organisation_of(task.get("owner"), directory),
             status=TASK_WORDS.get(str(task.get("status")), str(task.get("status"))),
             task_status=str(task.get("status")),
-            due=_due(task),
+            due=due_date(task),
             overdue=is_overdue(task, on),
             source=source_of(task, directory),
         )

@@ -25,6 +25,7 @@ from careweave.access.guard import CareRecordAccess
 from careweave.access.principal import Principal
 from careweave.coordination import codes
 from careweave.coordination.record import find, referenced_id, today, version_of
+from careweave.uk_time import uk_day
 
 CLOSED_STATUSES: Final = codes.CLOSED_TASK_STATUSES
 WAITING_STATUSES: Final = frozenset({"draft", "requested", "received", "ready", "on-hold"})
@@ -45,18 +46,14 @@ def is_open(task: Mapping[str, Any]) -> bool:
 
 
 def due_date(task: Mapping[str, Any]) -> date | None:
-    """The day the task is due (`restriction.period.end`), or None when it has no due date.
+    """The UK day the task is due (`restriction.period.end`), or None when it has no due date.
 
-    A dateTime due date counts by its day as written: due dates are typed as days."""
+    Every page and notice reads a due date through here (or careweave.uk_time.uk_day), so a
+    task due at 23:30 UTC on 10 June (00:30 BST on 11 June) is due on 11 June on the person's
+    summary, the caseload, the worklist and the overdue notice alike."""
     restriction = task.get("restriction")
     period = restriction.get("period") if isinstance(restriction, dict) else None
-    end = period.get("end") if isinstance(period, dict) else None
-    if not isinstance(end, str) or len(end) < 10:
-        return None
-    try:
-        return date.fromisoformat(end[:10])
-    except ValueError:
-        return None
+    return uk_day(period.get("end")) if isinstance(period, dict) else None
 
 
 def is_overdue(task: Mapping[str, Any], on: date | None = None) -> bool:
