@@ -17,7 +17,7 @@ takes effect the moment it is saved, with no cache to go stale.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date
 
 import orjson
 
@@ -29,6 +29,7 @@ from careweave.access.sharing import SENSITIVE_SYSTEM
 from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
 from careweave.store.repository import FhirStore
 from careweave.store.visibility import LabelObjections, LinkRule
+from careweave.uk_time import today, uk_day
 
 
 def objection_to(organisation_id: str) -> LinkRule:
@@ -97,13 +98,17 @@ def opted_out_patients(store: FhirStore) -> set[str]:
 
 
 def carer_consent_of(
-    store: FhirStore, patient_id: str, related_person_id: str
+    store: FhirStore, patient_id: str, related_person_id: str, *, on: date | None = None
 ) -> dict[str, object] | None:
-    """The person's active consent for this carer to see their care plan, or None.
+    """The person's active consent for this carer to see their care plan on the day `on`
+    (today in the UK when not given), or None.
 
     Read as the platform (not through the guard): the carer may not see Consents themselves
-    until it exists, and the answer decides what they may see. A Consent whose
-    provision.period has ended, or that does not permit, does not count."""
+    until it exists, and the answer decides what they may see. A Consent that does not
+    permit, or whose provision.period has ended, does not count: a period ending 10 June
+    counts through 10 June in England (not only until midnight UTC, 01:00 BST on 11 June),
+    and an end given as a moment ends on the UK day of that moment. An end that cannot be
+    read as a day does not leave the consent open: it does not count."""
     params = [
         ("patient", f"Patient/{patient_id}"),
         ("category", f"{CONSENT_CATEGORY_SYSTEM}|{CARER_ACCESS}"),
@@ -112,14 +117,16 @@ def carer_consent_of(
         ("_count", "20"),
     ]
     page = store.search(parse_search("Consent", params, store.registry))
-    today = datetime.now(UTC).date().isoformat()
+    day = on or today()
     for _, _, content in page.matches:
         consent = orjson.loads(content)
         provision = consent.get("provision") or {}
         if provision.get("type", "permit") != "permit":
             continue
-        end = str((provision.get("period") or {}).get("end") or "")
-        if end and end[:10] < today:
-            continue
+        written_end = (provision.get("period") or {}).get("end")
+        if written_end is not None:
+            end = uk_day(written_end)
+            if end is None or end < day:
+                continue
         return dict(consent)
     return None
