@@ -8,6 +8,7 @@ PostgreSQL half is skipped with the reason, except under CI, where it must be re
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -100,3 +101,17 @@ def client(store: FhirStore, database_url: str) -> Iterator[TestClient]:
     headers = {"Authorization": f"Bearer {system_token(store.database)}"}
     with TestClient(app, base_url="http://testserver", headers=headers) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def server_on_uk_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone set to Europe/London (TZ and time.tzset), as on a server run
+    in England; the zone it had is restored afterwards. CI and these machines run on UTC,
+    where a naive datetime taken as local time happens to be right."""
+    monkeypatch.setenv("TZ", "Europe/London")
+    time.tzset()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        time.tzset()

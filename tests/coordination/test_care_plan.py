@@ -3,7 +3,7 @@ read through the guard, on SQLite and PostgreSQL (docs/care-coordination.md)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -43,6 +43,7 @@ from careweave.coordination.codes import (
 from careweave.coordination.record import find, new_submission_token, read, today
 from careweave.fhir.errors import Forbidden, NotFound, VersionConflict
 from careweave.fhir.search_query import parse_search
+from careweave.web.wording import london_time
 from tests.coordination.place import Place
 
 
@@ -434,6 +435,19 @@ def test_words_need_a_plan_and_a_relationship(place: Place) -> None:
     # A person cannot change the plan itself, only add their words to it.
     with pytest.raises(Forbidden):
         update_sections(place.access("mary"), "mary", 1, {"crisis": "Mine"})
+
+
+@pytest.mark.usefixtures("server_on_uk_time")
+def test_history_says_when_in_uk_time_on_a_server_running_on_uk_time(place: Place) -> None:
+    """The store's last_updated is naive UTC; the history must not take it as the server's
+    local time (on UK time, a change at 14:05 BST was shown as 13:05)."""
+    plan_id = new_plan(place)
+    stored = place.store.read("CarePlan", plan_id).as_dict()
+    written = datetime.fromisoformat(stored["meta"]["lastUpdated"])
+    [change] = plan_history(place.access("cara.coord"), "mary")
+    assert change.when == written
+    assert change.when.utcoffset() == timedelta(0)
+    assert london_time(change.when) == london_time(written)
 
 
 def test_history_says_who_changed_what(place: Place) -> None:

@@ -58,6 +58,7 @@ from careweave.coordination.record import (
 )
 from careweave.fhir.errors import Forbidden
 from careweave.fhir.names import person_name
+from careweave.store.database import as_utc
 from careweave.store.repository import parse_history_cursor
 
 CHANGED_BY_EXTENSION: Final = CAREWEAVE_EXTENSIONS + "changed-by"
@@ -717,7 +718,9 @@ def plan_history(access: CareRecordAccess, patient_id: str) -> list[PlanChange]:
             cursor=parse_history_cursor(cursor) if cursor else None,
         )
         versions += [
-            (v.version_id, v.last_updated, v.as_dict()) for v in page.versions if not v.deleted
+            (v.version_id, as_utc(v.last_updated), v.as_dict())
+            for v in page.versions
+            if not v.deleted
         ]
         cursor = page.next_cursor
         if cursor is None:

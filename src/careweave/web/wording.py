@@ -8,7 +8,7 @@ in the time on their own clock, "Social worker" and "Changed your care plan".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,8 +47,13 @@ _THINGS: dict[str, str] = {
 
 
 def london_time(moment: datetime) -> str:
-    """`moment` as people in England read it: "Tuesday 3 November 2026, 14:05"."""
-    local = moment.astimezone(LONDON)
+    """`moment` as people in England read it: "Tuesday 3 November 2026, 14:05".
+
+    A naive `moment` is taken as UTC, the form the store's tables hold (`last_updated`,
+    audit times): `astimezone` would otherwise take it as the server's local time, and a
+    server running on UK time would show a change made at 14:05 BST as 15:05."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    local = aware.astimezone(LONDON)
     return f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M}"
 
 
