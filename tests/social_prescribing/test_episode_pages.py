@@ -15,6 +15,7 @@ from careweave.social_prescribing.closing import OUTCOME_NOTICE
 from careweave.social_prescribing.directory_records import close_service
 from careweave.social_prescribing.episode import episode_of
 from careweave.social_prescribing.pathway import record_first_contact
+from careweave.web.social_prescribing.episode_pages import read_moment
 from tests.coordination.place import Place, csrf_of
 from tests.social_prescribing.pathway_place import LINK_WORKER
 from tests.social_prescribing.test_pathway import told
@@ -308,3 +309,33 @@ def test_a_change_made_meanwhile_is_shown_and_the_form_can_be_sent_again(
         f"{path}/close", data=form_on(stale.text, f"{path}/close"), follow_redirects=False
     )
     assert again.status_code == 303
+
+
+def test_a_time_the_clocks_skip_is_refused_and_a_doubled_one_is_bst() -> None:
+    """On 29 March 2020 UK clocks went from 01:00 to 02:00: 01:30 never happened, and used to
+    be stored as 02:30 without a word. 01:30 on 25 October happened twice: the first, BST."""
+    skipped = {"at-day": "29", "at-month": "3", "at-year": "2020", "at-time": "01:30"}
+    moment, errors = read_moment(skipped, "at", "contact")
+    assert moment is None
+    assert [(e.field, e.message) for e in errors] == [
+        ("at-time", "That time does not exist on that day, because the clocks go forward")
+    ]
+    after, errors = read_moment({**skipped, "at-time": "02:30"}, "at", "contact")
+    assert errors == [] and after == datetime(2020, 3, 29, 1, 30, tzinfo=UTC)
+    doubled = {"at-day": "25", "at-month": "10", "at-year": "2020", "at-time": "01:30"}
+    first, errors = read_moment(doubled, "at", "contact")
+    assert errors == [] and first is not None
+    assert first.astimezone(UTC) == datetime(2020, 10, 25, 0, 30, tzinfo=UTC)
+
+
+def test_the_first_contact_form_refuses_a_time_the_clocks_skip(sp_pages: Place) -> None:
+    path = refer_through_the_form(sp_pages.sign_in("ann.gp"))
+    lw = sp_pages.sign_in(LINK_WORKER)
+    assert press(lw, path, "accept").status_code == 303
+    skipped = {"at-day": "29", "at-month": "3", "at-year": "2020", "at-time": "01:30"}
+    refused = send_form(lw, f"{path}/first-contact", how="phone", **skipped)
+    assert refused.status_code == 400
+    assert "because the clocks go forward" in error_summary(refused.text)
+    assert 'href="#at-time"' in refused.text
+    episode = episode_of(sp_pages.access(LINK_WORKER), path.rsplit("/", 1)[1])
+    assert episode.first_contact is None

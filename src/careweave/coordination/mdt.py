@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from careweave.access.guard import CareRecordAccess
@@ -51,6 +51,7 @@ from careweave.coordination.record import (
 from careweave.fhir.errors import Gone, NotFound, VersionConflict
 from careweave.fhir.resource_types import is_fhir_id
 from careweave.store.repository import StoreTransaction
+from careweave.uk_time import uk_moment
 
 _T = TypeVar("_T")
 
@@ -428,6 +429,10 @@ def places(access: CareRecordAccess) -> list[PlaceChoice]:
     return sorted(listed, key=lambda p: (p.name.casefold(), p.id))
 
 
+SKIPPED_TIME: Final = "That time does not exist on that day, because the clocks go forward"
+"""What a form says of a UK time the clocks skip (careweave.uk_time.uk_moment gives None)."""
+
+
 def start_of(day: date, typed: str) -> tuple[datetime | None, Problem | None]:
     """The instant a meeting on `day` starting at the typed UK time begins (14:30, 2.30pm,
     9am), or what is wrong with the time."""
@@ -447,12 +452,9 @@ def start_of(day: date, typed: str) -> tuple[datetime | None, Problem | None]:
         return None, Problem("start_time", "Enter the start time like 14:30 or 2:30pm")
     if hours > 23 or minutes > 59:
         return None, Problem("start_time", "Start time must be a real time, like 14:30")
-    local = datetime.combine(day, time(hours, minutes), tzinfo=UK)
-    # A time the clocks skip in spring does not exist; zoneinfo would quietly move it.
-    if local.astimezone(UTC).astimezone(UK).replace(tzinfo=None) != local.replace(tzinfo=None):
-        return None, Problem(
-            "start_time", "That time does not exist on that day, because the clocks go forward"
-        )
+    local = uk_moment(day, hours, minutes)
+    if local is None:
+        return None, Problem("start_time", SKIPPED_TIME)
     return local, None
 
 

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import RedirectResponse, Response
 
+from careweave.coordination.mdt import SKIPPED_TIME
 from careweave.coordination.record import UK, new_submission_token, read, read_or_none, today
 from careweave.coordination.tasks import MAXIMUM_TEXT_LENGTH, sides_of
 from careweave.social_prescribing.closing import close_episode, outcome_report_text
@@ -50,6 +51,7 @@ from careweave.social_prescribing.pathway_codes import (
     suggested_needs,
 )
 from careweave.social_prescribing.pathway_problems import ChangedMeanwhile, PathwayProblem
+from careweave.uk_time import uk_moment
 from careweave.web.coordination.context import StaffPage, may
 from careweave.web.coordination.form_fields import form_version, read_date, typed_date
 from careweave.web.signed_in import FieldError, PageRefused, posted_form, require_csrf
@@ -97,7 +99,10 @@ assert set(HOW) == set(CONTACT_MODES)
 def read_moment(
     form: Mapping[str, str], name: str, what: str
 ) -> tuple[datetime | None, list[FieldError]]:
-    """A day (date input `name`) and a time (`name`-time) as a UK moment, or the errors."""
+    """A day (date input `name`) and a time (`name`-time) as a UK moment, or the errors.
+
+    A time the clocks skip (01:30 on the last Sunday in March) is refused, as the MDT form
+    refuses it, rather than quietly stored an hour later."""
     day, problem = read_date(form, name, f"Date of the {what}", not_after=today())
     errors = [problem] if problem else []
     typed = form.get(f"{name}-time", "").strip()
@@ -108,7 +113,10 @@ def read_moment(
         errors.append(FieldError(f"{name}-time", "Enter a time written like 14:30"))
     if errors or day is None or match is None:
         return None, errors
-    return datetime(day.year, day.month, day.day, int(match[1]), int(match[2])), []
+    moment = uk_moment(day, int(match[1]), int(match[2]))
+    if moment is None:
+        return None, [FieldError(f"{name}-time", SKIPPED_TIME)]
+    return moment, []
 
 
 def now_typed(name: str) -> dict[str, str]:
