@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -26,6 +27,7 @@ from careweave.store.database import Database, open_database
 from careweave.store.postgres_schemas import postgres_schema
 from careweave.store.repository import FhirStore
 from careweave.store.schema import metadata
+from careweave.uk_time import today as uk_today
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
@@ -112,6 +114,26 @@ def server_on_uk_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
     try:
         yield
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.fixture
+def server_a_day_from_the_uk(monkeypatch: pytest.MonkeyPatch) -> Iterator[date]:
+    """The process's local zone set (TZ and time.tzset) to one where the date is not the UK
+    date right now, so that code reading the server's `date.today()` instead of the UK day
+    gets it wrong whenever the test runs; yields that zone's date. UTC+14 is a day ahead of
+    the UK from 10:00 or 11:00 UK time, UTC-12 a day behind until 12:00 or 13:00, so one of
+    the two always is. The zone it had is restored afterwards."""
+    uk_day = uk_today()
+    for zone in ("Etc/GMT-14", "Etc/GMT+12"):  # POSIX signs: GMT-14 is UTC+14
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        if date.today() != uk_day:
+            break
+    try:
+        yield date.today()
     finally:
         monkeypatch.undo()
         time.tzset()

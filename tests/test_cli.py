@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
+import pytest
+import typer
 from typer.testing import CliRunner
 
-from careweave.cli import app
+from careweave.cli import _demo_people, app
 from careweave.examples import all_examples
 from careweave.fhir.search_query import SearchQuery
 from careweave.store.database import open_database
 from careweave.store.repository import FhirStore
+from careweave.uk_time import today as uk_today
 
 runner = CliRunner()
 
@@ -152,3 +156,40 @@ def test_import_refuses_an_unmigrated_database_and_a_missing_folder(tmp_path: Pa
     invoke("db", "upgrade", "--database-url", url)
     code, output = invoke("import", str(tmp_path / "nowhere"), "--database-url", url)
     assert code == 1 and "does not exist" in output
+
+
+def test_the_demo_person_is_65_by_the_uk_day_on_a_server_elsewhere(
+    store: FhirStore, server_a_day_from_the_uk: date
+) -> None:
+    """The demo patient must be 65 or over on the day in England. On a server a day ahead of
+    the UK, someone whose 65th birthday is tomorrow in England is not yet 65; on one a day
+    behind, someone whose 65th birthday is today in England already is."""
+    uk = uk_today()
+    birthday = server_a_day_from_the_uk if server_a_day_from_the_uk > uk else uk
+    born = birthday.replace(year=birthday.year - 65)
+    store.update(
+        "Patient",
+        "p1",
+        {
+            "resourceType": "Patient",
+            "id": "p1",
+            "birthDate": born.isoformat(),
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9990000018"}],
+        },
+    )
+    store.update(
+        "RelatedPerson",
+        "r1",
+        {
+            "resourceType": "RelatedPerson",
+            "id": "r1",
+            "active": True,
+            "patient": {"reference": "Patient/p1"},
+        },
+    )
+    if birthday == uk:
+        patient, carer = _demo_people(store)
+        assert (patient["id"], carer["id"]) == ("p1", "r1")
+    else:
+        with pytest.raises(typer.Exit):
+            _demo_people(store)

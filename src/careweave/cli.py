@@ -610,11 +610,11 @@ def _demo_people(store: FhirStore) -> tuple[dict[str, Any], dict[str, Any]]:
     """An older person (65+, alive, synthetic NHS number) and the active carer who looks after
     them: the patient and carer demo accounts. Someone with an active care plan (and so a named
     coordinator and care team) comes first, so the person's and the carer's pages show them."""
-    from datetime import date
-
     from careweave.fhir.errors import FhirError
+    from careweave.uk_time import today as uk_today
 
-    today = date.today()
+    # 65 on the UK day, not the server's: on a server far from England they differ for hours.
+    today = uk_today()
     planned = {
         patient_id
         for plan in _search_all(store, "CarePlan", [("status", "active")])

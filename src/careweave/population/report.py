@@ -27,6 +27,7 @@ from careweave.population.equity import (
 )
 from careweave.population.segmentation import segment_counts
 from careweave.population.suppression import shown_count
+from careweave.uk_time import today
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,12 @@ class EquityTable:
     rows: list[PublishedCell]
 
 
-def population_report(con: duckdb.DuckDBPyConnection, *, place: str) -> str:
-    """The report of the projection `con` for the place called `place`, as one HTML page."""
+def population_report(
+    con: duckdb.DuckDBPyConnection, *, place: str, made: date | None = None
+) -> str:
+    """The report of the projection `con` for the place called `place`, as one HTML page,
+    dated `made` (today in the UK when not given: the report is read in England, whatever
+    zone the machine that makes it runs in)."""
     segments = segment_counts(con)
     total, counts = segments.publishable()
     segment_bars = bars(counts)
@@ -52,7 +57,7 @@ def population_report(con: duckdb.DuckDBPyConnection, *, place: str) -> str:
     return _TEMPLATE.render(
         place=place,
         as_of=segments.as_of,
-        made=date.today(),
+        made=made or today(),
         total=total,
         segment_bars=segment_bars,
         segment_chart=bar_chart(
