@@ -549,3 +549,27 @@ def test_staff_of_every_organisation_can_be_chosen(place: Place) -> None:
         "Northshire Community Health NHS Trust",
         "nurse",
     )
+
+
+def test_cover_that_has_ended_no_longer_opens_the_record(place: Place) -> None:
+    """Cover is set until a day; once that day has passed in the UK, being in the CareTeam as
+    cover is no longer a legitimate relationship (it counts through the day it ends)."""
+    put_clinical_records(place)
+    assign(place)
+    with pytest.raises(NotFound):
+        person_banner(place.access("nina.nurse"), "mary")
+    covered = set_cover(place.access("cara.coord"), "mary", "prr-nina", until=today(), version_id=1)
+    assert person_banner(place.access("nina.nurse"), "mary").name == "Mary Example"
+    assert read(place.access("nina.nurse"), "Condition", "mary-copd")["code"]["text"] == "COPD"
+
+    cover = covered["participant"][1]
+    cover["period"]["end"] = (today() - timedelta(days=1)).isoformat()
+    place.put(covered)
+    nina = place.access("nina.nurse")
+    with pytest.raises(NotFound):
+        person_banner(nina, "mary")
+    with pytest.raises(NotFound):
+        read(nina, "Condition", "mary-copd")
+    assert find(nina, "Patient", [("_id", "mary")]) == []
+    # The coordinator, whose participation has no end, still sees her.
+    assert person_banner(place.access("cara.coord"), "mary").name == "Mary Example"

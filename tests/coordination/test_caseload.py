@@ -349,12 +349,16 @@ def test_the_people_cara_coordinates_or_covers_for(scenario: Place) -> None:
     assert mary.age is not None and mary.age >= 85
 
 
-def test_an_ended_cover_gives_no_place_on_the_caseload_though_the_team_still_opens_the_record(
+def test_an_ended_cover_gives_no_place_on_the_caseload_and_no_longer_opens_the_record(
     scenario: Place,
 ) -> None:
+    """Cara covered Ida's coordinator until 30 days ago; she has no other relationship with
+    Ida (registered at Hilltop), so ended cover leaves her nothing: not a caseload row, not
+    the record (docs/access-model.md, "Care team")."""
     access = scenario.access("cara.coord")
     assert "ida" not in names(caseload(access))
-    assert person_banner(access, "ida").name == "Ida Idle"
+    with pytest.raises(NotFound):
+        person_banner(access, "ida")
 
 
 def test_being_a_member_is_not_coordinating(scenario: Place) -> None:

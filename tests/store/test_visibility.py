@@ -4,6 +4,7 @@ history, deleted records or writes."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -489,3 +490,43 @@ def test_a_reached_persons_own_labels_still_keep_them_out_of_an_include(place: F
     council = view(staff("council", "sw-role", "sw"))
     assert _included_by(place, "obs-team", council) == []
     assert "team" not in ids(place, "Patient", council)
+
+
+@pytest.mark.parametrize(
+    ("end", "last_day"),
+    [
+        ("2026-06-10", date(2026, 6, 10)),
+        ("2026-06-10T23:30:00Z", date(2026, 6, 11)),  # 00:30 BST on 11 June
+        ("2026-12-10T23:30:00Z", date(2026, 12, 10)),
+        ("2026-06", date(2026, 6, 30)),
+    ],
+)
+def test_a_care_team_participant_reaches_the_person_through_the_uk_day_they_end(
+    place: FhirStore, end: str, last_day: date
+) -> None:
+    """Ended participation (cover that has run out) is no legitimate relationship: the
+    participant reaches the person through the UK day their period ends, and not after, in
+    searches, counts and reads alike. Someone also in the team without an end still does."""
+    team = place.read("CareTeam", "ct").as_dict()
+    ending = {"member": {"reference": "PractitionerRole/sw-role"}, "period": {"end": end}}
+    place.update("CareTeam", "ct", {**team, "participant": [ending]})
+    principal = staff("council", "sw-role", "sw")
+
+    def on(day: date) -> Visibility:
+        return view(principal, patients=PatientSet(rules=relationship_rules(principal, day)))
+
+    assert ids(place, "Patient", on(last_day)) == {"team", "ref", "task", "ep"}
+    assert place.read("Observation", "obs-team", visibility=on(last_day)).id == "obs-team"
+    after = on(last_day + timedelta(days=1))
+    assert ids(place, "Patient", after) == {"ref", "task", "ep"}
+    assert total(place, "Observation", after) == 3
+    with pytest.raises(NotFound):
+        place.read("Observation", "obs-team", visibility=after)
+    with pytest.raises(NotFound):
+        place.read("Patient", "team", visibility=after)
+
+    # Also a member with no end (a member who covered keeps their membership): still reached.
+    staying = {"member": {"reference": "PractitionerRole/sw-role"}}
+    place.update("CareTeam", "ct", {**team, "participant": [ending, staying]})
+    assert "team" in ids(place, "Patient", after)
+    assert place.read("Observation", "obs-team", visibility=after).id == "obs-team"

@@ -8,6 +8,7 @@ rules in one readable place and lets the access-matrix test state them as a tabl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from careweave.access.consent import category_objections, national_opt_out, objection_to
@@ -24,8 +25,10 @@ from careweave.access.sharing import (
     SharedView,
 )
 from careweave.fhir.errors import Forbidden
+from careweave.fhir.index_values import PARTICIPANT_MEMBER, PARTICIPANT_UNTIL
 from careweave.fhir.resource_types import SUPPORTED_RESOURCE_TYPES
 from careweave.store.visibility import LinkRule, PatientSet, Visibility
+from careweave.uk_time import today, uk_day_span
 
 # Task and ServiceRequest statuses that no longer tie the person to the team they were for.
 CLOSED_TASK_STATUSES = ("completed", "cancelled", "rejected", "failed", "entered-in-error")
@@ -106,8 +109,13 @@ team (to know whom to call) and their appointments (to help them get there). Not
 referrals, messages or assessments: those are the person's to share."""
 
 
-def relationship_rules(principal: Principal) -> tuple[LinkRule, ...]:
-    """The legitimate relationships through which a member of staff reaches a person."""
+def relationship_rules(principal: Principal, on: date | None = None) -> tuple[LinkRule, ...]:
+    """The legitimate relationships through which a member of staff reaches a person on the
+    day `on` (today in the UK when not given).
+
+    A care team participant counts through the UK day their `period.end` names and not after
+    (cover set until Friday opens the record until Friday is over in England); a participant
+    with no end counts while the team is active."""
     organisation = principal.organisation_id
     if organisation is None:
         return ()
@@ -122,7 +130,15 @@ def relationship_rules(principal: Principal) -> tuple[LinkRule, ...]:
     rules = [
         LinkRule("Patient", "_id", "general-practitioner", (org,)),
         LinkRule("Patient", "_id", "organization", (org,)),
-        LinkRule("CareTeam", "patient", "participant", teams, statuses=("active",)),
+        LinkRule(
+            "CareTeam",
+            "patient",
+            PARTICIPANT_MEMBER,
+            teams,
+            statuses=("active",),
+            ends_param=PARTICIPANT_UNTIL,
+            ended_by=uk_day_span(on or today())[0],
+        ),
         LinkRule("ServiceRequest", "subject", "performer", assigned, OPEN_REFERRAL_STATUSES),
         LinkRule("Task", "patient", "owner", assigned, closed_statuses=CLOSED_TASK_STATUSES),
         LinkRule("EpisodeOfCare", "patient", "organization", (org,), statuses=("active",)),
@@ -160,9 +176,11 @@ def visibility_for(
     break_glass_patients: frozenset[str] = frozenset(),
     *,
     carer_consented: bool = False,
+    on: date | None = None,
 ) -> Visibility | None:
     """What `principal` may see; None means everything (a platform-wide system client).
-    `carer_consented`: for a carer, whether the person has consented to them seeing the plan."""
+    `carer_consented`: for a carer, whether the person has consented to them seeing the plan.
+    `on`: the day the relationships are judged on (today in the UK when not given)."""
     role = principal.role
     if role is Role.SYSTEM:
         if principal.organisation_id is None:
@@ -196,7 +214,7 @@ def visibility_for(
         readable_types=_types_of(categories) | DIRECTORY_TYPES,
         patients=PatientSet(
             ids=break_glass_patients,
-            rules=relationship_rules(principal),
+            rules=relationship_rules(principal, on),
             excluded=objections,
         ),
         hidden_labels=hidden,

@@ -33,10 +33,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from careweave.fhir.search_parameters import (
     COMPOSITE,
@@ -55,8 +55,11 @@ from careweave.fhir.search_values import (
     parse_fhir_date_range,
     parse_reference_search,
 )
+from careweave.uk_time import uk_day, uk_day_span
 
 __all__ = [
+    "PARTICIPANT_MEMBER",
+    "PARTICIPANT_UNTIL",
     "DateValue",
     "IndexValues",
     "NumberValue",
@@ -370,6 +373,55 @@ def _reference_values(param: str, kind: str | None, value: Any) -> Iterator[Refe
             yield ReferenceValue(param, None, None, value.split("|", 1)[0])
 
 
+# --- care team participants, for the access rules ----------------------------------------------
+
+PARTICIPANT_MEMBER: Final = "participant:member"
+"""Internal reference rows of a CareTeam: each participant's member, numbered (`composite`)
+with the participant it was found in. Not a search parameter: the colon makes it a name no
+search can ask for (it reads as `participant` with a modifier)."""
+PARTICIPANT_UNTIL: Final = "participant:until"
+"""Internal date rows of a CareTeam: the last UK day a participant with a `period.end` takes
+part (careweave.uk_time.uk_day_span of it), numbered as its PARTICIPANT_MEMBER rows are. The
+access rules (careweave.access.policy) pair the two, so that cover which ended yesterday in
+England is no longer a legitimate relationship, while the `participant` search parameter
+keeps finding every participant as FHIR defines it."""
+
+
+def _add_participant_periods(result: IndexValues, care_team: Mapping[str, Any]) -> None:
+    participants = care_team.get("participant")
+    if not isinstance(participants, list):
+        return
+    for number, participant in enumerate(participants):
+        if not isinstance(participant, Mapping):
+            continue
+        members = [
+            replace(row, composite=number)
+            for row in _reference_values(PARTICIPANT_MEMBER, None, participant.get("member"))
+            if row.target_type is not None
+        ]
+        if not members:
+            continue
+        result.references.extend(members)
+        period = participant.get("period")
+        end = period.get("end") if isinstance(period, Mapping) else None
+        if end is not None:
+            start, stop = uk_day_span(_last_day(end))
+            result.dates.append(DateValue(PARTICIPANT_UNTIL, start, stop, number))
+
+
+def _last_day(end: Any) -> date:
+    """The last UK day a period ending `end` covers: the UK day of a date or dateTime, the
+    last day of a month or year given alone, and (for an end nobody can read) a day long
+    past, so that an unreadable end closes the participation rather than leaving it open."""
+    day = uk_day(end)
+    if day is not None:
+        return day
+    bounds = _date_range(end)
+    if bounds is None:
+        return DATE_MIN.date()
+    return (bounds[1] - timedelta(microseconds=1)).date()
+
+
 # --- number, quantity, uri -------------------------------------------------------------------
 
 
@@ -438,7 +490,8 @@ def extract_index_values(
     memo: EvaluationMemo = {}
     element_memos: dict[tuple[str, int], EvaluationMemo] = {}
     present = frozenset(resource)
-    for code, parameter in registry.for_type(resource_type).items():
+    parameters = registry.for_type(resource_type)
+    for code, parameter in parameters.items():
         roots = parameter.root_properties
         if fast and roots is not None and roots.isdisjoint(present):
             continue  # none of the properties it reads is here: it has no values
@@ -448,6 +501,8 @@ def extract_index_values(
         typed = parameter.evaluate_typed(resource, memo, fast=fast)
         if typed:
             _add(result, code, parameter, typed)
+    if resource_type == "CareTeam" and parameters:
+        _add_participant_periods(result, resource)
     return result
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -41,7 +42,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from careweave.fhir.index_values import extract_index_values
 from careweave.fhir.search_parameters import SearchParameterRegistry
-from careweave.store.tables import reference_index, resource, token_index
+from careweave.store.tables import date_index, reference_index, resource, token_index
 from careweave.store.value_lists import lists_as_arrays, lists_for, one_of
 
 # The FHIR R4 Patient CompartmentDefinition's parameters for the types careweave serves (Task
@@ -78,7 +79,13 @@ class LinkRule:
     refers to one of `targets` ((type, id) pairs); `patient_param` is the parameter naming the
     patient (`_id` when the resource is the Patient itself). `statuses` limits the linking
     resources by their `status` code (`closed_statuses` excludes codes instead); `has_tokens`
-    requires (param, code) pairs; `lacks_param` requires that parameter to have no value."""
+    requires (param, code) pairs; `lacks_param` requires that parameter to have no value.
+
+    `ends_param` with `ended_by`: a link row counts only while it has not ended. Its end is
+    the row of the date parameter `ends_param` with the same `composite` number (the element
+    both were found in: a CareTeam participant's member and its period's end); a link whose
+    end's range finishes at or before `ended_by` (naive UTC) has ended, one with no end row
+    has not. The store knows no more of it than that: the access rules choose the moment."""
 
     resource_type: str
     patient_param: str
@@ -88,6 +95,8 @@ class LinkRule:
     closed_statuses: tuple[str, ...] = ()
     has_tokens: tuple[tuple[str, str], ...] = ()
     lacks_param: str | None = None
+    ends_param: str | None = None
+    ended_by: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,7 @@ def _rule_reaches(
             of_type,
             link.c.param == rule.link_param,
             pairs_in(link.c.target_type, link.c.target_id, rule.targets),
+            *_not_ended(rule, link),
         ]
     if rule.patient_param == "_id":
         assert rule.targets, "a rule on the Patient itself needs a link"
@@ -275,6 +285,7 @@ def _rule_reaches_per_row(
                 link.c.resource_type == rule.resource_type,
                 link.c.param == rule.link_param,
                 pairs_in(link.c.target_type, link.c.target_id, rule.targets),
+                *_not_ended(rule, link),
             )
         )
     if rule.statuses or rule.closed_statuses:
@@ -316,6 +327,25 @@ def _rule_reaches_per_row(
             )
         )
     return source.where(*conditions).offset(0).exists()
+
+
+def _not_ended(rule: LinkRule, link: Any) -> list[ColumnElement[bool]]:
+    """The condition that the link row `link` (an alias of the reference index) has not
+    ended (LinkRule.ends_param); none when the rule's links do not end."""
+    if rule.ends_param is None or rule.ended_by is None:
+        return []
+    ended = date_index.alias("ended")
+    return [
+        not_(
+            _lookup(
+                ended,
+                ended.c.resource_pk == link.c.resource_pk,
+                ended.c.param == rule.ends_param,
+                ended.c.composite == link.c.composite,
+                ended.c.end <= rule.ended_by,
+            )
+        )
+    ]
 
 
 def _lookup(table: Any, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
