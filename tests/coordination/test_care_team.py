@@ -3,7 +3,7 @@ over, cover, members joining and leaving, and who can see the person as a result
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from careweave.coordination.care_team import (
     end_membership,
     former_members,
     hand_over,
+    member_from,
     set_cover,
     staff_to_choose,
     team_of,
@@ -573,3 +574,15 @@ def test_cover_that_has_ended_no_longer_opens_the_record(place: Place) -> None:
     assert find(nina, "Patient", [("_id", "mary")]) == []
     # The coordinator, whose participation has no end, still sees her.
     assert person_banner(place.access("cara.coord"), "mary").name == "Mary Example"
+
+
+def test_the_team_shows_the_uk_days_a_participant_takes_part() -> None:
+    """The day cover ends on the care team page is the one the access rules go by: the UK day
+    of period.end (23:30 UTC on 10 June is 11 June in England)."""
+    participant = {
+        "member": {"reference": "PractitionerRole/prr-nina", "display": "Nina Nurse"},
+        "period": {"start": "2026-05-31T23:30:00Z", "end": "2026-06-10T23:30:00Z"},
+    }
+    member = member_from(participant, {})
+    assert member is not None
+    assert (member.since, member.until) == (date(2026, 6, 1), date(2026, 6, 11))

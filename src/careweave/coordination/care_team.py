@@ -44,6 +44,7 @@ from careweave.fhir.errors import NotFound, VersionConflict
 from careweave.fhir.resource_types import is_fhir_id
 from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
 from careweave.store.repository import StoredResource, StoreTransaction, parse_history_cursor
+from careweave.uk_time import uk_day
 
 
 @dataclass(frozen=True)
@@ -154,8 +155,8 @@ def member_from(participant: Any, directory: dict[str, dict[str, Any]]) -> TeamM
         phone=contact.phone,
         email=contact.email,
         team_role=_role_of(participant),
-        since=fhir_date(period.get("start")),
-        until=fhir_date(period.get("end")),
+        since=uk_day(period.get("start")),
+        until=uk_day(period.get("end")),
     )
 
 
@@ -191,16 +192,6 @@ def _organisation_name(organisation_id: str | None, directory: dict[str, dict[st
         return ""
     name = directory.get(f"Organization/{organisation_id}", {}).get("name")
     return name if isinstance(name, str) else ""
-
-
-def fhir_date(value: Any) -> date | None:
-    """The day of a FHIR date or dateTime ("2025-03-04" or "2025-03-04T10:00:00Z")."""
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
 
 
 def _practitioner_name(practitioner: dict[str, Any]) -> str | None:

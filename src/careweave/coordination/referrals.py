@@ -28,7 +28,6 @@ from careweave.access.principal import Principal
 from careweave.coordination import codes
 from careweave.coordination.discharge import DischargeProblem, discharge_to_refer_from
 from careweave.coordination.record import (
-    UK,
     find,
     if_none_exist,
     now_instant,
@@ -68,6 +67,7 @@ from careweave.fhir.errors import Forbidden, Gone, NotFound, VersionConflict
 from careweave.fhir.resource_types import is_fhir_id
 from careweave.store.database import as_utc
 from careweave.store.repository import StoreTransaction
+from careweave.uk_time import uk_day
 
 OPEN_REFERRAL_STATUSES: Final = frozenset({"draft", "active", "on-hold"})
 """ServiceRequest statuses in which a referral still asks something of someone."""
@@ -666,18 +666,6 @@ def status_words(
     }.get(task_status, (task_status.replace("-", " ").capitalize(), "grey"))
 
 
-def _day_of(value: Any) -> date | None:
-    """The UK day of a FHIR date or dateTime."""
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        if len(value) == 10:
-            return date.fromisoformat(value)
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UK).date()
-    except ValueError:
-        return None
-
-
 def _moment(value: Any) -> datetime | None:
     if not isinstance(value, str) or len(value) <= 10:
         return None
@@ -741,7 +729,7 @@ def referrals_for_person(
             service=service_words(request.get("code")),
             to_organisation_id=referenced_id(performers[0], "Organization"),
             to_organisation=_display(performers[0]),
-            made_on=_day_of(request.get("authoredOn")),
+            made_on=uk_day(request.get("authoredOn")),
             made_by=_display(request.get("requester")),
             priority=PRIORITIES.get(str(request.get("priority")), "Routine"),
             status=words,

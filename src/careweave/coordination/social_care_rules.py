@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any, Final
 
 from careweave.access.guard import CareRecordAccess
 from careweave.access.roles import Role
 from careweave.coordination.codes import CAREWEAVE_CODES, CAREWEAVE_EXTENSIONS
-from careweave.coordination.record import UK
 from careweave.fhir.errors import Forbidden
+from careweave.uk_time import uk_day
 
 SOCIAL_CARE: Final = CAREWEAVE_CODES + "social-care"
 """careweave's local code system of social care concepts, shared with the synthetic place
@@ -116,15 +115,7 @@ def text_problems(text: str, field: str, what: str, *, required: bool) -> list[P
     return []
 
 
-def day_of(value: Any) -> date | None:
-    """The UK day of a FHIR date or dateTime; None when absent or malformed (a record from
-    another system must not break the page)."""
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        if len(value) == 10:
-            return date.fromisoformat(value)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UK)).astimezone(UK).date()
+day_of = uk_day
+"""The UK day of a FHIR date or dateTime; None when absent or malformed (a record from
+another system must not break the page): careweave.uk_time.uk_day, under the name the social
+care modules use."""
