@@ -37,6 +37,9 @@ def test_a_real_date_in_range_is_read(day: str, month: str, year: str, expected:
         ("29", "2", "2027", "Due date must be a real date"),
         ("1", "1", "26", "Due date must be a real date"),
         ("1", "Jan", "2026", "Due date must be a real date"),
+        ("\u0661", "1", "2026", "Due date must be a real date"),  # an Arabic-Indic 1
+        ("1", "1", "\uff12\uff10\uff12\uff16", "Due date must be a real date"),  # full-width
+        ("\u00b2", "1", "2026", "Due date must be a real date"),  # a superscript 2
         ("31", "12", "1899", "Due date must be the same as or after 1 January 1900"),
         ("1", "1", "0001", "Due date must be the same as or after 1 January 1900"),
         ("1", "1", "2100", "Due date must be the same as or before 31 December 2099"),

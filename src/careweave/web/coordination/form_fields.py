@@ -22,7 +22,13 @@ def form_version(form: Mapping[str, str]) -> int:
     """The resource version a form was read at (its hidden `version` field); a damaged value
     is -1, which matches no version, so the write is refused as stale rather than applied."""
     text = form.get("version", "")
-    return int(text) if text.isdigit() and len(text) < 10 else -1
+    return int(text) if _digits(text) and len(text) < 10 else -1
+
+
+def _digits(text: str) -> bool:
+    """Whether `text` is 0-9 only. `str.isdigit` also takes other scripts' digits (U+0661, an
+    Arabic-Indic 1) and superscripts, which `int` then reads as numbers nobody meant."""
+    return text.isascii() and text.isdigit()
 
 
 def typed_date(form: Mapping[str, str], name: str) -> dict[str, str]:
@@ -53,7 +59,7 @@ def read_date(
     ]
     if missing:
         return None, FieldError(name, f"{what} must include a {' and '.join(missing)}")
-    if not (day.isdigit() and month.isdigit() and year.isdigit()) or len(year) != 4:
+    if not (_digits(day) and _digits(month) and _digits(year)) or len(year) != 4:
         return None, FieldError(name, f"{what} must be a real date")
     try:
         value = date(int(year), int(month), int(day))
