@@ -11,6 +11,7 @@ from httpx import Response
 
 from careweave.coordination.care_plan import active_plan, care_plan_of
 from careweave.coordination.care_plan_actions import add_what_matters, create_plan
+from careweave.coordination.caseload import review_of, years_after
 from careweave.coordination.record import find, new_submission_token, today
 from tests.coordination.place import Place, csrf_of
 from tests.coordination.test_care_plan import care_team, carer_consent
@@ -447,3 +448,33 @@ def test_goal_and_action_edits_show_a_change_made_meanwhile(place: Place) -> Non
     assert "Not needed</textarea>" in stale_status.text
     task = place.store.read("Task", view.actions[0].task_id).as_dict()
     assert task["status"] == "in-progress"
+
+
+def test_a_plan_with_no_next_review_is_due_a_year_after_it_was_made_on_every_page(
+    place: Place,
+) -> None:
+    """The plan page said "Not set" with no Overdue tag for a plan made 13 months ago, while
+    the caseload and the population measures counted its review as overdue."""
+    plan_id = make_plan(place)
+    plan = place.store.read("CarePlan", plan_id).as_dict()
+    made = today() - timedelta(days=400)
+    plan["created"] = made.isoformat()
+    place.put(plan)
+    due = review_of(place.store.read("CarePlan", plan_id).as_dict(), today())
+    assert (due.status, due.due) == ("overdue", years_after(made, 1))
+    assert due.due is not None
+    said = f"Not set: due by {due.due.day} {due.due:%B %Y}, a year after the plan was made"
+    page = " ".join(place.sign_in("cara.coord").get(PLAN).text.split())
+    assert said in page
+    assert f'{said} <strong class="nhsuk-tag nhsuk-tag--red">Overdue</strong>' in page
+    printed = " ".join(place.sign_in("cara.coord").get(f"{PLAN}/print").text.split())
+    assert said.replace("Not set", "Not set yet") in printed
+    her_own = " ".join(place.sign_in("mary").get("/my-care").text.split())
+    assert said.replace("Not set", "Not set yet") in her_own
+
+    plan = place.store.read("CarePlan", plan_id).as_dict()
+    plan["created"] = (today() - timedelta(days=30)).isoformat()
+    place.put(plan)
+    page = place.sign_in("cara.coord").get(PLAN).text
+    assert "a year after the plan was made" in page
+    assert '<strong class="nhsuk-tag nhsuk-tag--red">Overdue</strong>' not in page

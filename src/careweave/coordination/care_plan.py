@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from careweave.access.guard import CareRecordAccess
 from careweave.access.roles import Role
+from careweave.coordination.caseload import PlanReview, review_of
 from careweave.coordination.codes import (
     ACTION_SECTIONS,
     CARE_PLAN_CATEGORY,
@@ -441,6 +442,10 @@ class CarePlanView:
     texts: dict[str, str]
     next_review: date | None
     last_reviewed: date | None
+    review: PlanReview
+    """Where the plan is in its review cycle, as the caseload and population measures read it:
+    with no next review set, a review falls due a year after the last one (or after the plan
+    was made), so this page and those lists agree on whether it is overdue."""
     changed_by: str | None = None
 
     @property
@@ -454,7 +459,7 @@ class CarePlanView:
 
     @property
     def review_overdue(self) -> bool:
-        return self.next_review is not None and self.next_review < today()
+        return self.review.status == "overdue"
 
     def goal(self, goal_id: str) -> PlanGoal | None:
         return next((g for g in self.goals if g.goal_id == goal_id), None)
@@ -498,6 +503,7 @@ def care_plan_of(access: CareRecordAccess, patient_id: str) -> CarePlanView | No
         next_review=extension_date(plan, NEXT_REVIEW_EXTENSION),
         last_reviewed=last_reviewed,
         changed_by=names.shown(changed_by_of(plan)),
+        review=review_of(plan, today()),
     )
 
 
