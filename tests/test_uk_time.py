@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from careweave.uk_time import UK, uk_day, uk_day_span, uk_moment
+from careweave.uk_time import UK, last_uk_day, uk_day, uk_day_span, uk_moment
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,27 @@ def test_a_time_the_clocks_skip_is_no_moment_and_a_doubled_one_is_bst() -> None:
     assert doubled is not None
     assert doubled.tzinfo is UK
     assert doubled.astimezone(UTC) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("end", "last"),
+    [
+        ("2026-06-10", date(2026, 6, 10)),
+        ("2026-06-10T23:30:00Z", date(2026, 6, 11)),  # 00:30 BST on 11 June
+        ("2026-06", date(2026, 6, 30)),
+        ("2028-02", date(2028, 2, 29)),
+        ("2026-02", date(2026, 2, 28)),
+        ("2026", date(2026, 12, 31)),
+        ("9999-12", date(9999, 12, 31)),
+        ("2026-13", None),
+        ("2026-00", None),
+        ("June 2026", None),
+        ("0000", None),
+        (None, None),
+        (2026, None),
+    ],
+)
+def test_the_last_day_of_a_period_end_reads_a_month_or_year_alone_to_its_end(
+    end: object, last: date | None
+) -> None:
+    assert last_uk_day(end) == last

@@ -10,6 +10,7 @@ an instant, another the server's `date.today()`).
 
 from __future__ import annotations
 
+from calendar import monthrange
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -39,6 +40,24 @@ def uk_day(value: Any) -> date | None:
         if len(value) > 10:
             moment = datetime.fromisoformat(value)
             return moment.astimezone(UK).date() if moment.tzinfo else moment.date()
+    except ValueError:
+        return None
+    return None
+
+
+def last_uk_day(end: Any) -> date | None:
+    """The last UK day a period ending `end` covers: the UK day of a date or dateTime, and the
+    last day of a month ("2026-06": 30 June) or year given alone, as FHIR reads a partial end.
+    None when it cannot be read: callers close access on that rather than leave it open."""
+    day = uk_day(end)
+    if day is not None or not isinstance(end, str):
+        return day
+    try:
+        if len(end) == 7 and end[4] == "-":
+            year, month = int(end[:4]), int(end[5:])
+            return date(year, month, monthrange(year, month)[1])
+        if len(end) == 4:
+            return date(int(end), 12, 31)
     except ValueError:
         return None
     return None

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from careweave.access.consent import CARER_ACCESS, CONSENT_CATEGORY_SYSTEM, carer_consent_of
+from careweave.access.consent import (
+    CARER_ACCESS,
+    CONSENT_CATEGORY_SYSTEM,
+    carer_consent_in_force,
+    carer_consent_of,
+)
 from careweave.store.repository import FhirStore
 from careweave.uk_time import today
 
@@ -63,6 +68,9 @@ def consent_ending(store: FhirStore, end: str | None) -> None:
         ("2026-06-10T23:30:00Z", date(2026, 6, 11)),
         ("2026-06-10T22:30:00Z", date(2026, 6, 10)),
         ("2026-12-10T23:30:00Z", date(2026, 12, 10)),  # GMT: the UTC day is the UK day
+        ("2026-06", date(2026, 6, 30)),  # a month alone runs to its last day
+        ("2028-02", date(2028, 2, 29)),
+        ("2026", date(2026, 12, 31)),
     ],
 )
 def test_a_consent_counts_through_the_uk_day_its_period_ends(
@@ -73,13 +81,19 @@ def test_a_consent_counts_through_the_uk_day_its_period_ends(
     assert carer_consent_of(store, "mary", "carl", on=last_day + timedelta(days=1)) is None
 
 
-def test_a_consent_with_no_end_counts_and_one_with_an_unreadable_end_does_not(
-    store: FhirStore,
-) -> None:
+def test_a_consent_with_no_end_counts(store: FhirStore) -> None:
     consent_ending(store, None)
     assert carer_consent_of(store, "mary", "carl", on=date(2099, 1, 1)) is not None
-    consent_ending(store, "2026-06")  # a month alone: not a day the access can end on
-    assert carer_consent_of(store, "mary", "carl", on=date(2026, 6, 1)) is None
+
+
+@pytest.mark.parametrize("end", ["June 2026", "2026-13", "10/06/2026", 20260610])
+def test_an_end_nobody_can_read_does_not_leave_the_consent_open(end: object) -> None:
+    """Another system may write such an end; the access rules and the carers page read the
+    consent with this one function, so neither treats it as open."""
+    consent = {"provision": {"type": "permit", "period": {"end": end}}}
+    assert not carer_consent_in_force(consent, date(2026, 1, 1))
+    assert carer_consent_in_force({"provision": {"type": "permit"}}, date(2026, 1, 1))
+    assert not carer_consent_in_force({"provision": {"type": "deny"}}, date(2026, 1, 1))
 
 
 def test_without_a_day_the_consent_is_judged_on_today_in_the_uk(store: FhirStore) -> None:

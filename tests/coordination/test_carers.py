@@ -173,3 +173,24 @@ def test_the_day_consent_was_given_is_the_uk_day_of_its_instant(place: Place) ->
     )
     assert carl.consent is not None
     assert carl.consent.given_on == date(2026, 6, 11)
+
+
+def test_the_carers_page_and_the_access_rules_agree_on_a_consent_ending_with_a_month(
+    place: Place,
+) -> None:
+    """A consent whose period ends with a month alone ("2026-06") runs to its last day. The
+    carers page showed such a consent as agreed for ever, while the access rules had closed
+    it; both now read it with access.consent.carer_consent_in_force."""
+    plan_and_team(place)
+    consent_id = give_consent(place.access("mary"), "mary", "carl", new_submission_token())
+    for month, in_force in ((today() - timedelta(days=40), False), (today(), True)):
+        stored = place.store.read("Consent", consent_id).as_dict()
+        stored["provision"]["period"]["end"] = f"{month:%Y-%m}"
+        place.put(stored)
+        carl = next(
+            c
+            for c in carers_of(place.access("cara.coord"), "mary")
+            if c.related_person_id == "carl"
+        )
+        assert (carl.consent is not None) is in_force, month
+        assert (care_plan_of(place.access("carl"), "mary") is not None) is in_force, month

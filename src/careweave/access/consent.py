@@ -17,7 +17,9 @@ takes effect the moment it is saved, with no cache to go stale.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 import orjson
 
@@ -29,7 +31,7 @@ from careweave.access.sharing import SENSITIVE_SYSTEM
 from careweave.fhir.search_query import CURSOR_PARAMETER, parse_search
 from careweave.store.repository import FhirStore
 from careweave.store.visibility import LabelObjections, LinkRule
-from careweave.uk_time import today, uk_day
+from careweave.uk_time import last_uk_day, today
 
 
 def objection_to(organisation_id: str) -> LinkRule:
@@ -105,10 +107,7 @@ def carer_consent_of(
 
     Read as the platform (not through the guard): the carer may not see Consents themselves
     until it exists, and the answer decides what they may see. A Consent that does not
-    permit, or whose provision.period has ended, does not count: a period ending 10 June
-    counts through 10 June in England (not only until midnight UTC, 01:00 BST on 11 June),
-    and an end given as a moment ends on the UK day of that moment. An end that cannot be
-    read as a day does not leave the consent open: it does not count."""
+    permit, or whose provision.period has ended, does not count (`carer_consent_in_force`)."""
     params = [
         ("patient", f"Patient/{patient_id}"),
         ("category", f"{CONSENT_CATEGORY_SYSTEM}|{CARER_ACCESS}"),
@@ -120,13 +119,24 @@ def carer_consent_of(
     day = on or today()
     for _, _, content in page.matches:
         consent = orjson.loads(content)
-        provision = consent.get("provision") or {}
-        if provision.get("type", "permit") != "permit":
-            continue
-        written_end = (provision.get("period") or {}).get("end")
-        if written_end is not None:
-            end = uk_day(written_end)
-            if end is None or end < day:
-                continue
-        return dict(consent)
+        if carer_consent_in_force(consent, day):
+            return dict(consent)
     return None
+
+
+def carer_consent_in_force(consent: Mapping[str, Any], on: date) -> bool:
+    """Whether an active carer-access Consent permits on the day `on`: what the access rules
+    act on, and what the carers page must show, so the two never disagree.
+
+    A period ending 10 June counts through 10 June in England (not only until midnight UTC,
+    01:00 BST on 11 June); an end given as a moment ends on the UK day of that moment; a month
+    or year alone runs to its last day. An end that cannot be read does not leave the consent
+    open: it does not count."""
+    provision = consent.get("provision") or {}
+    if provision.get("type", "permit") != "permit":
+        return False
+    written_end = (provision.get("period") or {}).get("end")
+    if written_end is None:
+        return True
+    end = last_uk_day(written_end)
+    return end is not None and end >= on

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
+from careweave.access.consent import carer_consent_in_force
 from careweave.access.guard import CareRecordAccess
 from careweave.coordination.codes import (
     CARER_ACCESS,
@@ -197,14 +198,11 @@ def carer_consents(access: CareRecordAccess, patient_id: str) -> dict[str, Carer
             ("status", "active"),
         ],
     )
+    on = today()
     for consent in found:
-        provision = consent.get("provision") or {}
-        if provision.get("type", "permit") != "permit":
+        if not carer_consent_in_force(consent, on):
             continue
-        end = uk_day((provision.get("period") or {}).get("end"))
-        if end is not None and end < today():
-            continue
-        for actor in provision.get("actor") or ():
+        for actor in (consent.get("provision") or {}).get("actor") or ():
             carer = referenced_id(actor.get("reference"), "RelatedPerson")
             if carer:
                 consents[carer] = CarerConsent(

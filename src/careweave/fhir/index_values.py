@@ -34,7 +34,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
@@ -55,7 +55,7 @@ from careweave.fhir.search_values import (
     parse_fhir_date_range,
     parse_reference_search,
 )
-from careweave.uk_time import uk_day, uk_day_span
+from careweave.uk_time import last_uk_day, uk_day_span
 
 __all__ = [
     "PARTICIPANT_MEMBER",
@@ -410,16 +410,10 @@ def _add_participant_periods(result: IndexValues, care_team: Mapping[str, Any]) 
 
 
 def _last_day(end: Any) -> date:
-    """The last UK day a period ending `end` covers: the UK day of a date or dateTime, the
-    last day of a month or year given alone, and (for an end nobody can read) a day long
-    past, so that an unreadable end closes the participation rather than leaving it open."""
-    day = uk_day(end)
-    if day is not None:
-        return day
-    bounds = _date_range(end)
-    if bounds is None:
-        return DATE_MIN.date()
-    return (bounds[1] - timedelta(microseconds=1)).date()
+    """The last UK day a period ending `end` covers (careweave.uk_time.last_uk_day), and for
+    an end nobody can read a day long past, so that it closes the participation rather than
+    leaving it open."""
+    return last_uk_day(end) or DATE_MIN.date()
 
 
 # --- number, quantity, uri -------------------------------------------------------------------
