@@ -328,6 +328,23 @@ def test_a_time_the_clocks_skip_is_refused_and_a_doubled_one_is_bst() -> None:
     assert first.astimezone(UTC) == datetime(2020, 10, 25, 0, 30, tzinfo=UTC)
 
 
+def test_a_time_still_to_come_is_refused_with_a_few_minutes_grace() -> None:
+    """A contact is recorded once it has happened: 13:00 typed at noon was accepted because
+    only the date was checked against today."""
+    noon = datetime(2026, 6, 10, 11, 0, tzinfo=UTC)  # 12:00 BST
+    typed = {"at-day": "10", "at-month": "6", "at-year": "2026"}
+    later, errors = read_moment({**typed, "at-time": "13:00"}, "at", "contact", now=noon)
+    assert later is None
+    assert [(e.field, e.message) for e in errors] == [
+        ("at-time", "Time of the contact must be in the past")
+    ]
+    for time_typed in ("11:15", "12:00", "12:05"):  # 12:05 is within the grace
+        moment, errors = read_moment({**typed, "at-time": time_typed}, "at", "contact", now=noon)
+        assert errors == [] and moment is not None, time_typed
+    _, errors = read_moment({**typed, "at-time": "12:06"}, "at", "contact", now=noon)
+    assert errors
+
+
 def test_the_first_contact_form_refuses_a_time_the_clocks_skip(sp_pages: Place) -> None:
     path = refer_through_the_form(sp_pages.sign_in("ann.gp"))
     lw = sp_pages.sign_in(LINK_WORKER)

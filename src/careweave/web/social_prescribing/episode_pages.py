@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Request
@@ -91,19 +91,23 @@ HOW: Final[Mapping[str, str]] = {
     "video": "By video call",
 }
 GOAL_BOXES: Final = 3
+CLOCK_GRACE: Final = timedelta(minutes=5)
 _TIME: Final = re.compile(r"([01]?\d|2[0-3])[:.]([0-5]\d)")
 
 assert set(HOW) == set(CONTACT_MODES)
 
 
 def read_moment(
-    form: Mapping[str, str], name: str, what: str
+    form: Mapping[str, str], name: str, what: str, *, now: datetime | None = None
 ) -> tuple[datetime | None, list[FieldError]]:
     """A day (date input `name`) and a time (`name`-time) as a UK moment, or the errors.
 
     A time the clocks skip (01:30 on the last Sunday in March) is refused, as the MDT form
-    refuses it, rather than quietly stored an hour later."""
-    day, problem = read_date(form, name, f"Date of the {what}", not_after=today())
+    refuses it, rather than quietly stored an hour later. So is a time still to come today:
+    this records what happened (a few minutes' grace, for a clock that runs fast). `now` is
+    the moment it is judged at (the real now when not given)."""
+    now = now or datetime.now(UTC)
+    day, problem = read_date(form, name, f"Date of the {what}", not_after=now.astimezone(UK).date())
     errors = [problem] if problem else []
     typed = form.get(f"{name}-time", "").strip()
     match = _TIME.fullmatch(typed)
@@ -116,6 +120,8 @@ def read_moment(
     moment = uk_moment(day, int(match[1]), int(match[2]))
     if moment is None:
         return None, [FieldError(f"{name}-time", SKIPPED_TIME)]
+    if moment > now + CLOCK_GRACE:
+        return None, [FieldError(f"{name}-time", f"Time of the {what} must be in the past")]
     return moment, []
 
 
