@@ -46,7 +46,7 @@ EDGE_OFFSETS = (-1825, -1824, -731, -730, -366, -365, -364, -90, -89, -1, 0, 1, 
 _CAMBRIDGE = cambridge_code_lists()
 CODES = sorted(
     {
-        *efi_code_list().deficit_of,
+        *efi_code_list().deficits_of,
         *long_term_condition_list().condition_of,
         *(c for lst in diagnosis_lists() for c in sorted(_CAMBRIDGE.codes_in(lst))[:2]),
         "22298006",

@@ -9,7 +9,13 @@ from datetime import date
 import pytest
 
 from careweave.population.code_lists import CodeListProblem, parse_code_list, read_code_list
-from careweave.population.efi import CODED_DEFICITS, efi_code_list, efi_codes_from
+from careweave.population.efi import (
+    CODED_DEFICITS,
+    efi_code_list,
+    efi_codes_from,
+    electronic_frailty_index,
+)
+from careweave.population.measures_sql import code_list_tables
 from careweave.population.multimorbidity import long_term_condition_list, long_term_conditions_from
 from careweave.population.person_measures import (
     IMD_DECILE_EXTENSION,
@@ -18,6 +24,7 @@ from careweave.population.person_measures import (
 )
 from careweave.synth import clinical_codes, privacy
 from careweave.synth.model import IMD_EXTENSION
+from tests.population.records import AS_OF, condition
 
 COLUMNS = ("deficit", "snomed_code", "display")
 HEADER = "# version: 1\n# compiled: 2026-11-28\n# source: a test\n"
@@ -29,8 +36,9 @@ def test_the_efi_list_loads_with_its_metadata() -> None:
     assert codes.info.version == "1"
     assert codes.info.compiled == date(2026, 11, 28)
     assert "GM SDE" in codes.info.source
-    assert set(codes.deficit_of.values()) == set(CODED_DEFICITS)
-    assert "polypharmacy" not in codes.deficit_of.values()
+    assert codes.deficits == set(CODED_DEFICITS)
+    assert "polypharmacy" not in codes.deficits
+    assert all(len(found) == 1 for found in codes.deficits_of.values())  # no overlap in v1
 
 
 def test_the_long_term_condition_list_loads_with_one_body_system_per_condition() -> None:
@@ -66,20 +74,20 @@ def test_version_2_keeps_version_1_and_counts_mental_illness_alcohol_and_learnin
 
 
 def test_every_efi_code_the_generator_emits_is_listed_under_the_same_deficit() -> None:
-    listed = efi_code_list().deficit_of
+    listed = efi_code_list().deficits_of
     emitted = clinical_codes.EFI_DEFICIT_CODES
     assert len(emitted) >= 75
     mismatched = {
         code: (deficit, listed.get(code))
         for code, deficit in emitted.items()
-        if listed.get(code) != deficit
+        if listed.get(code) != frozenset({deficit})
     }
     assert mismatched == {}
 
 
 def test_no_code_the_generator_emits_for_something_else_is_an_efi_code() -> None:
     """Depression, cancer, constipation... are on records but are no eFI deficit."""
-    listed = efi_code_list().deficit_of
+    listed = efi_code_list().deficits_of
     not_deficits = {
         code
         for problem in clinical_codes.ALL_PROBLEMS
@@ -173,21 +181,22 @@ def test_a_version_that_does_not_exist_is_named() -> None:
 def _efi_file(extra_rows: str) -> str:
     """The real v1 list's rows plus `extra_rows`, under a test header."""
     rows = "".join(
-        f"{deficit},{code},x,test\n" for code, deficit in efi_code_list().deficit_of.items()
+        f"{deficit},{code},x,test\n"
+        for code, deficits in efi_code_list().deficits_of.items()
+        for deficit in sorted(deficits)
     )
     return HEADER + "deficit,snomed_code,display,source\n" + rows + extra_rows
 
 
 def test_the_real_rows_under_a_test_header_make_the_same_list() -> None:
     parsed = efi_codes_from(parse_code_list("t-v1", _efi_file(""), "1", COLUMNS))
-    assert dict(parsed.deficit_of) == dict(efi_code_list().deficit_of)
+    assert dict(parsed.deficits_of) == dict(efi_code_list().deficits_of)
 
 
 @pytest.mark.parametrize(
     ("extra", "problem"),
     [
-        ("falls,1912002,Fall,test\n", "1912002 is listed twice"),
-        ("housebound,1912002,Fall,test\n", r"1912002 is listed twice \(falls, housebound\)"),
+        ("falls,1912002,Fall,test\n", "1912002 is listed twice under falls"),
         ("polypharmacy,999999006,Five medicines,test\n", "not a code-based eFI deficit"),
         ("frailty,999999006,Frailty,test\n", "not a code-based eFI deficit"),
     ],
@@ -195,6 +204,32 @@ def test_the_real_rows_under_a_test_header_make_the_same_list() -> None:
 def test_efi_lists_that_would_miscount_are_rejected(extra: str, problem: str) -> None:
     with pytest.raises(CodeListProblem, match=problem):
         efi_codes_from(parse_code_list("t-v1", _efi_file(extra), "1", COLUMNS))
+
+
+def test_a_code_listed_under_two_deficits_counts_for_both() -> None:
+    """The published eFI code sets list osteoporosis codes under both osteoporosis and
+    fragility fracture, and their SQL counts each set apart: one such code is two deficits.
+    The loader refused any code listed twice, so a list compiled from those sets could not
+    load, or would have to drop a row and count one deficit too few."""
+    osteoporosis = "18040001"  # Senile osteoporosis, listed under osteoporosis in v1
+    codes = efi_codes_from(
+        parse_code_list(
+            "t-v1",
+            _efi_file(f"fragility-fracture,{osteoporosis},Osteoporosis,test\n"),
+            "1",
+            COLUMNS,
+        )
+    )
+    assert codes.deficits_of[osteoporosis] == {"osteoporosis", "fragility-fracture"}
+    assert osteoporosis in codes.codes_for("fragility-fracture")
+    record = [
+        {"resourceType": "Patient", "id": "p1", "birthDate": "1940-01-01"},
+        condition(osteoporosis, "2025-01-01"),
+    ]
+    found = electronic_frailty_index(record, AS_OF, code_list=codes)
+    assert set(found.deficit_names) == {"osteoporosis", "fragility-fracture"}
+    sql_rows = code_list_tables(efi_codes=codes)["efi_codes"].rows
+    assert {(osteoporosis, "osteoporosis"), (osteoporosis, "fragility-fracture")} <= set(sql_rows)
 
 
 def test_an_efi_list_missing_a_deficit_is_rejected() -> None:

@@ -149,6 +149,19 @@ def parse_code_list(name: str, text: str, version: str, columns: Sequence[str]) 
     return CodeListFile(info, tuple(rows))
 
 
+def groups_per_code(file: CodeListFile, group_column: str) -> dict[str, frozenset[str]]:
+    """SNOMED code -> every group it is listed under. A code may stand in several groups (the
+    published eFI sets list osteoporosis under both osteoporosis and fragility fracture, and
+    a record holding it has both deficits); the same code twice in one group is an error."""
+    groups: dict[str, set[str]] = {}
+    for row in file.rows:
+        code, group = row["snomed_code"], row[group_column]
+        if group in groups.setdefault(code, set()):
+            raise CodeListProblem(f"{file.info.name}: {code} is listed twice under {group}")
+        groups[code].add(group)
+    return {code: frozenset(found) for code, found in groups.items()}
+
+
 def one_group_per_code(file: CodeListFile, group_column: str) -> dict[str, str]:
     """SNOMED code -> its group (deficit, condition); a code listed twice is an error, even
     under the same group, so the list stays one row per code and a count never doubles."""

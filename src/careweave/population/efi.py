@@ -28,7 +28,7 @@ from careweave.population.code_lists import (
     CodeListFile,
     CodeListInfo,
     CodeListProblem,
-    one_group_per_code,
+    groups_per_code,
     read_code_list,
 )
 from careweave.population.medicines import MEDICINE_WINDOW_DAYS, medicines_taken
@@ -152,11 +152,16 @@ class EfiCodeList:
     """The SNOMED CT codes of the 35 code-based deficits, from one version of the data file."""
 
     info: CodeListInfo
-    deficit_of: Mapping[str, str]  # SNOMED code -> deficit
+    deficits_of: Mapping[str, frozenset[str]]  # SNOMED code -> its deficits (usually one)
     display_of: Mapping[str, str]  # SNOMED code -> display
 
     def codes_for(self, deficit: str) -> frozenset[str]:
-        return frozenset(code for code, d in self.deficit_of.items() if d == deficit)
+        return frozenset(code for code, found in self.deficits_of.items() if deficit in found)
+
+    @property
+    def deficits(self) -> frozenset[str]:
+        """The deficits the list has codes for."""
+        return frozenset().union(*self.deficits_of.values())
 
 
 @cache
@@ -167,17 +172,19 @@ def efi_code_list(version: str = EFI_CODE_LIST_VERSION) -> EfiCodeList:
 
 
 def efi_codes_from(file: CodeListFile) -> EfiCodeList:
-    """The eFI code list a file holds, checked: every code under one known deficit, none under
-    polypharmacy (which comes from medicines), and every code-based deficit listed."""
-    deficit_of = one_group_per_code(file, "deficit")
-    unknown = sorted(set(deficit_of.values()) - set(CODED_DEFICITS))
+    """The eFI code list a file holds, checked: every code under known deficits (a code may
+    count for several, as in the published code sets), none under polypharmacy (which comes
+    from medicines), and every code-based deficit listed."""
+    deficits_of = groups_per_code(file, "deficit")
+    listed = frozenset().union(*deficits_of.values())
+    unknown = sorted(listed - set(CODED_DEFICITS))
     if unknown:
         raise CodeListProblem(f"{file.info.name}: not a code-based eFI deficit: {unknown}")
-    uncoded = [d for d in CODED_DEFICITS if d not in set(deficit_of.values())]
+    uncoded = [d for d in CODED_DEFICITS if d not in listed]
     if uncoded:
         raise CodeListProblem(f"{file.info.name}: no codes for {uncoded}")
     display_of = {row["snomed_code"]: row["display"] for row in file.rows}
-    return EfiCodeList(file.info, MappingProxyType(deficit_of), MappingProxyType(display_of))
+    return EfiCodeList(file.info, MappingProxyType(deficits_of), MappingProxyType(display_of))
 
 
 @dataclass(frozen=True)
@@ -239,8 +246,7 @@ def electronic_frailty_index(
     record = list(resources)
     evidence: dict[str, list[Evidence]] = {}
     for entry in coded_entries(record, as_of):
-        deficit = codes.deficit_of.get(entry.code)
-        if deficit is not None:
+        for deficit in codes.deficits_of.get(entry.code, ()):
             evidence.setdefault(deficit, []).append(entry)
     medicines = medicines_taken(record, as_of, days=medicine_window_days)
     if len(medicines) >= POLYPHARMACY_MEDICINES:

@@ -191,7 +191,10 @@ def code_list_tables(
     ltc = long_term_conditions or long_term_condition_list()
     cms = cambridge or cambridge_code_lists()
     return {
-        "efi_codes": CodeTable(("snomed_code", "deficit"), tuple(sorted(efi.deficit_of.items()))),
+        "efi_codes": CodeTable(
+            ("snomed_code", "deficit"),
+            tuple(sorted((code, d) for code, found in efi.deficits_of.items() for d in found)),
+        ),
         "ltc_codes": CodeTable(
             ("snomed_code", "condition_name", "body_system"),
             tuple(
